@@ -1,0 +1,93 @@
+"""What every collector shares: its config fields, the sink it feeds, its lifecycle.
+
+A collector reads one source and hands batches of events to a :class:`TickSink`
+(the pipeline). It converts raw input to Ticks itself (pure parsing lives in
+each collector's parsing functions) and reports input it could not convert as
+a :class:`BadInput`, so nothing is dropped silently. ``run`` returns when the
+source is exhausted and is cancelled to stop; the gateway supervises it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.instruments import INSTRUMENT_PATTERN
+from gateway.schema.market.v1.market_pb2 import Tick
+
+SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class BadInput:
+    """Raw input that could not become a Tick; published as a QualityRejection."""
+
+    source: str
+    reason: int
+    detail: str
+    raw: bytes
+    ts_recv_ns: int
+    instrument: str = ""
+
+
+Event = Tick | BadInput
+
+
+class TickSink(Protocol):
+    """Where collectors deliver events; awaiting ``submit`` is the backpressure."""
+
+    async def submit(self, events: Sequence[Event]) -> None: ...
+
+
+class CollectorConfig(BaseModel):
+    """Fields every broker entry in brokers.yaml has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=SOURCE_ID_PATTERN, description="Source id; appears in subjects market.<id>.ticks.")
+    priority: int = Field(default=0, description="Higher wins best-price ties.")
+    enabled: bool = True
+    instruments: tuple[str, ...] = Field(default=("EUR_USD",), min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_SOURCE_IDS:
+            raise ValueError(f"{value!r} is reserved for gateway subjects; choose another id")
+        return value
+
+    @field_validator("instruments")
+    @classmethod
+    def _instrument_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for instrument in value:
+            if INSTRUMENT_PATTERN.fullmatch(instrument) is None:
+                raise ValueError(f"instrument {instrument!r} is not of the form BASE_QUOTE (e.g. EUR_USD)")
+        if len(set(value)) != len(value):
+            raise ValueError("instruments are listed more than once")
+        return value
+
+
+ConfigT = TypeVar("ConfigT", bound=CollectorConfig)
+
+
+class Collector(abc.ABC, Generic[ConfigT]):
+    """Base of all collectors: holds the config and the sink; subclasses implement ``run``."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: ConfigT, sink: TickSink) -> None:
+        self.config = config
+        self.sink = sink
+
+    @property
+    def source_id(self) -> str:
+        return self.config.id
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Deliver events to the sink until the source ends or the task is cancelled."""

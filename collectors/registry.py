@@ -1,0 +1,29 @@
+"""Maps the ``kind`` of a broker entry in brokers.yaml to its config and collector classes.
+
+Adding a source: one module with a ``<Name>Config`` and a ``<Name>Collector``,
+and one line in each mapping below.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Union
+
+from pydantic import Field
+
+from collectors.base import Collector, CollectorConfig
+from collectors.oanda.config import OandaConfig
+from collectors.replay import ReplayCollector, ReplayConfig
+from collectors.simulated import SimulatedCollector, SimulatedConfig
+
+CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
+    "oanda": OandaConfig,
+    "simulated": SimulatedConfig,
+    "replay": ReplayConfig,
+}
+
+COLLECTORS: Final[dict[str, type[Collector]]] = {
+    "simulated": SimulatedCollector,
+    "replay": ReplayCollector,
+}
+
+BrokerConfig = Annotated[Union[tuple(CONFIGS.values())], Field(discriminator="kind")]  # noqa: UP007

@@ -1,0 +1,187 @@
+"""Replays recorded OANDA quote files as a live source.
+
+Files are OANDA's historical tick dumps: ``YYYYMMDD_quote.zip`` (or ``.csv``)
+holding headerless lines ``milliseconds_since_midnight_UTC,bid,ask``. They are
+played in date order at the recorded pace, ``speed`` times faster, or as fast
+as the pipeline takes them (``max``). Event and receive times are stamped at
+emission, so the gate and the aggregator treat the replay as a live broker;
+the recorded times only drive the pacing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import io
+import re
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Final, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from collectors.base import BadInput, Collector, CollectorConfig, Event
+from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
+from gateway.errors import BadValueError, ConfigError, MalformedInputError
+from gateway.prices import parse_price
+from gateway.schema.market.v1.market_pb2 import RejectionReason, Tick
+
+FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
+MAX_BATCH: Final = 1000
+"""Most quotes handed to the pipeline at once when replaying faster than real time."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedQuote:
+    """One line of a quote file: the recorded time and exact prices."""
+
+    ts_ns: int
+    bid_px: int
+    ask_px: int
+
+
+def parse_quote_line(line: bytes, day_start_ns: int) -> RecordedQuote:
+    """Parse ``ms_since_midnight,bid,ask``; raises MalformedInputError or BadValueError."""
+    fields = line.split(b",")
+    if len(fields) != 3:
+        raise MalformedInputError(f"expected 3 comma-separated fields, got {len(fields)}", raw=bytes(line))
+    millis, bid, ask = fields
+    if not millis.strip().isdigit():
+        raise MalformedInputError(f"time {millis!r} is not whole milliseconds", raw=bytes(line))
+    try:
+        return RecordedQuote(
+            day_start_ns + int(millis) * NS_PER_MS,
+            parse_price(bid.strip().decode("ascii")),
+            parse_price(ask.strip().decode("ascii")),
+        )
+    except UnicodeDecodeError as exc:
+        raise MalformedInputError("line is not ASCII", raw=bytes(line)) from exc
+    except BadValueError as exc:
+        exc.raw = bytes(line)
+        raise
+
+
+def quote_files(path: Path) -> list[tuple[Path, int]]:
+    """The quote files at ``path`` (a file or a folder) in date order, with each day's start in ns."""
+    candidates = sorted(path.iterdir()) if path.is_dir() else [path]
+    files = []
+    for candidate in candidates:
+        match = FILE_NAME.fullmatch(candidate.name)
+        if match:
+            day = calendar.timegm((int(match[1]), int(match[2]), int(match[3]), 0, 0, 0))
+            files.append((candidate, day * NS_PER_S))
+    if not files:
+        raise ConfigError(f"{path}: no quote files named YYYYMMDD_quote.zip or YYYYMMDD_quote.csv")
+    return files
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """Non-empty lines of a quote file; a zip holds exactly one CSV."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if len(names) != 1:
+                raise MalformedInputError(f"{path}: expected one CSV in the zip, found {len(names)}")
+            with archive.open(names[0]) as member:
+                yield from (line.rstrip(b"\r\n") for line in io.BufferedReader(member) if line.strip())
+    else:
+        with path.open("rb") as handle:
+            yield from (line.rstrip(b"\r\n") for line in handle if line.strip())
+
+
+class ReplayConfig(CollectorConfig):
+    """Replay of recorded quote files; ``speed`` is a multiple of real time or ``max``."""
+
+    kind: Literal["replay"] = "replay"
+    path: Path
+    speed: float | Literal["max"] = Field(default=1.0, description="1 = recorded pace, 10 = ten times faster.")
+    loop: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        """Relative paths are relative to the config file's folder."""
+        base_dir = (info.context or {}).get("base_dir")
+        if base_dir is not None and not value.is_absolute():
+            value = Path(base_dir) / value
+        if not value.exists():
+            raise ValueError(f"{str(value)!r} does not exist")
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _positive_speed(cls, value: float | str) -> float | str:
+        if value != "max" and not value > 0:
+            raise ValueError("speed must be a positive number or 'max'")
+        return value
+
+    @field_validator("instruments")
+    @classmethod
+    def _one_instrument(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) != 1:
+            raise ValueError("a replay plays one instrument: list exactly one")
+        return value
+
+
+class ReplayCollector(Collector[ReplayConfig]):
+    """Plays quote files into the pipeline at the configured pace."""
+
+    kind: ClassVar[str] = "replay"
+
+    async def run(self) -> None:
+        files = quote_files(self.config.path)
+        while True:
+            for path, day_start_ns in files:
+                await self._play(path, day_start_ns)
+            if not self.config.loop:
+                return
+
+    async def _play(self, path: Path, day_start_ns: int) -> None:
+        speed = self.config.speed
+        source = self.config.id
+        instrument = self.config.instruments[0]
+        batch: list[Event] = []
+        first_recorded_ns = 0
+        started = time.perf_counter_ns()
+        for line in read_lines(path):
+            received_ns = now_ns()
+            try:
+                quote = parse_quote_line(line, day_start_ns)
+            except (MalformedInputError, BadValueError) as exc:
+                reason = (
+                    RejectionReason.REJECTION_REASON_BAD_VALUE
+                    if isinstance(exc, BadValueError)
+                    else RejectionReason.REJECTION_REASON_MALFORMED
+                )
+                batch.append(BadInput(source, reason, f"{path.name}: {exc}", exc.raw, received_ns, instrument))
+                continue
+            if speed != "max":
+                if not first_recorded_ns:
+                    first_recorded_ns = quote.ts_ns
+                wait_ns = (quote.ts_ns - first_recorded_ns) / speed - (time.perf_counter_ns() - started)
+                if wait_ns > 0 or len(batch) >= MAX_BATCH:
+                    if batch:
+                        await self.sink.submit(batch)
+                        batch = []
+                    if wait_ns > 0:
+                        await asyncio.sleep(wait_ns / NS_PER_S)
+                    received_ns = now_ns()
+            batch.append(
+                Tick(
+                    instrument=instrument,
+                    source=source,
+                    bid_px=quote.bid_px,
+                    ask_px=quote.ask_px,
+                    ts_event_ns=received_ns,
+                    ts_recv_ns=received_ns,
+                    tradeable=True,
+                )
+            )
+            if len(batch) >= MAX_BATCH:
+                await self.sink.submit(batch)
+                batch = []
+        if batch:
+            await self.sink.submit(batch)

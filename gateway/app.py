@@ -1,0 +1,206 @@
+"""The running gateway: NATS connection, pipeline, supervised collectors, timers.
+
+Lifecycle: :meth:`Gateway.start` connects to NATS and starts one named task per
+enabled broker plus the best-price expiry timer; :meth:`Gateway.stop` cancels
+the collectors, publishes what is pending, drains the NATS connection within a
+timeout and closes it. A collector that fails is logged, taken out of the best
+price and restarted with capped exponential backoff and jitter; its state and
+last error are kept in :attr:`Gateway.collectors` for status and health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+
+from collectors.base import Collector
+from collectors.registry import COLLECTORS
+from gateway.aggregator import BestPriceAggregator
+from gateway.clock import now_ns
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError, GatewayError
+from gateway.pipeline import Pipeline
+from gateway.publisher import NatsPublisher
+from gateway.quality import QualityGate
+
+logger = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MIN_S: Final = 1.0
+RESTART_BACKOFF_MAX_S: Final = 60.0
+HEALTHY_RUN_S: Final = 60.0
+"""A collector that ran this long before failing restarts after the minimum backoff again."""
+STOP_TIMEOUT_S: Final = 5.0
+
+
+class CollectorState(enum.Enum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class CollectorStatus:
+    source: str
+    kind: str
+    priority: int
+    state: CollectorState = CollectorState.RUNNING
+    restarts: int = 0
+    last_error: str = ""
+
+
+class NatsUnavailableError(GatewayError):
+    """The first connection to NATS failed."""
+
+    retriable = True
+
+
+class Gateway:
+    """Wires config -> collectors -> pipeline -> NATS and runs them until stopped."""
+
+    def __init__(self, config: GatewayConfig, nats_url: str | None = None) -> None:
+        self.config = config
+        self.nats_url = nats_url or config.nats.url
+        self.started_ns = 0
+        self.collectors: dict[str, CollectorStatus] = {}
+        self.pipeline: Pipeline | None = None
+        self._nats: NatsClient | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Connect to NATS and start every enabled collector; raises on a config or NATS problem."""
+        brokers = self.config.enabled_brokers
+        unsupported = [broker for broker in brokers if broker.kind not in COLLECTORS]
+        if unsupported:
+            names = ", ".join(f"{broker.id} (kind {broker.kind})" for broker in unsupported)
+            raise ConfigError(
+                f"no collector is available in this version for: {names}; set enabled: false for them"
+            )
+        if not brokers:
+            raise ConfigError("every broker is disabled: nothing to collect")
+        self._nats = await self._connect_nats()
+        self.started_ns = now_ns()
+        publisher = NatsPublisher(
+            self._nats,
+            subject_prefix=self.config.nats.subject_prefix,
+            max_batch_ticks=self.config.nats.max_batch_ticks,
+            session_id=self.started_ns,
+        )
+        aggregator = BestPriceAggregator(
+            {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
+        )
+        self.pipeline = Pipeline(QualityGate(self.config.quality.to_policy()), aggregator, publisher)
+        for broker in brokers:
+            collector = COLLECTORS[broker.kind](broker, self.pipeline)
+            self.collectors[broker.id] = CollectorStatus(broker.id, broker.kind, broker.priority)
+            self._tasks[broker.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{broker.id}")
+        self._expiry_task = asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry")
+        logger.info(
+            "gateway %s started: %d collectors, publishing to %s",
+            self.config.instance_id,
+            len(brokers),
+            self.nats_url,
+        )
+
+    async def wait_collectors(self) -> None:
+        """Return when every collector has finished (only finite sources, such as replays, do)."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop collectors, publish what is pending, drain and close NATS."""
+        self._stopping = True
+        tasks = [*self._tasks.values(), *([self._expiry_task] if self._expiry_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pipeline is not None:
+            await self.pipeline.publisher.flush()
+        if self._nats is not None and not self._nats.is_closed:
+            try:
+                await asyncio.wait_for(self._nats.drain(), timeout_s)
+            except (NatsError, asyncio.TimeoutError) as exc:
+                logger.warning("gateway %s: NATS drain did not finish (%r); closing", self.config.instance_id, exc)
+                await self._nats.close()
+        logger.info("gateway %s stopped", self.config.instance_id)
+
+    async def _connect_nats(self) -> NatsClient:
+        settings = self.config.nats
+        instance = self.config.instance_id
+
+        async def on_error(exc: Exception) -> None:
+            logger.warning("gateway %s: NATS error: %r", instance, exc)
+
+        async def on_disconnected() -> None:
+            if self._stopping:
+                return
+            logger.warning("gateway %s: NATS disconnected; buffering up to %d bytes", instance, settings.pending_bytes)
+
+        async def on_reconnected() -> None:
+            logger.info("gateway %s: NATS reconnected", instance)
+
+        try:
+            return await nats.connect(
+                servers=[self.nats_url],
+                name=instance,
+                connect_timeout=settings.connect_timeout_s,
+                reconnect_time_wait=settings.reconnect_wait_ms / 1000,
+                max_reconnect_attempts=-1,
+                pending_size=settings.pending_bytes,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            )
+        except (NatsError, OSError, asyncio.TimeoutError) as exc:
+            raise NatsUnavailableError(f"cannot connect to NATS at {self.nats_url}: {exc!r}") from exc
+
+    async def _supervise(self, collector: Collector) -> None:
+        """Run a collector; on failure log, drop it from the best price and restart with backoff."""
+        assert self.pipeline is not None
+        source = collector.source_id
+        status = self.collectors[source]
+        backoff_s = RESTART_BACKOFF_MIN_S
+        while True:
+            started = time.monotonic()
+            status.state = CollectorState.RUNNING
+            try:
+                await collector.run()
+            except Exception as exc:  # noqa: BLE001 - the supervisor is the loop top: log and restart
+                logger.exception("collector %s failed; restarting in about %.0f s", source, backoff_s)
+                status.state = CollectorState.FAILED
+                status.last_error = f"{type(exc).__name__}: {exc}"
+                status.restarts += 1
+            else:
+                logger.info("collector %s finished: its source has no more data", source)
+                status.state = CollectorState.FINISHED
+                await self.pipeline.source_down(source, now_ns())
+                return
+            await self.pipeline.source_down(source, now_ns())
+            if time.monotonic() - started >= HEALTHY_RUN_S:
+                backoff_s = RESTART_BACKOFF_MIN_S
+            await asyncio.sleep(backoff_s * random.uniform(0.5, 1.0))
+            backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
+
+    async def _expire_stale_quotes(self) -> None:
+        """Take quotes that went stale out of the best price, a few times per staleness window."""
+        assert self.pipeline is not None
+        interval_s = min(1.0, max(0.05, self.config.best_price.stale_after_ms / 4 / 1000))
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.pipeline.expire(now_ns())
+            except Exception:  # noqa: BLE001 - timer loop top
+                logger.exception("gateway %s: best-price expiry failed", self.config.instance_id)
+
+    def uptime_ns(self) -> int:
+        return now_ns() - self.started_ns if self.started_ns else 0
+

@@ -1,0 +1,214 @@
+"""``fxgw``: run the gateway, try it out, watch its subjects, check a config.
+
+Exit codes: 0 success, 1 runtime failure (NATS unreachable, ...), 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Final
+
+import nats
+import uvloop
+from nats.errors import Error as NatsError
+
+from collectors.replay import parse_quote_line, quote_files, read_lines
+from gateway.app import Gateway
+from gateway.clock import now_ns
+from gateway.config import DEFAULT_NATS_URL, GatewayConfig, load_config, parse_config
+from gateway.errors import ConfigError, GatewayError
+from gateway.nats_server import NatsServer
+from gateway.prices import PRICE_SCALE
+from gateway.status import StatusLine
+from gateway.tail import describe
+
+logger = logging.getLogger("fxgw")
+
+DEFAULT_REPLAY_DATA: Final = Path("../shared/data/oanda-eurusd-ticks")
+STATUS_INTERVAL_S: Final = 1.0
+DEMO_REPLAY_SPEED: Final = 30
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"fxgw: config error: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"fxgw: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fxgw", description="Forex tick gateway: brokers -> quality gate -> NATS.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the gateway from a config file")
+    run.add_argument("--config", type=Path, default=Path("brokers.yaml"))
+    run.add_argument("--nats-url", help="overrides nats.url from the config")
+    run.add_argument("--status", action="store_true", help="print a live status line")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="self-contained demo: own nats-server, simulated brokers, a replay")
+    demo.add_argument("--replay-data", type=Path, default=DEFAULT_REPLAY_DATA, help="folder of OANDA quote files")
+    demo.add_argument("--rate", type=float, default=20.0, help="ticks per second of each simulated broker")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = Ctrl-C)")
+    demo.set_defaults(handler=_demo)
+
+    tail = commands.add_parser("tail", help="subscribe to a subject and print decoded messages")
+    tail.add_argument("subject", help="e.g. 'market.*.ticks', 'market.rejected' or 'market.>'")
+    tail.add_argument("--url", default=os.environ.get("NATS_URL", DEFAULT_NATS_URL))
+    tail.add_argument("--count", type=int, default=0, help="stop after this many messages (0 = never)")
+    tail.set_defaults(handler=_tail)
+
+    check = commands.add_parser("check-config", help="validate a config file and summarise it")
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=_check_config)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return _serve(lambda: _run_gateway(config, args.nats_url, show_status=args.status))
+
+
+def _serve(main_coroutine: Callable[[], Awaitable[None]]) -> int:
+    uvloop.run(main_coroutine())
+    return 0
+
+
+async def _run_gateway(
+    config: GatewayConfig, nats_url: str | None, *, show_status: bool, duration_s: float = 0.0
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``duration_s``), then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    gateway = Gateway(config, nats_url)
+    await gateway.start()
+    status_task = asyncio.create_task(_print_status(gateway), name="status-line") if show_status else None
+    try:
+        await asyncio.wait_for(stop.wait(), duration_s or None)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        if status_task is not None:
+            status_task.cancel()
+            await asyncio.gather(status_task, return_exceptions=True)
+        await gateway.stop()
+        if show_status:
+            print(file=sys.stderr)
+
+
+async def _print_status(gateway: Gateway) -> None:
+    line = StatusLine()
+    interactive = sys.stderr.isatty()
+    while True:
+        await asyncio.sleep(STATUS_INTERVAL_S)
+        text = line.render(gateway, now_ns())
+        print(f"\r\x1b[K{text}" if interactive else text, end="" if interactive else "\n", file=sys.stderr, flush=True)
+
+
+def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
+    """Two simulated brokers quoting one market with different priorities and, when data is there, a replay.
+
+    The simulated EUR_USD starts at the replay's first quote so that the best price mixes all three sources.
+    """
+    instruments = ["EUR_USD", "USD_JPY", "GBP_USD"]
+    start_prices = {"EUR_USD": _first_mid(replay_data)} if replay_data is not None else {}
+    common = {"kind": "simulated", "ticks_per_second": rate, "instruments": instruments, "start_prices": start_prices}
+    brokers: list[dict[str, object]] = [
+        {"id": "sim-primary", "priority": 20, "seed": 1, "bad_tick_ratio": 0.01, **common},
+        {"id": "sim-backup", "priority": 10, "seed": 2, "spread_factor": 1.3, **common},
+    ]
+    if replay_data is not None:
+        brokers.append({"id": "replay-eurusd", "kind": "replay", "priority": 0, "path": str(replay_data),
+                        "instruments": ["EUR_USD"], "speed": DEMO_REPLAY_SPEED, "loop": True})
+    return parse_config({"instance_id": "fxgw-demo", "brokers": brokers}, "demo")
+
+
+def _first_mid(replay_data: Path) -> float:
+    path, day_start_ns = quote_files(replay_data)[0]
+    quote = parse_quote_line(next(read_lines(path)), day_start_ns)
+    return (quote.bid_px + quote.ask_px) / 2 / PRICE_SCALE
+
+
+def _demo(args: argparse.Namespace) -> int:
+    replay_data: Path | None = args.replay_data
+    if replay_data is not None and not replay_data.is_dir():
+        print(f"replay source skipped: no quote files at {replay_data} (pass --replay-data FOLDER)", file=sys.stderr)
+        replay_data = None
+    config = demo_config(replay_data, args.rate)
+    with NatsServer() as server:
+        print(f"NATS is at {server.url}", file=sys.stderr)
+        print(f"Watch it:   fxgw tail 'market.>' --url {server.url}", file=sys.stderr)
+        print("Subjects:   market.<source>.ticks, market.best.ticks, market.rejected", file=sys.stderr)
+        print("Ctrl-C stops the demo.", file=sys.stderr)
+        return _serve(lambda: _run_gateway(config, server.url, show_status=True, duration_s=args.duration))
+
+
+def _tail(args: argparse.Namespace) -> int:
+    async def tail() -> None:
+        try:
+            client = await nats.connect(servers=[args.url], max_reconnect_attempts=-1, connect_timeout=5)
+        except (NatsError, OSError, asyncio.TimeoutError) as exc:
+            raise GatewayError(f"cannot connect to NATS at {args.url}: {exc!r}") from exc
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, done.set)
+        received = 0
+
+        async def show(message: nats.aio.msg.Msg) -> None:
+            nonlocal received
+            for text in describe(message.subject, message.headers, message.data):
+                print(text, flush=True)
+            received += 1
+            if args.count and received >= args.count:
+                done.set()
+
+        await client.subscribe(args.subject, cb=show)
+        await done.wait()
+        await client.drain()
+
+    return _serve(tail)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: valid. instance {config.instance_id}, NATS {config.nats.url}")
+    for broker in config.brokers:
+        state = "enabled" if broker.enabled else "disabled"
+        print(f"  {broker.id}: {broker.kind}, priority {broker.priority}, {state}, {', '.join(broker.instruments)}")
+        for variable in _environment_variables(broker):
+            if variable not in os.environ:
+                print(f"    note: environment variable {variable} is not set here")
+    return 0
+
+
+def _environment_variables(broker: object) -> list[str]:
+    names = [getattr(broker, "token_env", None), getattr(broker, "account_id_env", None)]
+    return [name for name in names if name]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

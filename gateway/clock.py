@@ -1,0 +1,76 @@
+"""Timestamps: RFC 3339 (with nanoseconds) and Unix-seconds strings to int ns."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from datetime import datetime, timezone
+from typing import Final
+
+from gateway.errors import BadValueError
+
+NS_PER_S: Final = 1_000_000_000
+NS_PER_MS: Final = 1_000_000
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_UNIX = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?")
+_CACHE_LIMIT: Final = 1 << 14
+_second_cache: dict[str, int] = {}
+
+
+def now_ns() -> int:
+    """Wall-clock time in ns since the Unix epoch."""
+    return time.time_ns()
+
+
+def parse_time_ns(text: str) -> int:
+    """Convert a broker timestamp to ns since the epoch, exactly.
+
+    Accepts RFC 3339 with up to 9 fractional digits and ``Z`` or an offset
+    (OANDA's default ``2016-10-27T08:38:45.664613867Z``) and OANDA's UNIX format
+    (``1477557525.664613867``). The whole-second prefix of the common ``...Z``
+    form is memoised, since consecutive quotes share it.
+    """
+    if type(text) is not str:
+        raise BadValueError(f"time {text!r} is not a string")
+    if len(text) == 30 and text[19] == "." and text[29] == "Z":
+        base = _second_cache.get(text[:19])
+        fraction = text[20:29]
+        if base is not None and fraction.isdecimal():
+            return base + int(fraction)
+    return _parse_slow(text)
+
+
+def _parse_slow(text: str) -> int:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        unix = _UNIX.fullmatch(text)
+        if unix is None:
+            raise BadValueError(f"time {text!r} is neither RFC 3339 nor Unix seconds")
+        return int(unix[1]) * NS_PER_S + _fraction_ns(unix[2])
+    try:
+        moment = datetime(*(int(match[i]) for i in range(1, 7)), tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise BadValueError(f"time {text!r} is not a valid date and time: {exc}") from exc
+    seconds = calendar.timegm(moment.utctimetuple())
+    if match[8] is None:
+        offset = (int(match[10]) * 3600 + int(match[11]) * 60) * (1 if match[9] == "+" else -1)
+        seconds -= offset
+    elif match[7] is not None and len(match[7]) == 9 and len(text) == 30:
+        if len(_second_cache) >= _CACHE_LIMIT:
+            _second_cache.clear()
+        _second_cache[text[:19]] = seconds * NS_PER_S
+    return seconds * NS_PER_S + _fraction_ns(match[7])
+
+
+def _fraction_ns(fraction: str | None) -> int:
+    return int(fraction.ljust(9, "0")) if fraction else 0
+
+
+def format_time_ns(ts_ns: int) -> str:
+    """Format ns since the epoch as RFC 3339 UTC with nanoseconds."""
+    seconds, fraction = divmod(ts_ns, NS_PER_S)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"

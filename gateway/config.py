@@ -1,0 +1,231 @@
+"""The gateway's configuration file (brokers.yaml): typed, frozen, strict.
+
+:func:`load_config` turns YAML into a :class:`GatewayConfig` or raises
+ConfigError naming the file, the key path, the bad value and what is allowed.
+Unknown keys are errors, not ignored. Secrets are never in the file: brokers
+name the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from collectors.registry import CONFIGS, BrokerConfig
+from gateway.aggregator import DEFAULT_STALE_AFTER_MS
+from gateway.errors import ConfigError
+from gateway.instruments import INSTRUMENT_PATTERN
+from gateway.prices import PRICE_SCALE
+from gateway.publisher import DEFAULT_MAX_BATCH_TICKS
+from gateway.quality import (
+    DEFAULT_JUMP_CONFIRM_TICKS,
+    DEFAULT_JUMP_RESET_AFTER_MS,
+    DEFAULT_MAX_AGE_MS,
+    DEFAULT_MAX_FUTURE_MS,
+    DEFAULT_MAX_JUMP_PIPS,
+    DEFAULT_MAX_SPREAD_PIPS,
+    InstrumentLimits,
+    QualityPolicy,
+)
+
+DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
+DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
+SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NatsConfig(_Strict):
+    """Where and how to publish."""
+
+    url: str = Field(default=DEFAULT_NATS_URL, pattern=r"^(nats|tls|ws|wss)://")
+    subject_prefix: str = Field(default="market", pattern=SUBJECT_TOKEN)
+    max_batch_ticks: int = Field(default=DEFAULT_MAX_BATCH_TICKS, ge=1, le=10_000)
+    pending_bytes: int = Field(default=DEFAULT_PENDING_BYTES, ge=0, description="Buffered while disconnected.")
+    reconnect_wait_ms: int = Field(default=500, ge=10)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class InstrumentLimitsConfig(_Strict):
+    pip_size: str | None = Field(default=None, description="Decimal string, e.g. '0.01' for XAU_USD.")
+    max_spread_pips: float | None = Field(default=None, gt=0)
+    max_jump_pips: float | None = Field(default=None, gt=0)
+
+    @field_validator("pip_size")
+    @classmethod
+    def _pip_is_power_of_ten(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            pip = Decimal(value)
+        except InvalidOperation as exc:
+            raise ValueError(f"{value!r} is not a decimal number") from exc
+        if not pip.is_finite() or pip <= 0 or (pip * PRICE_SCALE) != int(pip * PRICE_SCALE):
+            raise ValueError(f"{value!r} must be positive with at most 9 decimals")
+        return value
+
+    def to_limits(self) -> InstrumentLimits:
+        pip_px = int(Decimal(self.pip_size) * PRICE_SCALE) if self.pip_size is not None else None
+        return InstrumentLimits(pip_px, self.max_spread_pips, self.max_jump_pips)
+
+
+class QualityConfig(_Strict):
+    """Limits of the quality gate; see gateway.quality for what each check does."""
+
+    max_spread_pips: float = Field(default=DEFAULT_MAX_SPREAD_PIPS, gt=0)
+    max_jump_pips: float = Field(default=DEFAULT_MAX_JUMP_PIPS, gt=0)
+    max_age_ms: int = Field(default=DEFAULT_MAX_AGE_MS, gt=0)
+    max_future_ms: int = Field(default=DEFAULT_MAX_FUTURE_MS, ge=0)
+    jump_confirm_ticks: int = Field(default=DEFAULT_JUMP_CONFIRM_TICKS, ge=2, le=100)
+    jump_reset_after_ms: int = Field(default=DEFAULT_JUMP_RESET_AFTER_MS, gt=0)
+    instruments: dict[str, InstrumentLimitsConfig] = Field(default_factory=dict)
+
+    @field_validator("instruments")
+    @classmethod
+    def _instrument_names(cls, value: dict[str, InstrumentLimitsConfig]) -> dict[str, InstrumentLimitsConfig]:
+        for name in value:
+            if INSTRUMENT_PATTERN.fullmatch(name) is None:
+                raise ValueError(f"instrument {name!r} is not of the form BASE_QUOTE (e.g. XAU_USD)")
+        return value
+
+    def to_policy(self) -> QualityPolicy:
+        return QualityPolicy(
+            max_spread_pips=self.max_spread_pips,
+            max_jump_pips=self.max_jump_pips,
+            max_age_ms=self.max_age_ms,
+            max_future_ms=self.max_future_ms,
+            jump_confirm_ticks=self.jump_confirm_ticks,
+            jump_reset_after_ms=self.jump_reset_after_ms,
+            instruments={name: limits.to_limits() for name, limits in self.instruments.items()},
+        )
+
+
+class BestPriceConfig(_Strict):
+    stale_after_ms: int = Field(default=DEFAULT_STALE_AFTER_MS, gt=0)
+
+
+class KafkaConfig(_Strict):
+    """Durable backup; the Kafka writer is not part of this version, so ``enabled`` must stay false."""
+
+    enabled: bool = False
+    bootstrap_servers: str = "127.0.0.1:9092"
+    ticks_topic: str = "market-data-stream"
+
+
+class CentralHubConfig(_Strict):
+    """Service registry; registration is not part of this version, so ``enabled`` must stay false."""
+
+    enabled: bool = False
+    url: str = "http://127.0.0.1:7000"
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+
+
+class GatewayConfig(_Strict):
+    """The whole file."""
+
+    instance_id: str = Field(default="fxgw", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    nats: NatsConfig = Field(default_factory=NatsConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    best_price: BestPriceConfig = Field(default_factory=BestPriceConfig)
+    brokers: tuple[BrokerConfig, ...]
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    central_hub: CentralHubConfig = Field(default_factory=CentralHubConfig)
+
+    @field_validator("brokers")
+    @classmethod
+    def _at_least_one(cls, value: tuple[BrokerConfig, ...]) -> tuple[BrokerConfig, ...]:
+        if not value:
+            raise ValueError("list at least one broker")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids_and_supported_parts(self) -> GatewayConfig:
+        ids = [broker.id for broker in self.brokers]
+        duplicated = sorted({broker_id for broker_id in ids if ids.count(broker_id) > 1})
+        if duplicated:
+            raise ValueError(f"broker ids must be unique; repeated: {', '.join(duplicated)}")
+        if self.kafka.enabled:
+            raise ValueError("kafka.enabled: the Kafka backup is not available in this version; set it to false")
+        if self.central_hub.enabled:
+            raise ValueError("central_hub.enabled: registration is not available in this version; set it to false")
+        return self
+
+    @property
+    def enabled_brokers(self) -> tuple[BrokerConfig, ...]:
+        return tuple(broker for broker in self.brokers if broker.enabled)
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a YAML config file; raises ConfigError with every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(data, str(path), base_dir=path.parent)
+
+
+def parse_config(data: Any, origin: str = "<config>", base_dir: Path | None = None) -> GatewayConfig:
+    """Validate already-loaded data; ``origin`` names the file, ``base_dir`` anchors relative paths."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
+        raise ConfigError(f"{origin}: invalid configuration:\n{problems}") from exc
+
+
+def _describe(error: Any) -> str:
+    """One line per problem: key path, bad value, and what is allowed."""
+    location = error["loc"]
+    path = _format_path(location)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(location[:-1])
+        return f"{path}: unknown key; allowed keys: {', '.join(allowed)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "union_tag_invalid":
+        return f"{path}.kind: {error['input'].get('kind')!r} is not a known kind; allowed: {', '.join(CONFIGS)}"
+    if error["type"] == "missing":
+        return f"{path}: required key is missing"
+    if "input" in error and not isinstance(error["input"], dict | list):
+        return f"{path}: {error['input']!r} is not allowed: {message}"
+    return f"{path}: {message}"
+
+
+def _format_path(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in CONFIGS and text.endswith("]"):
+            continue  # pydantic adds the union tag to the path; the index already names the entry
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "<top level>"
+
+
+def _allowed_keys(location: tuple[Any, ...]) -> list[str]:
+    """Field names of the model at ``location``, following containers and broker kinds."""
+    node: Any = GatewayConfig
+    for part in location:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            node = node.model_fields[part].annotation
+        elif part in CONFIGS and isinstance(part, str):
+            node = CONFIGS[part]
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        elif get_origin(node) is tuple:
+            node = get_args(node)[0]
+        else:
+            return []
+    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []

@@ -1,0 +1,76 @@
+"""Exact fixed-point prices: decimal strings to integers in 1e-9 units and back.
+
+Brokers send prices as decimal strings ("1.09177"). Converting them to floats
+would round; converting them to integer nanos ("1 unit = 1e-9") is exact, makes
+comparisons exact and leaves no room for NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from gateway.errors import BadValueError
+
+PRICE_SCALE: Final = 1_000_000_000
+"""Integer price units per 1.0 (prices are in 1e-9 units)."""
+
+PRICE_DECIMALS: Final = 9
+
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]{1,9})?")
+_POW10: Final = tuple(10**k for k in range(PRICE_DECIMALS + 1))
+_CACHE_LIMIT: Final = 1 << 16
+_cache: dict[str, int] = {}
+
+
+def parse_price(text: str) -> int:
+    """Convert a decimal string such as ``"1.09177"`` to 1e-9 units, exactly.
+
+    Sign is kept (the quality gate rejects non-positive prices with a reason);
+    anything else that is not a plain decimal with at most 9 fractional digits
+    raises :class:`BadValueError`. Results are memoised: quotes repeat the same
+    few hundred price levels, so most calls are one dictionary lookup.
+    """
+    value = _cache.get(text)
+    if value is not None:
+        return value
+    if type(text) is not str or _DECIMAL.fullmatch(text) is None:
+        raise BadValueError(f"price {text!r} is not a decimal number with at most {PRICE_DECIMALS} decimals")
+    whole, _, fraction = text.partition(".")
+    value = int(whole + fraction) * _POW10[PRICE_DECIMALS - len(fraction)]
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[text] = value
+    return value
+
+
+def price_from_float(value: float, decimals: int) -> int:
+    """Round a float price to ``decimals`` places and return it in 1e-9 units.
+
+    For sources that produce floats (the simulator); raises :class:`BadValueError`
+    for NaN and infinities, which have no fixed-point form.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadValueError(f"price {value!r} is not finite")
+    return round(value * _POW10[decimals]) * _POW10[PRICE_DECIMALS - decimals]
+
+
+def format_price(px: int, decimals: int = 5) -> str:
+    """Format 1e-9 units as a decimal string with at least ``decimals`` places."""
+    sign = "-" if px < 0 else ""
+    whole, fraction = divmod(abs(px), PRICE_SCALE)
+    digits = f"{fraction:09d}".rstrip("0").ljust(decimals, "0")
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
+
+
+def parse_liquidity(value: object) -> int:
+    """Return a liquidity (units) as a non-negative int.
+
+    The live API sends integers; one recorded client turned them into integral
+    floats (``10000000.0``), which are accepted. Anything else raises.
+    """
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    raise BadValueError(f"liquidity {value!r} is not a non-negative whole number")

@@ -1,0 +1,50 @@
+"""The one-line live status of ``fxgw run --status`` and ``fxgw demo``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.app import Gateway
+from gateway.clock import NS_PER_S
+from gateway.prices import format_price
+from gateway.schema.market.v1.market_pb2 import BestPrice
+
+MAX_BEST_SHOWN = 3
+
+
+@dataclass(slots=True)
+class StatusLine:
+    """Turns successive gateway snapshots into rates; call :meth:`render` once per interval."""
+
+    _last_accepted: dict[str, int] = field(default_factory=dict)
+    _last_ns: int = 0
+
+    def render(self, gateway: Gateway, now_ns: int) -> str:
+        pipeline = gateway.pipeline
+        if pipeline is None:
+            return "starting"
+        elapsed_s = (now_ns - self._last_ns) / NS_PER_S if self._last_ns else 0.0
+        self._last_ns = now_ns
+        parts = [f"[{gateway.uptime_ns() / NS_PER_S:6.0f}s]"]
+        for source, status in gateway.collectors.items():
+            stats = pipeline.sources.get(source)
+            accepted = stats.accepted if stats else 0
+            rate = (accepted - self._last_accepted.get(source, 0)) / elapsed_s if elapsed_s else 0.0
+            self._last_accepted[source] = accepted
+            state = "" if status.state.value == "running" else f" {status.state.value}"
+            parts.append(f"{source} {rate:,.0f} t/s{state}")
+        rejected = sum(stats.rejected_total for stats in pipeline.sources.values())
+        dropped = pipeline.publisher.stats.ticks_dropped
+        parts.append(f"rejected {rejected}" + (f" dropped {dropped}" if dropped else ""))
+        best = pipeline.aggregator.current()
+        parts.extend(_best(price) for price in list(best.values())[:MAX_BEST_SHOWN])
+        return " | ".join(parts)
+
+
+def _best(price: BestPrice) -> str:
+    decimals = 3 if price.instrument.endswith("JPY") else 5
+    flag = " CROSSED" if price.crossed else ""
+    return (
+        f"{price.instrument} {format_price(price.bid_px, decimals)}/{format_price(price.ask_px, decimals)}"
+        f" ({price.bid_source}/{price.ask_source}){flag}"
+    )

@@ -1,0 +1,59 @@
+"""Decoding gateway messages for people: ``fxgw tail`` prints what these return."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from google.protobuf.message import DecodeError
+
+from gateway.clock import format_time_ns
+from gateway.prices import format_price
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason
+
+_TYPES = {
+    "market.v1.MarketDataStream": MarketDataStream,
+    "market.v1.QualityRejection": QualityRejection,
+}
+
+
+def message_type(subject: str, headers: Mapping[str, str] | None) -> str:
+    """The protobuf type named by the Content-Type header, else guessed from the subject."""
+    content_type = (headers or {}).get("Content-Type", "")
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key == "proto":
+            return value
+    return "market.v1.QualityRejection" if subject.endswith(".rejected") else "market.v1.MarketDataStream"
+
+
+def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> list[str]:
+    """Readable lines for one NATS message; undecodable payloads say so instead of raising."""
+    name = message_type(subject, headers)
+    decoder = _TYPES.get(name)
+    if decoder is None:
+        return [f"{subject}: {len(data)} bytes of unknown type {name!r}"]
+    try:
+        message = decoder.FromString(data)
+    except DecodeError as exc:
+        return [f"{subject}: {len(data)} bytes that are not a valid {name}: {exc}"]
+    if isinstance(message, QualityRejection):
+        tick = message.tick
+        prices = f" {format_price(tick.bid_px)}/{format_price(tick.ask_px)}" if tick.bid_px or tick.ask_px else ""
+        raw = f" raw={message.raw[:80]!r}" if message.raw else ""
+        return [
+            f"{subject} {tick.source} {tick.instrument or '?'}{prices} "
+            f"{RejectionReason.Name(message.reason).removeprefix('REJECTION_REASON_')}: {message.detail}{raw}"
+        ]
+    header = f"{subject} batch {message.batch_seq}"
+    lines = [
+        f"{header} {tick.instrument} {format_price(tick.bid_px)}/{format_price(tick.ask_px)} "
+        f"seq={tick.seq} event={format_time_ns(tick.ts_event_ns)}{'' if tick.tradeable else ' NOT TRADEABLE'}"
+        for tick in message.ticks
+    ]
+    lines.extend(
+        f"{header} {best.instrument} best {format_price(best.bid_px)} ({best.bid_source}) / "
+        f"{format_price(best.ask_px)} ({best.ask_source}) live={best.live_sources}"
+        f"{' CROSSED' if best.crossed else ''}{'' if best.tradeable else ' NOT TRADEABLE'}"
+        for best in message.best_prices
+    )
+    return lines
