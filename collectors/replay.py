@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from collectors.base import BadInput, Collector, CollectorConfig, Event
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
@@ -102,14 +102,19 @@ class ReplayConfig(CollectorConfig):
 
     @field_validator("path")
     @classmethod
-    def _path_exists(cls, value: Path, info: ValidationInfo) -> Path:
+    def _anchor_relative_path(cls, value: Path, info: ValidationInfo) -> Path:
         """Relative paths are relative to the config file's folder."""
         base_dir = (info.context or {}).get("base_dir")
         if base_dir is not None and not value.is_absolute():
-            value = Path(base_dir) / value
-        if not value.exists():
-            raise ValueError(f"{str(value)!r} does not exist")
+            return Path(base_dir) / value
         return value
+
+    @model_validator(mode="after")
+    def _enabled_path_exists(self) -> ReplayConfig:
+        """A disabled replay may point at files that are not on this machine."""
+        if self.enabled and not self.path.exists():
+            raise ValueError(f"path {str(self.path)!r} does not exist")
+        return self
 
     @field_validator("speed")
     @classmethod

@@ -144,7 +144,10 @@ class RandomWalk:
 
 
 class SimulatedCollector(Collector[SimulatedConfig]):
-    """Emits RandomWalk quotes at ``ticks_per_second``, in bursts when the rate is high."""
+    """Emits RandomWalk quotes at ``ticks_per_second``, in bursts when the rate is high.
+
+    Each quote is stamped with its own scheduled time, as a broker stamps each price.
+    """
 
     kind: ClassVar[str] = "simulated"
 
@@ -157,7 +160,8 @@ class SimulatedCollector(Collector[SimulatedConfig]):
             current_ns = now_ns()
             due = min(int((current_ns - started_ns) * rate / NS_PER_S) - emitted, MAX_TICKS_PER_WAKEUP)
             if due > 0:
-                await self.sink.submit([walk.next_tick(current_ns) for _ in range(due)])
+                ticks = [walk.next_tick(started_ns + int((emitted + i + 1) * NS_PER_S / rate)) for i in range(due)]
+                await self.sink.submit(ticks)
                 emitted += due
             else:
                 next_due_ns = started_ns + (emitted + 1) * NS_PER_S / rate

@@ -138,7 +138,7 @@ class Gateway:
         instance = self.config.instance_id
 
         async def on_error(exc: Exception) -> None:
-            logger.warning("gateway %s: NATS error: %r", instance, exc)
+            logger.warning("gateway %s: NATS %s: %r", instance, self.nats_url, exc)
 
         async def on_disconnected() -> None:
             if self._stopping:
@@ -149,7 +149,9 @@ class Gateway:
             logger.info("gateway %s: NATS reconnected", instance)
 
         try:
-            return await nats.connect(
+            # Reconnects go on forever, but the first connection must succeed within the timeout:
+            # a wrong URL at start-up is a configuration error, not an outage to wait out.
+            connecting = nats.connect(
                 servers=[self.nats_url],
                 name=instance,
                 connect_timeout=settings.connect_timeout_s,
@@ -160,6 +162,7 @@ class Gateway:
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
             )
+            return await asyncio.wait_for(connecting, settings.connect_timeout_s)
         except (NatsError, OSError, asyncio.TimeoutError) as exc:
             raise NatsUnavailableError(f"cannot connect to NATS at {self.nats_url}: {exc!r}") from exc
 

@@ -49,7 +49,7 @@ class NatsConfig(_Strict):
     max_batch_ticks: int = Field(default=DEFAULT_MAX_BATCH_TICKS, ge=1, le=10_000)
     pending_bytes: int = Field(default=DEFAULT_PENDING_BYTES, ge=0, description="Buffered while disconnected.")
     reconnect_wait_ms: int = Field(default=500, ge=10)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="The first connection must succeed within this.")
 
 
 class InstrumentLimitsConfig(_Strict):

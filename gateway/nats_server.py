@@ -52,6 +52,7 @@ class NatsServer:
         self._host = host
         self._extra_args = extra_args
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_reader: threading.Thread | None = None
         self.port = 0
 
     @property
@@ -80,7 +81,8 @@ class NatsServer:
                 listening = _LISTENING.search(seen)
                 if listening:
                     self.port = int(listening[2])
-        threading.Thread(target=self._drain_log, args=(log,), name="nats-server-log", daemon=True).start()
+        self._log_reader = threading.Thread(target=self._drain_log, args=(log,), name="nats-server-log", daemon=True)
+        self._log_reader.start()
         logger.info("nats-server ready on %s (pid %d)", self.url, self._process.pid)
         return self
 
@@ -103,7 +105,7 @@ class NatsServer:
     def stop(self) -> None:
         """Terminate the server and wait for it to exit."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
         process.send_signal(signal.SIGCONT)
         process.terminate()
@@ -112,6 +114,10 @@ class NatsServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._log_reader is not None:
+            self._log_reader.join(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
 
     def __enter__(self) -> NatsServer:
         return self.start()

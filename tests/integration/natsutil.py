@@ -1,0 +1,60 @@
+"""A subscriber that records what the gateway publishes, with awaitable conditions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection
+
+
+class Recorder:
+    """Decodes every message on ``market.>`` and lets tests await a condition on what arrived."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[MarketDataStream]] = defaultdict(list)
+        self.rejections: list[QualityRejection] = []
+        self.headers: list[dict[str, str]] = []
+        self._waiters: list[tuple[Callable[[Recorder], bool], asyncio.Future[None]]] = []
+        self.client: Client | None = None
+
+    async def start(self, url: str, subject: str = "market.>") -> Recorder:
+        self.client = await nats.connect(servers=[url], max_reconnect_attempts=-1, reconnect_time_wait=0.05)
+        await self.client.subscribe(subject, cb=self._on_message)
+        await self.client.flush()
+        return self
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.drain()
+
+    def ticks(self, source: str) -> list:
+        return [tick for batch in self.streams[source] for tick in batch.ticks]
+
+    def best_prices(self) -> list:
+        return [best for batch in self.streams["best"] for best in batch.best_prices]
+
+    async def wait_for(self, condition: Callable[[Recorder], bool], timeout_s: float = 15.0) -> None:
+        """Return once ``condition(self)`` holds; evaluated on every message, no polling."""
+        if condition(self):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((condition, future))
+        await asyncio.wait_for(future, timeout_s)
+
+    async def _on_message(self, message: Msg) -> None:
+        self.headers.append(dict(message.headers or {}))
+        if message.subject.endswith(".rejected"):
+            self.rejections.append(QualityRejection.FromString(message.data))
+        else:
+            batch = MarketDataStream.FromString(message.data)
+            self.streams[batch.source].append(batch)
+        for condition, future in list(self._waiters):
+            if not future.done() and condition(self):
+                future.set_result(None)
+                self._waiters.remove((condition, future))

@@ -1,0 +1,91 @@
+"""The fxgw command line, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.nats_server import NatsServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def fxgw(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT, check=False,
+    )
+
+
+def test_check_config_accepts_the_example_brokers_yaml() -> None:
+    result = fxgw("check-config", "brokers.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and "oanda-practice: oanda, priority 20, disabled" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("brokers:\n  - {id: a, kind: simulated, ticks_per_second: fast}\n", "brokers[0].ticks_per_second: 'fast'"),
+        ("nats: {urll: x}\nbrokers: [{id: a, kind: simulated}]\n", "nats.urll: unknown key; allowed keys: connect_timeout_s"),
+        ("brokers:\n  - {id: a, kind: fix}\n", "'fix' is not a known kind; allowed: oanda, simulated, replay"),
+        ("brokers: [\n", "not valid YAML"),
+    ],
+    ids=["bad-value", "unknown-key", "unknown-kind", "yaml-syntax"],
+)
+def test_check_config_names_file_key_value_and_exits_2(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    result = fxgw("check-config", str(config))
+    assert result.returncode == 2
+    assert str(config) in result.stderr and expected in result.stderr
+
+
+def test_run_with_unreachable_nats_fails_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text("nats: {url: 'nats://127.0.0.1:1', connect_timeout_s: 1}\nbrokers: [{id: a, kind: simulated}]\n")
+    result = fxgw("run", "--config", str(config))
+    assert result.returncode == 1
+    assert "cannot connect to NATS at nats://127.0.0.1:1" in result.stderr
+
+
+def test_run_refuses_a_broker_kind_without_a_collector(tmp_path: Path, nats_url: str) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"nats: {{url: '{nats_url}'}}\nbrokers: [{{id: o, kind: oanda, account_id: 101-004-1-001, token_env: T}}]\n")
+    result = fxgw("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "o (kind oanda)" in result.stderr
+
+
+def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) -> None:
+    result = fxgw("demo", "--duration", "3", "--rate", "100", "--replay-data", str(shared_data / "oanda-eurusd-ticks"))
+    assert result.returncode == 0, result.stderr
+    url = re.search(r"NATS is at (nats://127\.0\.0\.1:\d+)", result.stderr)
+    assert url and f"fxgw tail 'market.>' --url {url[1]}" in result.stderr
+    status = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert status and "sim-primary" in status[-1] and "replay-eurusd" in status[-1] and "EUR_USD" in status[-1]
+    assert "gateway fxgw-demo stopped" in result.stderr
+
+
+def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        f"nats: {{url: '{nats_server.url}'}}\n"
+        "brokers: [{id: sim, kind: simulated, ticks_per_second: 200, instruments: [USD_JPY]}]\n"
+    )
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
+    )
+    try:
+        result = fxgw("tail", "market.sim.ticks", "--url", nats_server.url, "--count", "3", timeout_s=30)
+    finally:
+        gateway.terminate()
+        assert gateway.wait(timeout=10) == 0
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and all(re.match(r"market\.sim\.ticks batch \d+ USD_JPY \d+\.\d{3}\d*/\d+\.\d+ seq=\d+ event=", l) for l in lines)
