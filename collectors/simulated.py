@@ -1,9 +1,11 @@
 """A simulated broker: a seeded random walk with realistic spreads, no credentials needed.
 
 The market itself is a random walk in fixed 100 ms steps whose increments depend
-only on ``(market_seed, instrument, step index)``, so every simulated broker with
-the same ``market_seed`` quotes the same market, as real brokers do, whatever
-its rate or start time. Each broker adds its own spread (around the instrument's
+only on ``(market_seed, instrument, step index)``, so simulated brokers with the
+same ``market_seed`` that start together (as one gateway starts them) quote the
+same market, as real brokers do, whatever their rates. The walk starts at the
+start price when the collector starts, so brokers started at different times,
+or a restarted collector, drift apart like independent markets. Each broker adds its own spread (around the instrument's
 typical spread, times ``spread_factor``) and a little noise from its own
 ``seed``. ``bad_tick_ratio`` injects crossed quotes and 1% spikes so the quality
 gate has something to reject in demos.
@@ -76,7 +78,9 @@ class SimulatedConfig(CollectorConfig):
     def _positive_prices(cls, value: dict[str, float]) -> dict[str, float]:
         for instrument, price in value.items():
             if instrument not in MARKETS or not (math.isfinite(price) and price > 0):
-                raise ValueError(f"start price {instrument}={price!r} needs a simulated instrument and a positive price")
+                raise ValueError(
+                    f"start price {instrument}={price!r} needs a simulated instrument and a positive price"
+                )
         return value
 
 
@@ -86,7 +90,9 @@ class MarketPath:
     def __init__(self, instrument: str, market_seed: int, start_mid: float, start_ns: int) -> None:
         market = MARKETS[instrument]
         self._salt = (market_seed << 32) ^ zlib.crc32(instrument.encode())
-        self._step_sd = market.volatility_pips_per_s * math.sqrt(STEP_NS / NS_PER_S) * default_pip_px(instrument) / NS_PER_S
+        self._step_sd = (
+            market.volatility_pips_per_s * math.sqrt(STEP_NS / NS_PER_S) * default_pip_px(instrument) / NS_PER_S
+        )
         self._step = start_ns // STEP_NS
         self.mid = start_mid
 

@@ -83,9 +83,7 @@ class Gateway:
         unsupported = [broker for broker in brokers if broker.kind not in COLLECTORS]
         if unsupported:
             names = ", ".join(f"{broker.id} (kind {broker.kind})" for broker in unsupported)
-            raise ConfigError(
-                f"no collector is available in this version for: {names}; set enabled: false for them"
-            )
+            raise ConfigError(f"no collector is available in this version for: {names}; set enabled: false for them")
         if not brokers:
             raise ConfigError("every broker is disabled: nothing to collect")
         self._nats = await self._connect_nats()
@@ -99,7 +97,8 @@ class Gateway:
         aggregator = BestPriceAggregator(
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
-        self.pipeline = Pipeline(QualityGate(self.config.quality.to_policy()), aggregator, publisher)
+        gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
+        self.pipeline = Pipeline(gate, aggregator, publisher)
         for broker in brokers:
             collector = COLLECTORS[broker.kind](broker, self.pipeline)
             self.collectors[broker.id] = CollectorStatus(broker.id, broker.kind, broker.priority)
@@ -128,7 +127,7 @@ class Gateway:
         if self._nats is not None and not self._nats.is_closed:
             try:
                 await asyncio.wait_for(self._nats.drain(), timeout_s)
-            except (NatsError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, NatsError) as exc:
                 logger.warning("gateway %s: NATS drain did not finish (%r); closing", self.config.instance_id, exc)
                 await self._nats.close()
         logger.info("gateway %s stopped", self.config.instance_id)
@@ -163,7 +162,7 @@ class Gateway:
                 reconnected_cb=on_reconnected,
             )
             return await asyncio.wait_for(connecting, settings.connect_timeout_s)
-        except (NatsError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NatsError, OSError) as exc:
             raise NatsUnavailableError(f"cannot connect to NATS at {self.nats_url}: {exc!r}") from exc
 
     async def _supervise(self, collector: Collector) -> None:
@@ -177,7 +176,7 @@ class Gateway:
             status.state = CollectorState.RUNNING
             try:
                 await collector.run()
-            except Exception as exc:  # noqa: BLE001 - the supervisor is the loop top: log and restart
+            except Exception as exc:
                 logger.exception("collector %s failed; restarting in about %.0f s", source, backoff_s)
                 status.state = CollectorState.FAILED
                 status.last_error = f"{type(exc).__name__}: {exc}"
@@ -201,9 +200,8 @@ class Gateway:
             await asyncio.sleep(interval_s)
             try:
                 await self.pipeline.expire(now_ns())
-            except Exception:  # noqa: BLE001 - timer loop top
+            except Exception:
                 logger.exception("gateway %s: best-price expiry failed", self.config.instance_id)
 
     def uptime_ns(self) -> int:
         return now_ns() - self.started_ns if self.started_ns else 0
-

@@ -108,7 +108,7 @@ async def _run_gateway(
     status_task = asyncio.create_task(_print_status(gateway), name="status-line") if show_status else None
     try:
         await asyncio.wait_for(stop.wait(), duration_s or None)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     finally:
         if status_task is not None:
@@ -141,8 +141,17 @@ def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
         {"id": "sim-backup", "priority": 10, "seed": 2, "spread_factor": 1.3, **common},
     ]
     if replay_data is not None:
-        brokers.append({"id": "replay-eurusd", "kind": "replay", "priority": 0, "path": str(replay_data),
-                        "instruments": ["EUR_USD"], "speed": DEMO_REPLAY_SPEED, "loop": True})
+        brokers.append(
+            {
+                "id": "replay-eurusd",
+                "kind": "replay",
+                "priority": 0,
+                "path": str(replay_data),
+                "instruments": ["EUR_USD"],
+                "speed": DEMO_REPLAY_SPEED,
+                "loop": True,
+            }
+        )
     return parse_config({"instance_id": "fxgw-demo", "brokers": brokers}, "demo")
 
 
@@ -170,7 +179,7 @@ def _tail(args: argparse.Namespace) -> int:
     async def tail() -> None:
         try:
             client = await nats.connect(servers=[args.url], max_reconnect_attempts=-1, connect_timeout=5)
-        except (NatsError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NatsError, OSError) as exc:
             raise GatewayError(f"cannot connect to NATS at {args.url}: {exc!r}") from exc
         done = asyncio.Event()
         loop = asyncio.get_running_loop()

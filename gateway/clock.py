@@ -5,18 +5,20 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 from gateway.errors import BadValueError
 
 NS_PER_S: Final = 1_000_000_000
 NS_PER_MS: Final = 1_000_000
+MAX_TIME_NS: Final = 2**63 - 1
 
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))"
 )
-_UNIX = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?")
+_UNIX = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,9}))?")
 _CACHE_LIMIT: Final = 1 << 14
 _second_cache: dict[str, int] = {}
 
@@ -39,7 +41,7 @@ def parse_time_ns(text: str) -> int:
     if len(text) == 30 and text[19] == "." and text[29] == "Z":
         base = _second_cache.get(text[:19])
         fraction = text[20:29]
-        if base is not None and fraction.isdecimal():
+        if base is not None and fraction.isascii() and fraction.isdecimal():
             return base + int(fraction)
     return _parse_slow(text)
 
@@ -50,9 +52,9 @@ def _parse_slow(text: str) -> int:
         unix = _UNIX.fullmatch(text)
         if unix is None:
             raise BadValueError(f"time {text!r} is neither RFC 3339 nor Unix seconds")
-        return int(unix[1]) * NS_PER_S + _fraction_ns(unix[2])
+        return _in_range(int(unix[1]) * NS_PER_S + _fraction_ns(unix[2]), text)
     try:
-        moment = datetime(*(int(match[i]) for i in range(1, 7)), tzinfo=timezone.utc)
+        moment = datetime(*(int(match[i]) for i in range(1, 7)), tzinfo=UTC)
     except ValueError as exc:
         raise BadValueError(f"time {text!r} is not a valid date and time: {exc}") from exc
     seconds = calendar.timegm(moment.utctimetuple())
@@ -63,7 +65,13 @@ def _parse_slow(text: str) -> int:
         if len(_second_cache) >= _CACHE_LIMIT:
             _second_cache.clear()
         _second_cache[text[:19]] = seconds * NS_PER_S
-    return seconds * NS_PER_S + _fraction_ns(match[7])
+    return _in_range(seconds * NS_PER_S + _fraction_ns(match[7]), text)
+
+
+def _in_range(ts_ns: int, text: str) -> int:
+    if not 0 <= ts_ns <= MAX_TIME_NS:
+        raise BadValueError(f"time {text!r} is outside 1970-2262, which int64 nanoseconds cover")
+    return ts_ns
 
 
 def _fraction_ns(fraction: str | None) -> int:

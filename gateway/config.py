@@ -193,6 +193,8 @@ def _describe(error: Any) -> str:
         allowed = _allowed_keys(location[:-1])
         return f"{path}: unknown key; allowed keys: {', '.join(allowed)}"
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "union_tag_not_found":
+        return f"{path}.kind: required key is missing; allowed: {', '.join(CONFIGS)}"
     if error["type"] == "union_tag_invalid":
         return f"{path}.kind: {error['input'].get('kind')!r} is not a known kind; allowed: {', '.join(CONFIGS)}"
     if error["type"] == "missing":

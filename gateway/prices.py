@@ -16,6 +16,8 @@ PRICE_SCALE: Final = 1_000_000_000
 """Integer price units per 1.0 (prices are in 1e-9 units)."""
 
 PRICE_DECIMALS: Final = 9
+INT64_MAX: Final = 2**63 - 1
+UINT64_MAX: Final = 2**64 - 1
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]{1,9})?")
 _POW10: Final = tuple(10**k for k in range(PRICE_DECIMALS + 1))
@@ -31,28 +33,22 @@ def parse_price(text: str) -> int:
     raises :class:`BadValueError`. Results are memoised: quotes repeat the same
     few hundred price levels, so most calls are one dictionary lookup.
     """
-    value = _cache.get(text)
+    try:
+        value = _cache.get(text)
+    except TypeError:  # unhashable, so certainly not a string
+        value = None
     if value is not None:
         return value
     if type(text) is not str or _DECIMAL.fullmatch(text) is None:
         raise BadValueError(f"price {text!r} is not a decimal number with at most {PRICE_DECIMALS} decimals")
     whole, _, fraction = text.partition(".")
     value = int(whole + fraction) * _POW10[PRICE_DECIMALS - len(fraction)]
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise BadValueError(f"price {text!r} is too large for a 64-bit fixed-point price")
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[text] = value
     return value
-
-
-def price_from_float(value: float, decimals: int) -> int:
-    """Round a float price to ``decimals`` places and return it in 1e-9 units.
-
-    For sources that produce floats (the simulator); raises :class:`BadValueError`
-    for NaN and infinities, which have no fixed-point form.
-    """
-    if value != value or value in (float("inf"), float("-inf")):
-        raise BadValueError(f"price {value!r} is not finite")
-    return round(value * _POW10[decimals]) * _POW10[PRICE_DECIMALS - decimals]
 
 
 def format_price(px: int, decimals: int = 5) -> str:
@@ -69,8 +65,8 @@ def parse_liquidity(value: object) -> int:
     The live API sends integers; one recorded client turned them into integral
     floats (``10000000.0``), which are accepted. Anything else raises.
     """
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= UINT64_MAX:
         return value
-    if type(value) is float and value.is_integer() and value >= 0:
+    if type(value) is float and value.is_integer() and 0 <= value <= UINT64_MAX:
         return int(value)
-    raise BadValueError(f"liquidity {value!r} is not a non-negative whole number")
+    raise BadValueError(f"liquidity {value!r} is not a non-negative whole number below 2**64")

@@ -40,7 +40,9 @@ _DROP_LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 class NatsPublishClient(Protocol):
     """The part of ``nats.aio.client.Client`` the publisher uses."""
 
-    async def publish(self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None) -> None: ...
+    async def publish(
+        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
+    ) -> None: ...
 
 
 @dataclass(slots=True)

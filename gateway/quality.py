@@ -3,7 +3,8 @@
 Pure and synchronous: state is kept per (source, instrument) and all inputs,
 including the receive time, arrive in the Tick. Checks, in order:
 
-1. UNKNOWN_INSTRUMENT: no pip size is known (see :mod:`gateway.instruments`).
+1. UNKNOWN_INSTRUMENT: the source is not configured for the instrument, or no
+   pip size is known for it (see :mod:`gateway.instruments`).
 2. BAD_VALUE: a bid or ask that is zero or negative.
 3. CROSSED (bid > ask) and LOCKED (bid == ask).
 4. FUTURE_TIME: broker time ahead of receipt by more than ``max_future_ms``.
@@ -27,7 +28,7 @@ leaving that instrument.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -86,7 +87,7 @@ class _Rules:
 class _Track:
     """Last accepted state of one (source, instrument)."""
 
-    __slots__ = ("last", "ref_sum", "ref_recv_ns", "pending_sums")
+    __slots__ = ("last", "pending_sums", "ref_recv_ns", "ref_sum")
 
     def __init__(self) -> None:
         self.last: Tick | None = None
@@ -98,8 +99,12 @@ class _Track:
 class QualityGate:
     """Applies a :class:`QualityPolicy`; call :meth:`check` once per tick, in arrival order."""
 
-    def __init__(self, policy: QualityPolicy) -> None:
+    def __init__(
+        self, policy: QualityPolicy, instruments_by_source: Mapping[str, Collection[str]] | None = None
+    ) -> None:
+        """``instruments_by_source`` limits each listed source to its configured instruments."""
         self._policy = policy
+        self._allowed = {source: frozenset(names) for source, names in (instruments_by_source or {}).items()}
         self._max_age_ns = policy.max_age_ms * NS_PER_MS
         self._max_future_ns = policy.max_future_ms * NS_PER_MS
         self._jump_reset_ns = policy.jump_reset_after_ms * NS_PER_MS
@@ -110,6 +115,12 @@ class QualityGate:
     def check(self, tick: Tick) -> Rejection | None:
         """Return None when ``tick`` is accepted (and remembered), else the Rejection."""
         instrument = tick.instrument
+        allowed = self._allowed.get(tick.source)
+        if allowed is not None and instrument not in allowed:
+            return Rejection(
+                RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT,
+                f"{instrument}: not configured for source {tick.source!r} (configured: {', '.join(sorted(allowed))})",
+            )
         rules = self._rules.get(instrument)
         if rules is None:
             rules = self._resolve_rules(instrument)
@@ -193,7 +204,9 @@ class QualityGate:
         track.last = tick
         return None
 
-    def _judge_jump(self, track: _Track, rules: _Rules, instrument: str, price_sum: int, recv_ns: int) -> Rejection | None:
+    def _judge_jump(
+        self, track: _Track, rules: _Rules, instrument: str, price_sum: int, recv_ns: int
+    ) -> Rejection | None:
         if recv_ns - track.ref_recv_ns >= self._jump_reset_ns:
             return None
         limit = rules.max_jump_sum_px

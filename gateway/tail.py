@@ -42,7 +42,7 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         raw = f" raw={message.raw[:80]!r}" if message.raw else ""
         return [
             f"{subject} {tick.source} {tick.instrument or '?'}{prices} "
-            f"{RejectionReason.Name(message.reason).removeprefix('REJECTION_REASON_')}: {message.detail}{raw}"
+            f"{_reason_name(message.reason)}: {message.detail}{raw}"
         ]
     header = f"{subject} batch {message.batch_seq}"
     lines = [
@@ -57,3 +57,11 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         for best in message.best_prices
     )
     return lines
+
+
+def _reason_name(reason: int) -> str:
+    """The reason's short name; a number from a newer schema is shown as such."""
+    try:
+        return RejectionReason.Name(reason).removeprefix("REJECTION_REASON_")
+    except ValueError:
+        return f"reason {reason}"

@@ -89,6 +89,8 @@ def _price_to_tick(message: dict, source: str, ts_recv_ns: int) -> Tick:
         )
     except BadValueError as exc:
         raise BadValueError(f"{instrument}: {exc}", instrument=instrument) from exc
+    except ValueError as exc:  # protobuf range check: a value our own checks let through
+        raise BadValueError(f"{instrument}: value out of range for a Tick ({exc})", instrument=instrument) from exc
 
 
 def _describe_shape_error(message: dict) -> str:
@@ -98,8 +100,10 @@ def _describe_shape_error(message: dict) -> str:
     missing = [field for field in _REQUIRED_PRICE_FIELDS if field not in message]
     if missing:
         return f"price without {', '.join(repr(f) for f in missing)}"
+    if not isinstance(message["instrument"], str):
+        return f"'instrument' is {type(message['instrument']).__name__}, not a string"
     for side in ("bids", "asks"):
         levels = message[side]
-        if not isinstance(levels, list) or not isinstance(levels[0], dict) or "price" not in levels[0]:
+        if not isinstance(levels, list) or any(not isinstance(level, dict) or "price" not in level for level in levels):
             return f"{side!r} is not a list of {{'price', 'liquidity'}} objects"
     return "price fields have the wrong types"

@@ -17,7 +17,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def fxgw(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
-        capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO_ROOT,
+        check=False,
     )
 
 
@@ -31,7 +35,10 @@ def test_check_config_accepts_the_example_brokers_yaml() -> None:
     ("yaml_text", "expected"),
     [
         ("brokers:\n  - {id: a, kind: simulated, ticks_per_second: fast}\n", "brokers[0].ticks_per_second: 'fast'"),
-        ("nats: {urll: x}\nbrokers: [{id: a, kind: simulated}]\n", "nats.urll: unknown key; allowed keys: connect_timeout_s"),
+        (
+            "nats: {urll: x}\nbrokers: [{id: a, kind: simulated}]\n",
+            "nats.urll: unknown key; allowed keys: connect_timeout_s",
+        ),
         ("brokers:\n  - {id: a, kind: fix}\n", "'fix' is not a known kind; allowed: oanda, simulated, replay"),
         ("brokers: [\n", "not valid YAML"),
     ],
@@ -55,7 +62,9 @@ def test_run_with_unreachable_nats_fails_with_a_clear_message(tmp_path: Path) ->
 
 def test_run_refuses_a_broker_kind_without_a_collector(tmp_path: Path, nats_url: str) -> None:
     config = tmp_path / "gw.yaml"
-    config.write_text(f"nats: {{url: '{nats_url}'}}\nbrokers: [{{id: o, kind: oanda, account_id: 101-004-1-001, token_env: T}}]\n")
+    config.write_text(
+        f"nats: {{url: '{nats_url}'}}\nbrokers: [{{id: o, kind: oanda, account_id: 101-004-1-001, token_env: T}}]\n"
+    )
     result = fxgw("run", "--config", str(config))
     assert result.returncode == 2
     assert "o (kind oanda)" in result.stderr
@@ -79,7 +88,9 @@ def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> N
     )
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
     )
     try:
         result = fxgw("tail", "market.sim.ticks", "--url", nats_server.url, "--count", "3", timeout_s=30)
@@ -88,4 +99,6 @@ def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> N
         assert gateway.wait(timeout=10) == 0
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines and all(re.match(r"market\.sim\.ticks batch \d+ USD_JPY \d+\.\d{3}\d*/\d+\.\d+ seq=\d+ event=", l) for l in lines)
+    assert lines and all(
+        re.match(r"market\.sim\.ticks batch \d+ USD_JPY \d+\.\d{3}\d*/\d+\.\d+ seq=\d+ event=", line) for line in lines
+    )

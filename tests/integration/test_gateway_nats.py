@@ -30,8 +30,13 @@ NOW_NS = 1_700_000_000_000_000_000
 def _tick(source: str, i: int, bid_px: int = EUR_USD_BID, spread_px: int = 100_000) -> Tick:
     ts = NOW_NS + i * 1_000_000
     return Tick(
-        instrument="EUR_USD", source=source, bid_px=bid_px, ask_px=bid_px + spread_px,
-        ts_event_ns=ts, ts_recv_ns=ts, tradeable=True,
+        instrument="EUR_USD",
+        source=source,
+        bid_px=bid_px,
+        ask_px=bid_px + spread_px,
+        ts_event_ns=ts,
+        ts_recv_ns=ts,
+        tradeable=True,
     )
 
 
@@ -50,7 +55,9 @@ async def test_subscriber_receives_exactly_the_accepted_ticks_decoded(nats_url: 
     await recorder.wait_for(lambda r: len(r.ticks("broker-a")) == 250)
     received = recorder.ticks("broker-a")
     assert [t.seq for t in received] == list(range(1, 251))
-    assert [(t.bid_px, t.ask_px, t.ts_event_ns) for t in received] == [(t.bid_px, t.ask_px, t.ts_event_ns) for t in sent]
+    assert [(t.bid_px, t.ask_px, t.ts_event_ns) for t in received] == [
+        (t.bid_px, t.ask_px, t.ts_event_ns) for t in sent
+    ]
     batches = recorder.streams["broker-a"]
     assert [b.batch_seq for b in batches] == [1, 2, 3]  # 250 ticks in batches of at most 100
     assert all(b.session_id == 42 for b in batches)
@@ -96,14 +103,34 @@ async def test_best_price_follows_priority_and_drops_a_source_that_goes_down(nat
 
 def _config(shared_data: Path | None = None, **overrides: object) -> dict:
     brokers: list[dict] = [
-        {"id": "sim-a", "kind": "simulated", "priority": 2, "seed": 1, "ticks_per_second": 400,
-         "instruments": ["EUR_USD", "USD_JPY"], "bad_tick_ratio": 0.05},
-        {"id": "sim-b", "kind": "simulated", "priority": 1, "seed": 2, "ticks_per_second": 400,
-         "instruments": ["EUR_USD", "USD_JPY"]},
+        {
+            "id": "sim-a",
+            "kind": "simulated",
+            "priority": 2,
+            "seed": 1,
+            "ticks_per_second": 400,
+            "instruments": ["EUR_USD", "USD_JPY"],
+            "bad_tick_ratio": 0.05,
+        },
+        {
+            "id": "sim-b",
+            "kind": "simulated",
+            "priority": 1,
+            "seed": 2,
+            "ticks_per_second": 400,
+            "instruments": ["EUR_USD", "USD_JPY"],
+        },
     ]
     if shared_data is not None:
-        brokers.append({"id": "replay", "kind": "replay", "path": str(shared_data / "oanda-eurusd-ticks/20140505_quote.zip"),
-                        "instruments": ["EUR_USD"], "speed": "max"})
+        brokers.append(
+            {
+                "id": "replay",
+                "kind": "replay",
+                "path": str(shared_data / "oanda-eurusd-ticks/20140505_quote.zip"),
+                "instruments": ["EUR_USD"],
+                "speed": "max",
+            }
+        )
     return {"brokers": brokers, **overrides}
 
 
@@ -111,14 +138,20 @@ async def test_gateway_end_to_end_delivers_ticks_best_prices_and_rejections(nats
     recorder = await Recorder().start(nats_url)
     gateway = Gateway(parse_config(_config(shared_data)), nats_url)
     await gateway.start()
-    expected_replay = sum(1 for _ in read_lines(quote_files(shared_data / "oanda-eurusd-ticks/20140505_quote.zip")[0][0]))
+    expected_replay = sum(
+        1 for _ in read_lines(quote_files(shared_data / "oanda-eurusd-ticks/20140505_quote.zip")[0][0])
+    )
 
     def everything_arrived(r: Recorder) -> bool:
         stats = gateway.pipeline.sources.get("replay") if gateway.pipeline else None
         replay_done = stats is not None and stats.accepted + stats.rejected_total == expected_replay
         return (
-            len(r.ticks("sim-a")) >= 200 and len(r.ticks("sim-b")) >= 200 and replay_done
-            and len(r.ticks("replay")) == stats.accepted and len(r.best_prices()) > 0 and len(r.rejections) > 0
+            len(r.ticks("sim-a")) >= 200
+            and len(r.ticks("sim-b")) >= 200
+            and replay_done
+            and len(r.ticks("replay")) == stats.accepted
+            and len(r.best_prices()) > 0
+            and len(r.rejections) > 0
         )
 
     await recorder.wait_for(everything_arrived, timeout_s=30)

@@ -156,7 +156,7 @@ def test_out_of_range_utc_offset_is_rejected(text: str) -> None:
             id="last_second_of_year",
         ),
         pytest.param(
-            "2016-10-27t08:38:44.327443673z",
+            "2016-10-27T08:38:44.327443673z",
             OANDA_TIME_NS,
             OANDA_TIME,
             OANDA_TIME_NS,
@@ -199,7 +199,9 @@ def test_fast_path_still_rejects_a_bad_fraction_after_the_second_is_cached(bad_f
         pytest.param(0, "1970-01-01T00:00:00.000000000Z", id="epoch"),
         pytest.param(OANDA_TIME_NS, OANDA_TIME, id="oanda_time"),
         pytest.param(utc_ns(2016, 2, 29, 23, 59, 59, 999_999_999), "2016-02-29T23:59:59.999999999Z", id="leap_day_end"),
-        pytest.param(utc_ns(2017, 3, 9, 13, 37, 46, 48_197_280), "2017-03-09T13:37:46.048197280Z", id="leading_zero_ns"),
+        pytest.param(
+            utc_ns(2017, 3, 9, 13, 37, 46, 48_197_280), "2017-03-09T13:37:46.048197280Z", id="leading_zero_ns"
+        ),
     ],
 )
 def test_ns_are_formatted_as_rfc3339_and_parse_back(ts_ns: int, expected: str) -> None:

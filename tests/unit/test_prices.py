@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.errors import BadValueError
-from gateway.prices import PRICE_SCALE, format_price, parse_liquidity, parse_price, price_from_float
+from gateway.prices import PRICE_SCALE, format_price, parse_liquidity, parse_price
 
 
 @pytest.mark.parametrize(
@@ -98,38 +98,6 @@ def test_bytes_are_rejected_even_after_the_same_text_was_cached() -> None:
     assert parse_price("1.23456") == 1_234_560_000
     with pytest.raises(BadValueError):
         parse_price(b"1.23456")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("value", "decimals", "expected"),
-    [
-        pytest.param(1.09177, 5, 1_091_770_000, id="eurusd"),
-        pytest.param(114.312, 3, 114_312_000_000, id="usdjpy"),
-        pytest.param(1.0850049, 5, 1_085_000_000, id="rounds_down"),
-        pytest.param(1.0850051, 5, 1_085_010_000, id="rounds_up"),
-        pytest.param(0.1 + 0.2, 5, 300_000_000, id="binary_float_noise_removed"),
-        pytest.param(-1.5, 1, -1_500_000_000, id="negative"),
-        pytest.param(2.0, 0, 2 * PRICE_SCALE, id="zero_decimals"),
-        pytest.param(1.123456789, 9, 1_123_456_789, id="nine_decimals"),
-    ],
-)
-def test_float_price_is_rounded_onto_the_decimal_grid(value: float, decimals: int, expected: int) -> None:
-    px = price_from_float(value, decimals)
-    assert px == expected
-    assert px % 10 ** (9 - decimals) == 0
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        pytest.param(float("nan"), id="nan"),
-        pytest.param(float("inf"), id="inf"),
-        pytest.param(float("-inf"), id="minus_inf"),
-    ],
-)
-def test_non_finite_float_price_is_rejected(value: float) -> None:
-    with pytest.raises(BadValueError, match="not finite"):
-        price_from_float(value, 5)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,220 @@
+"""collectors.replay: recorded OANDA quote files (``ms_since_midnight,bid,ask``) to RecordedQuotes."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
+from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.errors import BadValueError, ConfigError, MalformedInputError
+
+DAYS = ["01", "02", "04", "05", "06", "07", "08", "09", "11", "12", "13", "14", "15"]
+TOTAL_QUOTES = 532_903
+MS_PER_DAY = 86_400_000
+
+
+def may_2014(day: int) -> int:
+    return calendar.timegm((2014, 5, day, 0, 0, 0, 0, 0, 0)) * NS_PER_S
+
+
+@pytest.fixture
+def ticks_dir(shared_data: Path) -> Path:
+    return shared_data / "oanda-eurusd-ticks"
+
+
+def first_line(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
+        return member.readline()
+
+
+@pytest.mark.parametrize(
+    ("file_name", "day", "expected"),
+    [
+        pytest.param("20140501_quote.zip", 1, RecordedQuote(292 * NS_PER_MS, 1_386_760_000, 1_386_860_000), id="0501"),
+        pytest.param(
+            "20140504_quote.zip",
+            4,
+            RecordedQuote(75_600_462 * NS_PER_MS, 1_388_170_000, 1_388_840_000),
+            id="0504_sunday",
+        ),
+        pytest.param(
+            "20140515_quote.zip", 15, RecordedQuote(4_000 * NS_PER_MS, 1_371_710_000, 1_371_810_000), id="0515"
+        ),
+    ],
+)
+def test_first_recorded_line_of_a_day_becomes_an_exact_quote(
+    ticks_dir: Path, file_name: str, day: int, expected: RecordedQuote
+) -> None:
+    raw = first_line(ticks_dir / file_name)
+    assert raw.endswith(b"\r\n")  # the recording has Windows line ends
+    day_start = may_2014(day)
+    quote = parse_quote_line(raw.rstrip(b"\r\n"), day_start)
+    assert quote == RecordedQuote(day_start + expected.ts_ns, expected.bid_px, expected.ask_px)
+
+
+def test_every_recorded_quote_parses_in_time_order_within_its_day(ticks_dir: Path) -> None:
+    count = 0
+    for path, day_start in quote_files(ticks_dir):
+        previous = day_start
+        for line in read_lines(path):
+            quote = parse_quote_line(line, day_start)
+            assert previous <= quote.ts_ns < day_start + MS_PER_DAY * NS_PER_MS
+            assert 0 < quote.bid_px < quote.ask_px
+            previous = quote.ts_ns
+            count += 1
+    assert count == TOTAL_QUOTES
+
+
+def test_read_lines_yields_each_non_empty_line_without_its_line_end(ticks_dir: Path) -> None:
+    lines = list(read_lines(ticks_dir / "20140504_quote.zip"))
+    assert len(lines) == 1164
+    assert lines[0] == b"75600462,1.38817,1.38884"
+    assert lines[-1] == b"86388314,1.38710,1.38727"
+    assert not any(line.endswith((b"\r", b"\n")) or not line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"1,1.1,1.2\r\n2,1.1,1.3\r\n", [b"1,1.1,1.2", b"2,1.1,1.3"], id="crlf"),
+        pytest.param(b"1,1.1,1.2\n2,1.1,1.3", [b"1,1.1,1.2", b"2,1.1,1.3"], id="lf_no_final_newline"),
+        pytest.param(b"\n1,1.1,1.2\n\r\n  \n2,1.1,1.3\n", [b"1,1.1,1.2", b"2,1.1,1.3"], id="blank_lines_skipped"),
+        pytest.param(b"", [], id="empty_file"),
+    ],
+)
+def test_read_lines_of_csv_and_zip_agree(tmp_path: Path, content: bytes, expected: list[bytes]) -> None:
+    csv_path = tmp_path / "20140501_quote.csv"
+    csv_path.write_bytes(content)
+    zip_path = tmp_path / "20140501_quote.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("20140501_eurusd_tick_quote.csv", content)
+    assert list(read_lines(csv_path)) == expected
+    assert list(read_lines(zip_path)) == expected
+
+
+@pytest.mark.parametrize("members", [0, 2], ids=["empty_zip", "two_csvs"])
+def test_zip_without_exactly_one_csv_is_malformed(tmp_path: Path, members: int) -> None:
+    zip_path = tmp_path / "20140501_quote.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for i in range(members):
+            archive.writestr(f"part{i}.csv", b"1,1.1,1.2\n")
+    with pytest.raises(MalformedInputError, match=f"expected one CSV in the zip, found {members}"):
+        list(read_lines(zip_path))
+
+
+def test_quote_files_of_the_recording_are_in_date_order_with_each_days_start(ticks_dir: Path) -> None:
+    files = quote_files(ticks_dir)
+    assert [(path.name, start) for path, start in files] == [
+        (f"201405{day}_quote.zip", may_2014(int(day))) for day in DAYS
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        pytest.param(
+            ["20140502_quote.csv", "20140501_quote.zip", "notes.txt", "20140503_quote.zip.bak"],
+            [("20140501_quote.zip", (2014, 5, 1)), ("20140502_quote.csv", (2014, 5, 2))],
+            id="other_files_ignored",
+        ),
+        pytest.param(
+            ["20141231_quote.csv", "20150101_quote.csv"],
+            [("20141231_quote.csv", (2014, 12, 31)), ("20150101_quote.csv", (2015, 1, 1))],
+            id="across_new_year",
+        ),
+        pytest.param(["20160229_quote.zip"], [("20160229_quote.zip", (2016, 2, 29))], id="leap_day"),
+    ],
+)
+def test_quote_files_in_a_folder_are_sorted_by_date(
+    tmp_path: Path, names: list[str], expected: list[tuple[str, tuple[int, int, int]]]
+) -> None:
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert quote_files(tmp_path) == [
+        (tmp_path / name, calendar.timegm((*date, 0, 0, 0, 0, 0, 0)) * NS_PER_S) for name, date in expected
+    ]
+
+
+def test_single_quote_file_is_its_own_list(ticks_dir: Path) -> None:
+    path = ticks_dir / "20140508_quote.zip"
+    assert quote_files(path) == [(path, may_2014(8))]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param([], id="empty_folder"),
+        pytest.param(["quotes.csv", "2014-05-01_quote.zip", "20140501_quote.txt"], id="no_matching_names"),
+    ],
+)
+def test_folder_without_quote_files_is_a_config_error(tmp_path: Path, names: list[str]) -> None:
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ConfigError, match=re.escape("no quote files named YYYYMMDD_quote.zip")) as caught:
+        quote_files(tmp_path)
+    assert str(tmp_path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param(b"0,1.38676,1.38686", RecordedQuote(0, 1_386_760_000, 1_386_860_000), id="midnight"),
+        pytest.param(
+            b"86399999,1.38676,1.38686",
+            RecordedQuote(86_399_999 * NS_PER_MS, 1_386_760_000, 1_386_860_000),
+            id="last_ms",
+        ),
+        pytest.param(
+            b" 292 , 1.38676 , 1.38686 ", RecordedQuote(292 * NS_PER_MS, 1_386_760_000, 1_386_860_000), id="spaces"
+        ),
+        pytest.param(
+            b"292,101.123,101.125", RecordedQuote(292 * NS_PER_MS, 101_123_000_000, 101_125_000_000), id="jpy"
+        ),
+    ],
+)
+def test_quote_line_is_parsed_relative_to_the_day_start(line: bytes, expected: RecordedQuote) -> None:
+    day_start = may_2014(1)
+    assert parse_quote_line(line, day_start) == RecordedQuote(
+        day_start + expected.ts_ns, expected.bid_px, expected.ask_px
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param(b"292,1.38676", "expected 3 comma-separated fields, got 2", id="two_fields"),
+        pytest.param(b"292,1.38676,1.38686,5", "expected 3 comma-separated fields, got 4", id="four_fields"),
+        pytest.param(b"", "expected 3 comma-separated fields, got 1", id="empty"),
+        pytest.param(b"292;1.38676;1.38686", "got 1", id="semicolons"),
+        pytest.param(b"29a,1.38676,1.38686", "is not whole milliseconds", id="letter_in_ms"),
+        pytest.param(b"292.5,1.38676,1.38686", "is not whole milliseconds", id="fractional_ms"),
+        pytest.param(b"-5,1.38676,1.38686", "is not whole milliseconds", id="negative_ms"),
+        pytest.param(b",1.38676,1.38686", "is not whole milliseconds", id="missing_ms"),
+        pytest.param(b"292,1.38\xff76,1.38686", "not ASCII", id="non_ascii_price"),
+    ],
+)
+def test_malformed_quote_line_keeps_the_raw_line(line: bytes, message: str) -> None:
+    with pytest.raises(MalformedInputError, match=re.escape(message)) as caught:
+        parse_quote_line(line, may_2014(1))
+    assert caught.value.raw == line
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        pytest.param(b"292,abc,1.38686", "'abc'", id="word_bid"),
+        pytest.param(b"292,1.38676,NaN", "'NaN'", id="nan_ask"),
+        pytest.param(b"292,1.38676,", "''", id="empty_ask"),
+        pytest.param(b"292,1.3867612345,1.38686", "'1.3867612345'", id="ten_decimals"),
+        pytest.param(b"292,1e0,1.38686", "'1e0'", id="exponent"),
+    ],
+)
+def test_quote_line_with_a_bad_price_is_a_bad_value_with_the_raw_line(line: bytes, text: str) -> None:
+    with pytest.raises(BadValueError, match=re.escape(text)) as caught:
+        parse_quote_line(line, may_2014(1))
+    assert caught.value.raw == line
