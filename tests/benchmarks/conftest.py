@@ -50,6 +50,7 @@ def _record(request: pytest.FixtureRequest, benchmark: Any, items_per_round: int
     request.config.stash.setdefault(PER_TICK_KEY, []).append((request.node.name, figures))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     results = config.stash.get(PER_TICK_KEY, [])
     if not results:

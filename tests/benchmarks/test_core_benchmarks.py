@@ -16,7 +16,6 @@ Target of the project: parse + gate + aggregate + serialize <= 5 us per tick
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -26,6 +25,7 @@ import orjson
 import pytest
 import uvloop
 
+from collectors.base import Event
 from collectors.oanda.parsing import parse_stream_line
 from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
@@ -66,11 +66,8 @@ def recorded_price_line(shared_data: Path) -> bytes:
 def eurusd_quotes(shared_data: Path) -> list[RecordedQuote]:
     """The first STREAM_LINES real OANDA EUR/USD quotes of 1 May 2014."""
     path, day_start_ns = quote_files(shared_data / "oanda-eurusd-ticks")[0]
-    lines = read_lines(path)
-    try:
-        quotes = [parse_quote_line(line, day_start_ns) for line in islice(lines, STREAM_LINES)]
-    finally:
-        lines.close()
+    # The generator is dropped (and so closes its zip) as soon as islice has taken its lines.
+    quotes = [parse_quote_line(line, day_start_ns) for line in islice(read_lines(path), STREAM_LINES)]
     assert len(quotes) == STREAM_LINES
     return quotes
 
@@ -162,7 +159,9 @@ def test_quality_gate_accepts_real_quotes(
     benchmark: Any, per_tick: PerTick, eurusd_quotes: list[RecordedQuote]
 ) -> None:
     """QualityGate.check over real EUR/USD quotes with increasing times; every one passes every check."""
-    ticks = [_tick(quote, SOURCE, ts) for quote, ts in zip(eurusd_quotes, _event_times(len(eurusd_quotes)))]
+    ticks = [
+        _tick(quote, SOURCE, ts) for quote, ts in zip(eurusd_quotes, _event_times(len(eurusd_quotes)), strict=True)
+    ]
 
     def fresh_gate() -> tuple[tuple[QualityGate], dict[str, Any]]:
         # Each round replays the same stream, so it needs a gate that has not seen it.
@@ -226,7 +225,8 @@ def test_best_price_update_with_two_sources(
 def test_serialize_512_tick_batch(benchmark: Any, per_tick: PerTick, eurusd_quotes: list[RecordedQuote]) -> None:
     """Build and serialize one MarketDataStream of 512 accepted ticks, as NatsPublisher does per message."""
     ticks = [
-        _tick(quote, SOURCE, ts) for quote, ts in zip(eurusd_quotes[:SERIALIZED_BATCH], _event_times(SERIALIZED_BATCH))
+        _tick(quote, SOURCE, ts)
+        for quote, ts in zip(eurusd_quotes[:SERIALIZED_BATCH], _event_times(SERIALIZED_BATCH), strict=True)
     ]
     for seq, tick in enumerate(ticks, 1):
         tick.seq = seq
@@ -260,14 +260,19 @@ def test_full_path_parse_gate_aggregate_serialize(
     stream through a fresh pipeline; the figure of interest is us per tick.
     """
     times = _event_times(len(eurusd_quotes))
-    lines = [(_v20_price_line(quote, ts), ts) for quote, ts in zip(eurusd_quotes, times)]
+    lines = [(_v20_price_line(quote, ts), ts) for quote, ts in zip(eurusd_quotes, times, strict=True)]
     batches = list(_chunks(lines, COLLECTOR_BATCH))
     loop = uvloop.new_event_loop()
 
     async def process(pipeline: Pipeline) -> None:
         submit = pipeline.submit
         for batch in batches:
-            await submit([parse_stream_line(line, SOURCE, recv_ns) for line, recv_ns in batch])
+            events: list[Event] = []
+            for line, recv_ns in batch:
+                event = parse_stream_line(line, SOURCE, recv_ns)
+                if type(event) is Tick:  # a collector keeps heartbeats for its watchdog
+                    events.append(event)
+            await submit(events)
 
     def fresh_pipeline() -> tuple[tuple[Pipeline, CountingNatsClient], dict[str, Any]]:
         client = CountingNatsClient()
@@ -293,3 +298,49 @@ def test_full_path_parse_gate_aggregate_serialize(
     benchmark.extra_info["messages_per_round"] = publish_stats.messages
     benchmark.extra_info["best_prices_per_tick"] = publish_stats.best_prices / len(lines)
     per_tick(len(lines))
+
+
+# -- (f) what one hand-over costs whatever its size ---------------------------------------------------------------
+
+
+def test_submit_of_single_tick_batches(benchmark: Any, per_tick: PerTick, eurusd_quotes: list[RecordedQuote]) -> None:
+    """Pipeline.submit of one parsed tick at a time: the fixed cost a quiet stream pays per tick.
+
+    Each submit builds and serializes two MarketDataStream messages (the tick, the
+    best price) and hands them to the (stubbed) NATS client; the batch benchmark
+    above spreads that over up to 512 ticks. A round is 500 submits in a row.
+    """
+    singles = 500
+    times = _event_times(len(eurusd_quotes))
+    quotes = list(zip(eurusd_quotes[:singles], times[:singles], strict=True))
+    loop = uvloop.new_event_loop()
+
+    async def submit_one_by_one(pipeline: Pipeline, batches: list[list[Event]]) -> None:
+        for batch in batches:
+            await pipeline.submit(batch)
+
+    def fresh_pipeline() -> tuple[tuple[Pipeline, list[list[Event]], CountingNatsClient], dict[str, Any]]:
+        client = CountingNatsClient()
+        pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
+        batches: list[list[Event]] = [[_tick(quote, SOURCE, ts)] for quote, ts in quotes]  # submit sets seq
+        return (pipeline, batches, client), {}
+
+    def run(
+        pipeline: Pipeline, batches: list[list[Event]], client: CountingNatsClient
+    ) -> tuple[Pipeline, CountingNatsClient]:
+        loop.run_until_complete(submit_one_by_one(pipeline, batches))
+        return pipeline, client
+
+    try:
+        pipeline, client = benchmark.pedantic(run, setup=fresh_pipeline, rounds=40, warmup_rounds=2)
+    finally:
+        loop.close()
+
+    stats = pipeline.sources[SOURCE]
+    assert (stats.accepted, stats.rejected_total) == (singles, 0)
+    assert pipeline.publisher.stats.messages == len(client.payloads)
+    published = client.ticks_by_subject()
+    assert published[f"market.{SOURCE}.ticks"] == singles
+    assert 0 < published["market.best.ticks"] <= singles  # a repeated quote leaves the best price as it was
+    benchmark.extra_info["messages_per_submit"] = len(client.payloads) / singles
+    per_tick(singles, unit="submit")
