@@ -1,7 +1,7 @@
 """What every collector shares: its config fields, the sink it feeds, its lifecycle.
 
 A collector reads one source and hands batches of events to a :class:`TickSink`
-(the pipeline). It converts raw input to Ticks itself (pure parsing lives in
+(the pipeline). It converts raw input to Quotes itself (pure parsing lives in
 each collector's parsing functions) and reports input it could not convert as
 a :class:`BadInput`, so nothing is dropped silently. ``run`` returns when the
 source is exhausted and is cancelled to stop; the gateway supervises it.
@@ -17,7 +17,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.schema.market.v1.market_pb2 import Tick
+from gateway.quote import Quote
 
 SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
@@ -25,7 +25,7 @@ RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
 
 @dataclass(frozen=True, slots=True)
 class BadInput:
-    """Raw input that could not become a Tick; published as a QualityRejection."""
+    """Raw input that could not become a Quote; published as a QualityRejection."""
 
     source: str
     reason: int
@@ -35,7 +35,7 @@ class BadInput:
     instrument: str = ""
 
 
-Event = Tick | BadInput
+Event = Quote | BadInput
 
 
 class TickSink(Protocol):

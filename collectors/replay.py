@@ -27,11 +27,14 @@ from collectors.base import BadInput, Collector, CollectorConfig, Event
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.errors import BadValueError, ConfigError, MalformedInputError
 from gateway.prices import parse_price
-from gateway.schema.market.v1.market_pb2 import RejectionReason, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
 MAX_BATCH: Final = 1000
 """Most quotes handed to the pipeline at once when replaying faster than real time."""
+MIN_SLEEP_S: Final = 0.001
+"""Shortest pause: uvloop returns at once from shorter sleeps, which would spin the CPU."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +175,9 @@ class ReplayCollector(Collector[ReplayConfig]):
                         await self.sink.submit(batch)
                         batch = []
                     if wait_ns > 0:
-                        await asyncio.sleep(wait_ns / NS_PER_S)
+                        await asyncio.sleep(max(MIN_SLEEP_S, wait_ns / NS_PER_S))
                     received_ns = now_ns()
-            batch.append(
-                Tick(
-                    instrument=instrument,
-                    source=source,
-                    bid_px=quote.bid_px,
-                    ask_px=quote.ask_px,
-                    ts_event_ns=received_ns,
-                    ts_recv_ns=received_ns,
-                    tradeable=True,
-                )
-            )
+            batch.append(Quote(instrument, source, quote.bid_px, quote.ask_px, 0, 0, received_ns, received_ns))
             if len(batch) >= MAX_BATCH:
                 await self.sink.submit(batch)
                 batch = []

@@ -25,12 +25,15 @@ from pydantic import Field, field_validator
 from collectors.base import Collector, CollectorConfig
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.instruments import default_pip_px
-from gateway.schema.market.v1.market_pb2 import Tick
+from gateway.quote import Quote
 
 MAX_TICKS_PER_WAKEUP: Final = 1000
 """At high rates ticks are generated in bursts of at most this many per loop turn."""
 STEP_NS: Final = 100 * NS_PER_MS
 """Time step of the shared market walk."""
+MIN_SLEEP_S: Final = 0.001
+"""Shortest pause between bursts: uvloop returns at once from shorter sleeps, which would spin the CPU."""
+SIMULATED_LIQUIDITY: Final = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ class RandomWalk:
         self._pipette_px = {instrument: default_pip_px(instrument) // 10 for instrument in config.instruments}
         self._turn = 0
 
-    def next_tick(self, ts_ns: int) -> Tick:
+    def next_tick(self, ts_ns: int) -> Quote:
         """The next quote, stamped ``ts_ns`` as event and receive time."""
         instrument = self._instruments[self._turn % len(self._instruments)]
         self._turn += 1
@@ -136,16 +139,15 @@ class RandomWalk:
             bid, ask = (ask, bid) if noise.random() < 0.5 else (bid * 1.01, ask * 1.01)
         pipette = pip / 10
         pipette_px = self._pipette_px[instrument]
-        return Tick(
-            instrument=instrument,
-            source=self._config.id,
-            bid_px=math.floor(bid / pipette) * pipette_px,
-            ask_px=math.ceil(ask / pipette) * pipette_px,
-            bid_liquidity=1_000_000,
-            ask_liquidity=1_000_000,
-            ts_event_ns=ts_ns,
-            ts_recv_ns=ts_ns,
-            tradeable=True,
+        return Quote(
+            instrument,
+            self._config.id,
+            math.floor(bid / pipette) * pipette_px,
+            math.ceil(ask / pipette) * pipette_px,
+            SIMULATED_LIQUIDITY,
+            SIMULATED_LIQUIDITY,
+            ts_ns,
+            ts_ns,
         )
 
 
@@ -171,4 +173,4 @@ class SimulatedCollector(Collector[SimulatedConfig]):
                 emitted += due
             else:
                 next_due_ns = started_ns + (emitted + 1) * NS_PER_S / rate
-                await asyncio.sleep(max(0.0, (next_due_ns - now_ns()) / NS_PER_S))
+                await asyncio.sleep(max(MIN_SLEEP_S, (next_due_ns - now_ns()) / NS_PER_S))

@@ -1,121 +1,153 @@
 """Best bid and best ask per instrument across sources (pure, synchronous).
 
-Each source's last accepted tradeable tick per instrument is kept. The best bid
+Each source's last accepted tradeable quote per instrument is kept. The best bid
 is the highest bid and the best ask the lowest ask among sources whose last
-tick was received within ``stale_after_ms``; equal prices go to the source with
+quote was received within ``stale_after_ms``; equal prices go to the source with
 the higher ``priority``, then to the lower source id so results never depend
-on arrival order. A BestPrice is emitted only when the best bid, the best ask,
-either's source, or the number of live sources changes. A non-tradeable tick,
-a stale quote or a disconnected source removes that source; when none is left
-a BestPrice with ``live_sources=0`` and ``tradeable=false`` says so once. Best
-bid above best ask across sources is flagged ``crossed`` and not tradeable.
+on arrival order. A non-tradeable quote, a stale quote or a disconnected source
+removes that source; best bid above best ask across sources is ``crossed`` and
+not tradeable.
+
+Updates only record quotes. :meth:`BestPriceAggregator.changes`, called once per
+published batch, computes the best price of each instrument touched since the
+last call and returns those that differ from what it returned before (price,
+source, or number of live sources). So a burst yields one BestQuote per
+instrument, the current one, and a best price that moved away and back within
+a batch yields none. When the last source leaves an instrument, a BestQuote
+with ``live_sources=0`` says so once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from gateway.clock import NS_PER_MS
-from gateway.schema.market.v1.market_pb2 import BestPrice, Tick
+from gateway.quote import Quote
 
 DEFAULT_STALE_AFTER_MS: Final = 15_000
 
-_BestKey = tuple[int, str, int, str, int]
-_NO_PRICE: Final[_BestKey] = (0, "", 0, "", 0)
+
+@dataclass(slots=True)
+class BestQuote:
+    """The best price of one instrument; prices are 0 and sources empty when no source is live."""
+
+    instrument: str
+    bid_px: int
+    bid_source: str
+    ask_px: int
+    ask_source: str
+    live_sources: int
+    ts_ns: int
+
+    @property
+    def crossed(self) -> bool:
+        """Best bid above best ask across sources: no single trade realises both."""
+        return self.live_sources > 0 and self.bid_px > self.ask_px
+
+    @property
+    def tradeable(self) -> bool:
+        return self.live_sources > 0 and self.bid_px <= self.ask_px
+
+
+class _Book:
+    """Quotes of one instrument by source, the time of the latest event, and what was last reported."""
+
+    __slots__ = ("now_ns", "quotes", "reported")
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, Quote] = {}
+        self.now_ns = 0
+        self.reported: BestQuote | None = None
 
 
 class BestPriceAggregator:
-    """Keeps the best price per instrument; feed it accepted ticks in arrival order."""
+    """Keeps the best price per instrument; feed it accepted quotes in arrival order."""
 
     def __init__(self, priorities: Mapping[str, int], stale_after_ms: int = DEFAULT_STALE_AFTER_MS) -> None:
         self._priority = dict(priorities)
         self._stale_after_ns = stale_after_ms * NS_PER_MS
-        self._quotes: dict[str, dict[str, Tick]] = {}
-        self._emitted: dict[str, _BestKey] = {}
-        self._latest: dict[str, BestPrice] = {}
+        self._books: dict[str, _Book] = {}
+        self._dirty: dict[str, _Book] = {}
 
-    def update(self, tick: Tick) -> BestPrice | None:
-        """Take one accepted tick; return the new BestPrice if it changed."""
-        instrument = tick.instrument
-        quotes = self._quotes.get(instrument)
-        if quotes is None:
-            quotes = self._quotes[instrument] = {}
-        if tick.tradeable:
-            quotes[tick.source] = tick
-        elif quotes.pop(tick.source, None) is None:
-            return None
-        return self._recompute(instrument, quotes, tick.ts_recv_ns)
+    def update(self, quote: Quote) -> None:
+        """Record one accepted quote (a non-tradeable one removes its source)."""
+        instrument = quote.instrument
+        book = self._books.get(instrument)
+        if book is None:
+            book = self._books[instrument] = _Book()
+        if quote.tradeable:
+            book.quotes[quote.source] = quote
+        elif book.quotes.pop(quote.source, None) is None:
+            return
+        book.now_ns = quote.ts_recv_ns
+        self._dirty[instrument] = book
 
-    def expire(self, now_ns: int) -> list[BestPrice]:
-        """Drop quotes older than the staleness window; return the resulting changes."""
+    def expire(self, now_ns: int) -> None:
+        """Mark instruments with quotes older than the staleness window for :meth:`changes`."""
         horizon = now_ns - self._stale_after_ns
+        for instrument, book in self._books.items():
+            if any(quote.ts_recv_ns < horizon for quote in book.quotes.values()):
+                book.now_ns = max(book.now_ns, now_ns)
+                self._dirty[instrument] = book
+
+    def drop_source(self, source: str, now_ns: int) -> None:
+        """Remove every quote of a disconnected source."""
+        for instrument, book in self._books.items():
+            if book.quotes.pop(source, None) is not None:
+                book.now_ns = max(book.now_ns, now_ns)
+                self._dirty[instrument] = book
+
+    def changes(self) -> list[BestQuote]:
+        """Best prices of the instruments touched since the last call that differ from the last reported."""
+        if not self._dirty:
+            return []
+        dirty, self._dirty = self._dirty, {}
         changes = []
-        for instrument, quotes in self._quotes.items():
-            if any(quote.ts_recv_ns < horizon for quote in quotes.values()):
-                change = self._recompute(instrument, quotes, now_ns)
-                if change is not None:
-                    changes.append(change)
+        for instrument, book in dirty.items():
+            best = self._best(instrument, book)
+            reported = book.reported
+            if reported is None:
+                if not best.live_sources:
+                    continue
+            elif (
+                reported.bid_px == best.bid_px
+                and reported.ask_px == best.ask_px
+                and reported.bid_source == best.bid_source
+                and reported.ask_source == best.ask_source
+                and reported.live_sources == best.live_sources
+            ):
+                continue
+            book.reported = best
+            changes.append(best)
         return changes
 
-    def drop_source(self, source: str, now_ns: int) -> list[BestPrice]:
-        """Remove every quote of a disconnected source; return the resulting changes."""
-        changes = []
-        for instrument, quotes in self._quotes.items():
-            if quotes.pop(source, None) is not None:
-                change = self._recompute(instrument, quotes, now_ns)
-                if change is not None:
-                    changes.append(change)
-        return changes
+    def current(self) -> dict[str, BestQuote]:
+        """The last reported best price of every instrument with at least one live source."""
+        return {
+            instrument: book.reported
+            for instrument, book in self._books.items()
+            if book.reported is not None and book.reported.live_sources
+        }
 
-    def current(self) -> dict[str, BestPrice]:
-        """The latest best price of every instrument with at least one live source."""
-        return {instrument: best for instrument, best in self._latest.items() if best.live_sources}
-
-    def _recompute(self, instrument: str, quotes: dict[str, Tick], now_ns: int) -> BestPrice | None:
-        horizon = now_ns - self._stale_after_ns
-        priority = self._priority
+    def _best(self, instrument: str, book: _Book) -> BestQuote:
+        horizon = book.now_ns - self._stale_after_ns
         bid = ask = 0
         bid_source = ask_source = ""
-        stale: list[str] = []
-        for source, quote in quotes.items():
+        quotes = book.quotes
+        for source, quote in list(quotes.items()):
             if quote.ts_recv_ns < horizon:
-                stale.append(source)
+                del quotes[source]
                 continue
-            quote_bid = quote.bid_px
-            if quote_bid > bid or (quote_bid == bid and _outranks(source, bid_source, priority)):
-                bid, bid_source = quote_bid, source
-            quote_ask = quote.ask_px
-            if not ask_source or quote_ask < ask or (quote_ask == ask and _outranks(source, ask_source, priority)):
-                ask, ask_source = quote_ask, source
-        for source in stale:
-            del quotes[source]
-        key = (bid, bid_source, ask, ask_source, len(quotes)) if quotes else _NO_PRICE
-        if self._emitted.get(instrument, _NO_PRICE) == key:
-            return None
-        self._emitted[instrument] = key
-        best = self._latest[instrument] = _best_price(instrument, key, now_ns)
-        return best
+            if quote.bid_px > bid or (quote.bid_px == bid and self._outranks(source, bid_source)):
+                bid, bid_source = quote.bid_px, source
+            if not ask_source or quote.ask_px < ask or (quote.ask_px == ask and self._outranks(source, ask_source)):
+                ask, ask_source = quote.ask_px, source
+        return BestQuote(instrument, bid, bid_source, ask, ask_source, len(quotes), book.now_ns)
 
-
-def _outranks(source: str, incumbent: str, priority: Mapping[str, int]) -> bool:
-    """Tie-break: higher priority, then the lexicographically smaller id."""
-    mine = priority.get(source, 0)
-    theirs = priority.get(incumbent, 0)
-    return mine > theirs or (mine == theirs and source < incumbent)
-
-
-def _best_price(instrument: str, key: _BestKey, now_ns: int) -> BestPrice:
-    bid, bid_source, ask, ask_source, live = key
-    crossed = live > 0 and bid > ask
-    return BestPrice(
-        instrument=instrument,
-        bid_px=bid,
-        bid_source=bid_source,
-        ask_px=ask,
-        ask_source=ask_source,
-        live_sources=live,
-        ts_ns=now_ns,
-        crossed=crossed,
-        tradeable=live > 0 and not crossed,
-    )
+    def _outranks(self, source: str, incumbent: str) -> bool:
+        """Tie-break: higher priority, then the lexicographically smaller id."""
+        mine = self._priority.get(source, 0)
+        theirs = self._priority.get(incumbent, 0)
+        return mine > theirs or (mine == theirs and source < incumbent)

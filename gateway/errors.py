@@ -5,7 +5,7 @@ exceptions are translated at the boundary and chained with ``from``::
 
     GatewayError
     ├── ConfigError              bad or missing configuration (names file, key, value)
-    ├── InputError               one raw quote could not be turned into a Tick
+    ├── InputError               one raw quote could not be turned into a Quote
     │   ├── MalformedInputError      not parseable at all (bad JSON, missing field)
     │   ├── BadValueError            a price or size that is not a valid number
     │   └── UnknownInstrumentError   instrument name or pip size unknown

@@ -2,12 +2,15 @@
 
 Collectors call :meth:`Pipeline.submit` with a batch of events. Processing is
 synchronous and single-threaded (one event loop), so per-source sequence
-numbers need no locks; the flush at the end of each batch is the only await,
-and it is what slows a collector down when NATS cannot keep up.
+numbers need no locks. After the batch, the pipeline publishes and then yields
+to the event loop once: nats-py's ``publish`` only appends to a buffer that its
+own flusher task writes to the socket, and without a turn of the loop a busy
+collector would keep that task waiting until the buffer is full.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +18,8 @@ from dataclasses import dataclass, field
 from collectors.base import BadInput, Event
 from gateway.aggregator import BestPriceAggregator
 from gateway.publisher import NatsPublisher
-from gateway.quality import QualityGate
+from gateway.quality import QualityGate, Rejection
+from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import QualityRejection, RejectionReason, Tick
 
 MAX_RAW_BYTES = 512
@@ -24,11 +28,10 @@ MAX_RAW_BYTES = 512
 
 @dataclass(slots=True)
 class SourceStats:
-    """Per-source counters since start."""
+    """Per-source counters since start; ``accepted`` is also the last sequence number issued."""
 
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    last_recv_ns: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -43,7 +46,6 @@ class Pipeline:
         self.aggregator = aggregator
         self.publisher = publisher
         self.sources: dict[str, SourceStats] = {}
-        self._seq: dict[str, int] = {}
 
     async def submit(self, events: Sequence[Event]) -> None:
         """Process a batch of events in order, then publish what they produced."""
@@ -51,50 +53,51 @@ class Pipeline:
         update = self.aggregator.update
         publisher = self.publisher
         add_tick = publisher.add_tick
-        sequences = self._seq
+        sources = self.sources
         for event in events:
-            if type(event) is not Tick:
+            if type(event) is not Quote:
                 self._reject_input(event)
                 continue
-            source = event.source
+            stats = sources.get(event.source)
+            if stats is None:
+                stats = sources[event.source] = SourceStats()
             rejection = check(event)
-            stats = self._stats(source)
             if rejection is not None:
-                stats.rejected[RejectionReason.Name(rejection.reason)] += 1
-                publisher.add_rejection(QualityRejection(tick=event, reason=rejection.reason, detail=rejection.detail))
+                self._reject_quote(event, rejection, stats)
                 continue
-            seq = sequences[source] = sequences.get(source, 0) + 1
-            event.seq = seq
             stats.accepted += 1
-            stats.last_recv_ns = event.ts_recv_ns
-            add_tick(event)
-            best = update(event)
-            if best is not None:
-                publisher.add_best_prices((best,))
-        await publisher.flush()
+            add_tick(event, stats.accepted)
+            update(event)
+        await self._publish()
+        await asyncio.sleep(0)
 
     async def expire(self, now_ns: int) -> None:
         """Drop stale quotes from the best price and publish the changes."""
-        changes = self.aggregator.expire(now_ns)
-        if changes:
-            self.publisher.add_best_prices(changes)
-            await self.publisher.flush()
+        self.aggregator.expire(now_ns)
+        await self._publish()
 
     async def source_down(self, source: str, now_ns: int) -> None:
         """A source stopped or disconnected: take it out of the best price now."""
-        changes = self.aggregator.drop_source(source, now_ns)
-        if changes:
-            self.publisher.add_best_prices(changes)
-            await self.publisher.flush()
+        self.aggregator.drop_source(source, now_ns)
+        await self._publish()
 
-    def _stats(self, source: str) -> SourceStats:
-        stats = self.sources.get(source)
-        if stats is None:
-            stats = self.sources[source] = SourceStats()
-        return stats
+    async def _publish(self) -> None:
+        """Hand the batch's best-price changes to the publisher, then publish everything pending."""
+        for best in self.aggregator.changes():
+            self.publisher.add_best(best)
+        await self.publisher.flush()
+
+    def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:
+        stats.rejected[RejectionReason.Name(rejection.reason)] += 1
+        self.publisher.add_rejection(
+            QualityRejection(tick=quote.to_tick(), reason=rejection.reason, detail=rejection.detail)
+        )
 
     def _reject_input(self, bad: BadInput) -> None:
-        self._stats(bad.source).rejected[RejectionReason.Name(bad.reason)] += 1
+        stats = self.sources.get(bad.source)
+        if stats is None:
+            stats = self.sources[bad.source] = SourceStats()
+        stats.rejected[RejectionReason.Name(bad.reason)] += 1
         self.publisher.add_rejection(
             QualityRejection(
                 tick=Tick(instrument=bad.instrument, source=bad.source, ts_recv_ns=bad.ts_recv_ns),

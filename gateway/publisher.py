@@ -6,27 +6,30 @@ Subjects (``prefix`` defaults to ``market``):
 - ``<prefix>.best.ticks``: best-price changes, as MarketDataStream with ``best_prices``;
 - ``<prefix>.rejected``: one QualityRejection per message.
 
-Batching adds no timer: the pipeline flushes after every batch a collector
-hands over, so a lone tick goes out at once while a burst (a busy stream's read
-chunk, a fast replay) leaves as few messages of up to ``max_batch_ticks`` each.
-Pending data is bounded by the collectors' batch size (at most 1,000 events per
-hand-over). While NATS is unreachable, nats-py buffers up to its
-``pending_size``; beyond that a message is dropped and counted, and its
-``batch_seq`` is skipped so consumers can see the gap.
+Accepted quotes are encoded as Tick records as they arrive (gateway.wire) and
+appended to the batch header when it is published. Batching adds no timer: the pipeline flushes after
+every batch a collector hands over, so a lone tick goes out at once while a
+burst (a busy stream's read chunk, a fast replay) leaves as few messages of up
+to ``max_batch_ticks`` each. Pending data is bounded by the collectors' batch
+size (at most 1,000 events per hand-over). While NATS is unreachable, nats-py
+buffers up to its ``pending_size``; beyond that a message is dropped and
+counted, and its ``batch_seq`` is skipped so consumers can see the gap.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from nats.errors import Error as NatsError
 
+from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
-from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, QualityRejection, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection
+from gateway.wire import TickRecordEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,22 @@ class PublishStats:
 class NatsPublisher:
     """Collects ticks, best prices and rejections, and publishes them on :meth:`flush`."""
 
+    __slots__ = (
+        "_batch_seq",
+        "_best",
+        "_client",
+        "_encoder",
+        "_full",
+        "_last_drop_log_ns",
+        "_max_batch",
+        "_open",
+        "_prefix",
+        "_rejection_seq",
+        "_rejections",
+        "session_id",
+        "stats",
+    )
+
     def __init__(
         self,
         client: NatsPublishClient,
@@ -74,48 +93,55 @@ class NatsPublisher:
         self._prefix = subject_prefix
         self._max_batch = max_batch_ticks
         self.session_id = session_id if session_id is not None else now_ns()
-        self._pending_ticks: dict[str, list[Tick]] = {}
-        self._pending_best: list[BestPrice] = []
-        self._pending_rejections: list[QualityRejection] = []
+        self._encoder = TickRecordEncoder()
+        self._open: dict[str, list[bytes]] = {}
+        self._full: list[tuple[str, list[bytes]]] = []
+        self._best: list[BestQuote] = []
+        self._rejections: list[QualityRejection] = []
         self._batch_seq: dict[str, int] = {}
         self._rejection_seq = 0
-        self._subjects: dict[str, str] = {}
         self._last_drop_log_ns = 0
         self.stats = PublishStats()
 
-    def add_tick(self, tick: Tick) -> None:
-        pending = self._pending_ticks.get(tick.source)
-        if pending is None:
-            pending = self._pending_ticks[tick.source] = []
-        pending.append(tick)
+    def add_tick(self, quote: Quote, seq: int) -> None:
+        """Append an accepted quote, with its per-source ``seq``, to its source's batch."""
+        records = self._open.get(quote.source)
+        if records is None:
+            records = self._open[quote.source] = []
+        records.append(self._encoder.encode(quote, seq))
+        if len(records) >= self._max_batch:
+            self._full.append((quote.source, self._open.pop(quote.source)))
 
-    def add_best_prices(self, best_prices: Iterable[BestPrice]) -> None:
-        self._pending_best.extend(best_prices)
+    def add_best(self, best: BestQuote) -> None:
+        """Queue a best-price change for the ``best`` subject."""
+        self._best.append(best)
 
     def add_rejection(self, rejection: QualityRejection) -> None:
-        self._pending_rejections.append(rejection)
+        self._rejections.append(rejection)
 
     async def flush(self) -> None:
         """Publish everything pending; failures are counted, never raised."""
-        if self._pending_ticks:
-            pending, self._pending_ticks = self._pending_ticks, {}
-            for source, ticks in pending.items():
-                for start in range(0, len(ticks), self._max_batch):
-                    chunk = ticks[start : start + self._max_batch]
-                    if await self._publish_stream(source, ticks=chunk):
-                        self.stats.ticks += len(chunk)
-                    else:
-                        self.stats.ticks_dropped += len(chunk)
-        if self._pending_best:
-            best, self._pending_best = self._pending_best, []
+        if self._open:
+            self._full.extend(self._open.items())
+            self._open = {}
+        if self._full:
+            batches, self._full = self._full, []
+            for source, records in batches:
+                published = await self._publish_stream(MarketDataStream(source=source), records)
+                if published:
+                    self.stats.ticks += len(records)
+                else:
+                    self.stats.ticks_dropped += len(records)
+        if self._best:
+            best, self._best = self._best, []
             for start in range(0, len(best), self._max_batch):
                 chunk = best[start : start + self._max_batch]
-                if await self._publish_stream(BEST_SOURCE, best_prices=chunk):
+                if await self._publish_stream(_best_prices(chunk)):
                     self.stats.best_prices += len(chunk)
                 else:
                     self.stats.best_prices_dropped += len(chunk)
-        if self._pending_rejections:
-            rejections, self._pending_rejections = self._pending_rejections, []
+        if self._rejections:
+            rejections, self._rejections = self._rejections, []
             subject = f"{self._prefix}.rejected"
             for rejection in rejections:
                 self._rejection_seq += 1
@@ -125,29 +151,25 @@ class NatsPublisher:
                 else:
                     self.stats.rejections_dropped += 1
 
-    async def _publish_stream(
-        self, source: str, ticks: list[Tick] | None = None, best_prices: list[BestPrice] | None = None
-    ) -> bool:
+    async def _publish_stream(self, message: MarketDataStream, tick_records: list[bytes] = ()) -> bool:  # type: ignore[assignment]
+        """Number and publish one MarketDataStream; ``tick_records`` are appended pre-encoded."""
+        source = message.source
         batch_seq = self._batch_seq[source] = self._batch_seq.get(source, 0) + 1
-        message = MarketDataStream(
-            source=source,
-            batch_time_ns=now_ns(),
-            batch_seq=batch_seq,
-            session_id=self.session_id,
-            ticks=ticks,
-            best_prices=best_prices,
-        )
-        subject = self._subjects.get(source)
-        if subject is None:
-            subject = self._subjects[source] = f"{self._prefix}.{source}.ticks"
+        message.batch_time_ns = now_ns()
+        message.batch_seq = batch_seq
+        message.session_id = self.session_id
         return await self._publish(
-            subject, message.SerializeToString(), STREAM_CONTENT_TYPE, f"{source}:{self.session_id}:{batch_seq}"
+            f"{self._prefix}.{source}.ticks",
+            message.SerializeToString() + b"".join(tick_records),
+            STREAM_CONTENT_TYPE,
+            f"{source}:{self.session_id}:{batch_seq}",
         )
 
     async def _publish(self, subject: str, payload: bytes, content_type: str, message_id: str) -> bool:
-        headers = {"Content-Type": content_type, "Nats-Msg-Id": message_id}
         try:
-            await self._client.publish(subject, payload, headers=headers)
+            await self._client.publish(
+                subject, payload, headers={"Content-Type": content_type, "Nats-Msg-Id": message_id}
+            )
         except NatsError as exc:
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             self._log_drop(subject)
@@ -169,3 +191,21 @@ class NatsPublisher:
                 stats.best_prices_dropped,
                 stats.rejections_dropped,
             )
+
+
+def _best_prices(changes: list[BestQuote]) -> MarketDataStream:
+    message = MarketDataStream(source=BEST_SOURCE)
+    add = message.best_prices.add
+    for best in changes:
+        add(
+            instrument=best.instrument,
+            bid_px=best.bid_px,
+            bid_source=best.bid_source,
+            ask_px=best.ask_px,
+            ask_source=best.ask_source,
+            live_sources=best.live_sources,
+            ts_ns=best.ts_ns,
+            crossed=best.crossed,
+            tradeable=best.tradeable,
+        )
+    return message

@@ -1,7 +1,7 @@
-"""Quality gate: accept or reject each Tick, with a reason and an explanation.
+"""Quality gate: accept or reject each quote, with a reason and an explanation.
 
 Pure and synchronous: state is kept per (source, instrument) and all inputs,
-including the receive time, arrive in the Tick. Checks, in order:
+including the receive time, arrive in the Quote. Checks, in order:
 
 1. UNKNOWN_INSTRUMENT: the source is not configured for the instrument, or no
    pip size is known for it (see :mod:`gateway.instruments`).
@@ -9,8 +9,8 @@ including the receive time, arrive in the Tick. Checks, in order:
 3. CROSSED (bid > ask) and LOCKED (bid == ask).
 4. FUTURE_TIME: broker time ahead of receipt by more than ``max_future_ms``.
 5. STALE: broker time older than ``max_age_ms`` on receipt (tradeable quotes only).
-6. OUT_OF_ORDER: broker time older than this source's last accepted tick.
-7. DUPLICATE: same broker time, prices and liquidity as the last accepted tick.
+6. OUT_OF_ORDER: broker time older than this source's last accepted quote.
+7. DUPLICATE: same broker time, prices and liquidity as the last accepted quote.
 8. SPREAD_TOO_WIDE: spread above ``max_spread_pips`` (tradeable quotes only).
 9. PRICE_JUMP: mid more than ``max_jump_pips`` from the last accepted mid
    (tradeable quotes only). So that a market that really moved is not locked
@@ -36,7 +36,8 @@ from gateway.clock import NS_PER_MS
 from gateway.errors import UnknownInstrumentError
 from gateway.instruments import default_pip_px
 from gateway.prices import PRICE_SCALE, format_price
-from gateway.schema.market.v1.market_pb2 import RejectionReason, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 DEFAULT_MAX_SPREAD_PIPS: Final = 20.0
 DEFAULT_MAX_JUMP_PIPS: Final = 100.0
@@ -85,12 +86,13 @@ class _Rules:
 
 
 class _Track:
-    """Last accepted state of one (source, instrument)."""
+    """Limits and last accepted state of one (source, instrument)."""
 
-    __slots__ = ("last", "pending_sums", "ref_recv_ns", "ref_sum")
+    __slots__ = ("last", "pending_sums", "ref_recv_ns", "ref_sum", "rules")
 
-    def __init__(self) -> None:
-        self.last: Tick | None = None
+    def __init__(self, rules: _Rules) -> None:
+        self.rules = rules
+        self.last: Quote | None = None
         self.ref_sum = 0
         self.ref_recv_ns = 0
         self.pending_sums: list[int] = []
@@ -98,6 +100,17 @@ class _Track:
 
 class QualityGate:
     """Applies a :class:`QualityPolicy`; call :meth:`check` once per tick, in arrival order."""
+
+    __slots__ = (
+        "_allowed",
+        "_confirm_before",
+        "_jump_reset_ns",
+        "_max_age_ns",
+        "_max_future_ns",
+        "_policy",
+        "_rules",
+        "_tracks",
+    )
 
     def __init__(
         self, policy: QualityPolicy, instruments_by_source: Mapping[str, Collection[str]] | None = None
@@ -112,22 +125,18 @@ class QualityGate:
         self._rules: dict[str, _Rules | str] = {}
         self._tracks: dict[tuple[str, str], _Track] = {}
 
-    def check(self, tick: Tick) -> Rejection | None:
-        """Return None when ``tick`` is accepted (and remembered), else the Rejection."""
-        instrument = tick.instrument
-        allowed = self._allowed.get(tick.source)
-        if allowed is not None and instrument not in allowed:
-            return Rejection(
-                RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT,
-                f"{instrument}: not configured for source {tick.source!r} (configured: {', '.join(sorted(allowed))})",
-            )
-        rules = self._rules.get(instrument)
-        if rules is None:
-            rules = self._resolve_rules(instrument)
-        if type(rules) is str:
-            return Rejection(RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT, rules)
-        bid = tick.bid_px
-        ask = tick.ask_px
+    def check(self, quote: Quote) -> Rejection | None:
+        """Return None when ``quote`` is accepted (and remembered), else the Rejection."""
+        instrument = quote.instrument
+        track = self._tracks.get((quote.source, instrument))
+        if track is None:
+            opened = self._open_track(quote.source, instrument)
+            if type(opened) is Rejection:
+                return opened
+            track = opened
+        rules = track.rules
+        bid = quote.bid_px
+        ask = quote.ask_px
         if bid <= 0 or ask <= 0:
             return Rejection(
                 RejectionReason.REJECTION_REASON_BAD_VALUE,
@@ -144,8 +153,8 @@ class QualityGate:
                 RejectionReason.REJECTION_REASON_LOCKED,
                 f"{instrument}: bid equals ask {format_price(bid, rules.decimals)}",
             )
-        event_ns = tick.ts_event_ns
-        recv_ns = tick.ts_recv_ns
+        event_ns = quote.ts_event_ns
+        recv_ns = quote.ts_recv_ns
         age_ns = recv_ns - event_ns
         if -age_ns > self._max_future_ns:
             return Rejection(
@@ -153,17 +162,13 @@ class QualityGate:
                 f"{instrument}: broker time is {-age_ns / NS_PER_MS:.0f} ms ahead of the gateway clock "
                 f"(limit {self._policy.max_future_ms} ms)",
             )
-        tradeable = tick.tradeable
+        tradeable = quote.tradeable
         if tradeable and age_ns > self._max_age_ns:
             return Rejection(
                 RejectionReason.REJECTION_REASON_STALE,
                 f"{instrument}: quote is {age_ns / NS_PER_MS:.0f} ms old on receipt "
                 f"(limit {self._policy.max_age_ms} ms)",
             )
-        key = (tick.source, instrument)
-        track = self._tracks.get(key)
-        if track is None:
-            track = self._tracks[key] = _Track()
         last = track.last
         if last is not None:
             last_event_ns = last.ts_event_ns
@@ -177,8 +182,8 @@ class QualityGate:
                 event_ns == last_event_ns
                 and bid == last.bid_px
                 and ask == last.ask_px
-                and tick.bid_liquidity == last.bid_liquidity
-                and tick.ask_liquidity == last.ask_liquidity
+                and quote.bid_liquidity == last.bid_liquidity
+                and quote.ask_liquidity == last.ask_liquidity
                 and tradeable == last.tradeable
             ):
                 return Rejection(
@@ -198,10 +203,11 @@ class QualityGate:
                 rejection = self._judge_jump(track, rules, instrument, price_sum, recv_ns)
                 if rejection is not None:
                     return rejection
-            track.pending_sums.clear()
+            if track.pending_sums:
+                track.pending_sums.clear()
             track.ref_sum = price_sum
             track.ref_recv_ns = recv_ns
-        track.last = tick
+        track.last = quote
         return None
 
     def _judge_jump(
@@ -223,6 +229,22 @@ class QualityGate:
             f"from {format_price(track.ref_sum // 2, rules.decimals)} (limit {limit / 2 / rules.pip_px:g}); "
             f"{len(pending)} of {self._confirm_before + 1} ticks needed to confirm a move",
         )
+
+    def _open_track(self, source: str, instrument: str) -> _Track | Rejection:
+        """First quote of a (source, instrument): check it may be quoted and resolve its limits."""
+        allowed = self._allowed.get(source)
+        if allowed is not None and instrument not in allowed:
+            return Rejection(
+                RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT,
+                f"{instrument}: not configured for source {source!r} (configured: {', '.join(sorted(allowed))})",
+            )
+        rules = self._rules.get(instrument)
+        if rules is None:
+            rules = self._resolve_rules(instrument)
+        if type(rules) is str:
+            return Rejection(RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT, rules)
+        track = self._tracks[(source, instrument)] = _Track(rules)
+        return track
 
     def _resolve_rules(self, instrument: str) -> _Rules | str:
         limits = self._policy.instruments.get(instrument)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.aggregator import BestQuote
 from gateway.app import Gateway
 from gateway.clock import NS_PER_S
 from gateway.prices import format_price
-from gateway.schema.market.v1.market_pb2 import BestPrice
 
 MAX_BEST_SHOWN = 3
 
@@ -41,7 +41,7 @@ class StatusLine:
         return " | ".join(parts)
 
 
-def _best(price: BestPrice) -> str:
+def _best(price: BestQuote) -> str:
     decimals = 3 if price.instrument.endswith("JPY") else 5
     flag = " CROSSED" if price.crossed else ""
     return (

@@ -70,7 +70,8 @@ from gateway.nats_server import NatsServer, NatsServerError, find_binary
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import MarketDataStream
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
@@ -262,32 +263,32 @@ class SubscriberProcess:
 
 @dataclass(slots=True)
 class Quotes:
-    """The recorded quotes, compactly: bid and ask in 1e-9 units."""
+    """The recorded quote lines (raw CSV bytes, as read from the files) and each one's day start."""
 
-    bids: array.array = field(default_factory=lambda: array.array("q"))
-    asks: array.array = field(default_factory=lambda: array.array("q"))
+    lines: list[bytes] = field(default_factory=list)
+    day_starts: array.array = field(default_factory=lambda: array.array("q"))
     files: int = 0
     bad_lines: int = 0
     load_s: float = 0.0
 
     def __len__(self) -> int:
-        return len(self.bids)
+        return len(self.lines)
 
 
 def load_quotes(folder: Path) -> Quotes:
-    """Read and parse every quote file in ``folder`` with the replay collector's functions."""
+    """Read every quote file in ``folder``; lines the replay parser refuses are counted and left out."""
     quotes = Quotes()
     started = time.perf_counter()
     for path, day_start_ns in quote_files(folder):
         quotes.files += 1
         for line in read_lines(path):
             try:
-                quote = parse_quote_line(line, day_start_ns)
+                parse_quote_line(line, day_start_ns)
             except (MalformedInputError, BadValueError):
                 quotes.bad_lines += 1
                 continue
-            quotes.bids.append(quote.bid_px)
-            quotes.asks.append(quote.ask_px)
+            quotes.lines.append(line)
+            quotes.day_starts.append(day_start_ns)
     quotes.load_s = time.perf_counter() - started
     return quotes
 
@@ -308,23 +309,14 @@ def make_pipeline(client: Any) -> Pipeline:
     return Pipeline(QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
 
 
-def make_batch(quotes: Quotes, start: int, stop: int) -> list[Tick]:
-    """Ticks for quotes [start, stop), each stamped with the time it is built (the replay collector's "read")."""
-    bids, asks, time_ns = quotes.bids, quotes.asks, time.time_ns
+def make_batch(quotes: Quotes, start: int, stop: int) -> list[Quote]:
+    """Parse lines [start, stop) as the replay collector does, each stamped with the time it is read."""
+    lines, day_starts, time_ns = quotes.lines, quotes.day_starts, time.time_ns
     batch = []
     for i in range(start, stop):
         received_ns = time_ns()
-        batch.append(
-            Tick(
-                instrument=INSTRUMENT,
-                source=SOURCE,
-                bid_px=bids[i],
-                ask_px=asks[i],
-                ts_event_ns=received_ns,
-                ts_recv_ns=received_ns,
-                tradeable=True,
-            )
-        )
+        recorded = parse_quote_line(lines[i], day_starts[i])
+        batch.append(Quote(INSTRUMENT, SOURCE, recorded.bid_px, recorded.ask_px, 0, 0, received_ns, received_ns))
     return batch
 
 

@@ -1,4 +1,4 @@
-"""Pure conversion of OANDA v20 pricing-stream lines to protobuf Ticks.
+"""Pure conversion of OANDA v20 pricing-stream lines to Quotes (the fields of a protobuf Tick).
 
 One JSON object per line: a price (``"type": "PRICE"``, or no ``type`` in the
 older shape) or ``{"type": "HEARTBEAT", "time": ...}``. Prices are decimal
@@ -16,7 +16,7 @@ from gateway.clock import parse_time_ns
 from gateway.errors import BadValueError, InputError, MalformedInputError
 from gateway.instruments import validate_instrument
 from gateway.prices import parse_liquidity, parse_price
-from gateway.schema.market.v1.market_pb2 import Tick
+from gateway.quote import Quote
 
 _REQUIRED_PRICE_FIELDS = ("instrument", "time", "bids", "asks")
 _KNOWN_INSTRUMENTS_LIMIT = 4096
@@ -30,8 +30,8 @@ class Heartbeat:
     ts_event_ns: int
 
 
-def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Tick | Heartbeat:
-    """Convert one stream line to a Tick (``seq`` left 0) or a Heartbeat.
+def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Quote | Heartbeat:
+    """Convert one stream line to a Quote or a Heartbeat.
 
     Raises MalformedInputError (not JSON, not an object, unknown type, missing
     field), BadValueError (a price, size or time that is not a valid value) or
@@ -46,7 +46,7 @@ def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Tick | Heart
     kind = message.get("type")
     try:
         if kind == "PRICE" or kind is None:
-            return _price_to_tick(message, source, ts_recv_ns)
+            return _price_to_quote(message, source, ts_recv_ns)
         if kind == "HEARTBEAT":
             return Heartbeat(parse_time_ns(message["time"]))
     except InputError as exc:
@@ -57,7 +57,7 @@ def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Tick | Heart
     raise MalformedInputError(f"unknown message type {kind!r}", raw=bytes(line))
 
 
-def _price_to_tick(message: dict, source: str, ts_recv_ns: int) -> Tick:
+def _price_to_quote(message: dict, source: str, ts_recv_ns: int) -> Quote:
     instrument = message["instrument"]
     if instrument not in _known_instruments:
         validate_instrument(instrument)
@@ -76,21 +76,19 @@ def _price_to_tick(message: dict, source: str, ts_recv_ns: int) -> Tick:
     if tradeable is None:
         tradeable = message.get("status", "tradeable") == "tradeable"
     try:
-        return Tick(
-            instrument=instrument,
-            source=source,
-            bid_px=parse_price(best_bid["price"]),
-            ask_px=parse_price(best_ask["price"]),
-            bid_liquidity=parse_liquidity(best_bid.get("liquidity", 0)),
-            ask_liquidity=parse_liquidity(best_ask.get("liquidity", 0)),
-            ts_event_ns=parse_time_ns(message["time"]),
-            ts_recv_ns=ts_recv_ns,
-            tradeable=tradeable is True,
+        return Quote(
+            instrument,
+            source,
+            parse_price(best_bid["price"]),
+            parse_price(best_ask["price"]),
+            parse_liquidity(best_bid.get("liquidity", 0)),
+            parse_liquidity(best_ask.get("liquidity", 0)),
+            parse_time_ns(message["time"]),
+            ts_recv_ns,
+            tradeable is True,
         )
     except BadValueError as exc:
         raise BadValueError(f"{instrument}: {exc}", instrument=instrument) from exc
-    except ValueError as exc:  # protobuf range check: a value our own checks let through
-        raise BadValueError(f"{instrument}: value out of range for a Tick ({exc})", instrument=instrument) from exc
 
 
 def _describe_shape_error(message: dict) -> str:

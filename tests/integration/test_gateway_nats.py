@@ -19,7 +19,8 @@ from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.schema.market.v1.market_pb2 import RejectionReason, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 from .natsutil import Recorder
 
@@ -27,9 +28,9 @@ EUR_USD_BID = 1_085_000_000
 NOW_NS = 1_700_000_000_000_000_000
 
 
-def _tick(source: str, i: int, bid_px: int = EUR_USD_BID, spread_px: int = 100_000) -> Tick:
+def _tick(source: str, i: int, bid_px: int = EUR_USD_BID, spread_px: int = 100_000) -> Quote:
     ts = NOW_NS + i * 1_000_000
-    return Tick(
+    return Quote(
         instrument="EUR_USD",
         source=source,
         bid_px=bid_px,
@@ -94,9 +95,10 @@ async def test_best_price_follows_priority_and_drops_a_source_that_goes_down(nat
     await pipeline.submit([_tick("low", 2, EUR_USD_BID + 20_000)])
     await pipeline.source_down("low", NOW_NS + 3_000_000)
 
-    await recorder.wait_for(lambda r: len(r.best_prices()) == 4)
+    await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
     sources = [(b.bid_source, b.ask_source, b.live_sources) for b in recorder.best_prices()]
-    assert sources == [("low", "low", 1), ("high", "high", 2), ("low", "high", 2), ("high", "high", 1)]
+    # One best price per batch: the first batch's two quotes yield only its final state.
+    assert sources == [("high", "high", 2), ("low", "high", 2), ("high", "high", 1)]
     await client.drain()
     await recorder.stop()
 

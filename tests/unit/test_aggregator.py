@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.aggregator import BestPriceAggregator
+from gateway.aggregator import BestPriceAggregator, BestQuote
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.prices import parse_price
-from gateway.schema.market.v1.market_pb2 import BestPrice, Tick
+from gateway.quote import Quote
 
 T0 = 1_700_000_000 * NS_PER_S
 STALE_MS = 15_000
@@ -21,9 +21,9 @@ def quote(
     at_ms: int = 0,
     instrument: str = "EUR_USD",
     tradeable: bool = True,
-) -> Tick:
+) -> Quote:
     recv_ns = T0 + at_ms * NS_PER_MS
-    return Tick(
+    return Quote(
         instrument=instrument,
         source=source,
         bid_px=parse_price(bid),
@@ -44,8 +44,8 @@ def best(
     at_ms: int = 0,
     instrument: str = "EUR_USD",
     crossed: bool = False,
-) -> BestPrice:
-    return BestPrice(
+) -> BestQuote:
+    expected = BestQuote(
         instrument=instrument,
         bid_px=parse_price(bid),
         bid_source=bid_source,
@@ -53,19 +53,61 @@ def best(
         ask_source=ask_source,
         live_sources=live,
         ts_ns=T0 + at_ms * NS_PER_MS,
-        crossed=crossed,
-        tradeable=live > 0 and not crossed,
     )
+    assert expected.crossed is crossed
+    assert expected.tradeable is (live > 0 and not crossed)
+    return expected
 
 
-def gone(*, at_ms: int, instrument: str = "EUR_USD") -> BestPrice:
+def gone(*, at_ms: int, instrument: str = "EUR_USD") -> BestQuote:
     """What is emitted once when the last source leaves an instrument."""
-    return BestPrice(instrument=instrument, live_sources=0, ts_ns=T0 + at_ms * NS_PER_MS, tradeable=False)
+    empty = BestQuote(instrument, 0, "", 0, "", 0, T0 + at_ms * NS_PER_MS)
+    assert not empty.tradeable and not empty.crossed
+    return empty
+
+
+def step(book: BestPriceAggregator, update: Quote) -> BestQuote | None:
+    """One quote, then the batch's changes: what the pipeline publishes for a one-quote batch."""
+    book.update(update)
+    changes = book.changes()
+    assert len(changes) <= 1
+    return changes[0] if changes else None
+
+
+def expire(book: BestPriceAggregator, now_ns: int) -> list[BestQuote]:
+    book.expire(now_ns)
+    return book.changes()
+
+
+def drop(book: BestPriceAggregator, source: str, now_ns: int) -> list[BestQuote]:
+    book.drop_source(source, now_ns)
+    return book.changes()
+
+
+def test_a_batch_of_updates_reports_only_the_current_best_price_per_instrument() -> None:
+    book = BestPriceAggregator({})
+    book.update(quote("a", "1.09170", "1.09180"))
+    book.update(quote("a", "1.09171", "1.09181", at_ms=1))
+    book.update(quote("a", "1.09172", "1.09182", at_ms=2))
+    book.update(quote("a", "150.100", "150.110", instrument="USD_JPY", at_ms=3))
+    assert book.changes() == [
+        best("1.09172", "a", "1.09182", "a", 1, at_ms=2),
+        best("150.100", "a", "150.110", "a", 1, at_ms=3, instrument="USD_JPY"),
+    ]
+    assert book.changes() == []
+
+
+def test_a_best_price_that_moves_away_and_back_within_a_batch_is_not_reported() -> None:
+    book = BestPriceAggregator({})
+    assert step(book, quote("a", "1.09170", "1.09180")) is not None
+    book.update(quote("a", "1.09175", "1.09185", at_ms=1))
+    book.update(quote("a", "1.09170", "1.09180", at_ms=2))
+    assert book.changes() == []
 
 
 def test_first_quote_is_the_best_price() -> None:
     book = BestPriceAggregator({})
-    assert book.update(quote("a", "1.09170", "1.09180")) == best("1.09170", "a", "1.09180", "a", 1)
+    assert step(book, quote("a", "1.09170", "1.09180")) == best("1.09170", "a", "1.09180", "a", 1)
 
 
 @pytest.mark.parametrize(
@@ -97,9 +139,9 @@ def test_first_quote_is_the_best_price() -> None:
         ),
     ],
 )
-def test_best_bid_is_the_highest_and_best_ask_the_lowest(quotes: list[Tick], expected: BestPrice) -> None:
+def test_best_bid_is_the_highest_and_best_ask_the_lowest(quotes: list[Quote], expected: BestQuote) -> None:
     book = BestPriceAggregator({})
-    results = [book.update(q) for q in quotes]
+    results = [step(book, q) for q in quotes]
     assert results[-1] == expected
     assert book.current() == {"EUR_USD": expected}
 
@@ -119,7 +161,7 @@ def test_price_ties_go_to_higher_priority_then_lower_source_id(
     priorities: dict[str, int], order: list[str], bid_source: str, ask_source: str
 ) -> None:
     book = BestPriceAggregator(priorities)
-    results = [book.update(quote(source, "1.09170", "1.09180", at_ms=i)) for i, source in enumerate(order)]
+    results = [step(book, quote(source, "1.09170", "1.09180", at_ms=i)) for i, source in enumerate(order)]
     final = results[-1]
     assert final is not None  # the second source at least changes the live count
     assert (final.bid_source, final.ask_source, final.live_sources) == (bid_source, ask_source, 2)
@@ -135,10 +177,10 @@ def test_price_ties_go_to_higher_priority_then_lower_source_id(
         pytest.param(quote("a", "1.09170", "1.09181", at_ms=10), 1, id="worse_ask"),
     ],
 )
-def test_best_price_is_emitted_only_when_it_changes(follow_up: Tick, expected: int | None) -> None:
+def test_best_price_is_emitted_only_when_it_changes(follow_up: Quote, expected: int | None) -> None:
     book = BestPriceAggregator({})
-    assert book.update(quote("a", "1.09170", "1.09180")) is not None
-    result = book.update(follow_up)
+    assert step(book, quote("a", "1.09170", "1.09180")) is not None
+    result = step(book, follow_up)
     if expected is None:
         assert result is None
     else:
@@ -149,25 +191,25 @@ def test_best_price_is_emitted_only_when_it_changes(follow_up: Tick, expected: i
 
 def test_worse_quotes_from_a_second_source_emit_nothing_once_it_is_counted() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09170", "1.09180"))
-    assert book.update(quote("b", "1.09160", "1.09190", at_ms=1)) is not None
-    assert book.update(quote("b", "1.09150", "1.09200", at_ms=2)) is None
-    assert book.update(quote("b", "1.09165", "1.09185", at_ms=3)) is None
+    step(book, quote("a", "1.09170", "1.09180"))
+    assert step(book, quote("b", "1.09160", "1.09190", at_ms=1)) is not None
+    assert step(book, quote("b", "1.09150", "1.09200", at_ms=2)) is None
+    assert step(book, quote("b", "1.09165", "1.09185", at_ms=3)) is None
 
 
 def test_quote_older_than_the_window_drops_out_when_another_arrives() -> None:
     book = BestPriceAggregator({}, stale_after_ms=STALE_MS)
-    book.update(quote("a", "1.09175", "1.09180", at_ms=0))
-    book.update(quote("b", "1.09170", "1.09185", at_ms=1))
-    assert book.update(quote("b", "1.09170", "1.09185", at_ms=STALE_MS + 1)) == best(
+    step(book, quote("a", "1.09175", "1.09180", at_ms=0))
+    step(book, quote("b", "1.09170", "1.09185", at_ms=1))
+    assert step(book, quote("b", "1.09170", "1.09185", at_ms=STALE_MS + 1)) == best(
         "1.09170", "b", "1.09185", "b", 1, at_ms=STALE_MS + 1
     )
 
 
 def test_quote_exactly_at_the_window_edge_is_still_live() -> None:
     book = BestPriceAggregator({}, stale_after_ms=STALE_MS)
-    book.update(quote("a", "1.09175", "1.09180", at_ms=0))
-    result = book.update(quote("b", "1.09170", "1.09185", at_ms=STALE_MS))
+    step(book, quote("a", "1.09175", "1.09180", at_ms=0))
+    result = step(book, quote("b", "1.09170", "1.09185", at_ms=STALE_MS))
     assert result == best("1.09175", "a", "1.09180", "a", 2, at_ms=STALE_MS)
 
 
@@ -179,19 +221,19 @@ def test_quote_exactly_at_the_window_edge_is_still_live() -> None:
         pytest.param(STALE_MS + 5_001, [gone(at_ms=STALE_MS + 5_001)], id="both_expire"),
     ],
 )
-def test_expire_drops_stale_quotes_and_reports_the_changes(now_ms: int, expected: list[BestPrice]) -> None:
+def test_expire_drops_stale_quotes_and_reports_the_changes(now_ms: int, expected: list[BestQuote]) -> None:
     book = BestPriceAggregator({}, stale_after_ms=STALE_MS)
-    book.update(quote("a", "1.09175", "1.09180", at_ms=0))
-    book.update(quote("b", "1.09170", "1.09185", at_ms=5_000))
-    assert book.expire(T0 + now_ms * NS_PER_MS) == expected
-    assert book.expire(T0 + now_ms * NS_PER_MS) == []  # reported once
+    step(book, quote("a", "1.09175", "1.09180", at_ms=0))
+    step(book, quote("b", "1.09170", "1.09185", at_ms=5_000))
+    assert expire(book, T0 + now_ms * NS_PER_MS) == expected
+    assert expire(book, T0 + now_ms * NS_PER_MS) == []  # reported once
 
 
 def test_expire_covers_every_instrument() -> None:
     book = BestPriceAggregator({}, stale_after_ms=STALE_MS)
-    book.update(quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
-    book.update(quote("a", "150.100", "150.110", instrument="USD_JPY", at_ms=1))
-    changes = book.expire(T0 + (STALE_MS + 2) * NS_PER_MS)
+    step(book, quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
+    step(book, quote("a", "150.100", "150.110", instrument="USD_JPY", at_ms=1))
+    changes = expire(book, T0 + (STALE_MS + 2) * NS_PER_MS)
     assert sorted(changes, key=lambda change: change.instrument) == [
         gone(at_ms=STALE_MS + 2, instrument="EUR_USD"),
         gone(at_ms=STALE_MS + 2, instrument="USD_JPY"),
@@ -201,44 +243,44 @@ def test_expire_covers_every_instrument() -> None:
 
 def test_dropped_source_leaves_every_instrument_it_quoted() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
-    book.update(quote("b", "1.09170", "1.09185", instrument="EUR_USD", at_ms=1))
-    book.update(quote("a", "150.100", "150.110", instrument="USD_JPY", at_ms=2))
-    book.update(quote("b", "160.100", "160.110", instrument="EUR_JPY", at_ms=3))
-    changes = book.drop_source("a", T0 + 10 * NS_PER_MS)
+    step(book, quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
+    step(book, quote("b", "1.09170", "1.09185", instrument="EUR_USD", at_ms=1))
+    step(book, quote("a", "150.100", "150.110", instrument="USD_JPY", at_ms=2))
+    step(book, quote("b", "160.100", "160.110", instrument="EUR_JPY", at_ms=3))
+    changes = drop(book, "a", T0 + 10 * NS_PER_MS)
     assert sorted(changes, key=lambda change: change.instrument) == [
         best("1.09170", "b", "1.09185", "b", 1, at_ms=10, instrument="EUR_USD"),
         gone(at_ms=10, instrument="USD_JPY"),
     ]
-    assert book.drop_source("a", T0 + 11 * NS_PER_MS) == []
+    assert drop(book, "a", T0 + 11 * NS_PER_MS) == []
     assert set(book.current()) == {"EUR_USD", "EUR_JPY"}
 
 
 def test_non_tradeable_quote_removes_its_source() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09175", "1.09180"))
-    book.update(quote("b", "1.09170", "1.09185", at_ms=1))
-    result = book.update(quote("a", "1.09175", "1.09180", at_ms=2, tradeable=False))
+    step(book, quote("a", "1.09175", "1.09180"))
+    step(book, quote("b", "1.09170", "1.09185", at_ms=1))
+    result = step(book, quote("a", "1.09175", "1.09180", at_ms=2, tradeable=False))
     assert result == best("1.09170", "b", "1.09185", "b", 1, at_ms=2)
 
 
 def test_non_tradeable_quote_from_an_absent_source_changes_nothing() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09175", "1.09180"))
-    assert book.update(quote("b", "1.09170", "1.09185", at_ms=1, tradeable=False)) is None
-    assert book.update(quote("c", "150.1", "150.2", instrument="USD_JPY", tradeable=False)) is None
+    step(book, quote("a", "1.09175", "1.09180"))
+    assert step(book, quote("b", "1.09170", "1.09185", at_ms=1, tradeable=False)) is None
+    assert step(book, quote("c", "150.1", "150.2", instrument="USD_JPY", tradeable=False)) is None
     assert book.current() == {"EUR_USD": best("1.09175", "a", "1.09180", "a", 1)}
 
 
 def test_last_source_leaving_emits_an_empty_not_tradeable_best_price_once() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09175", "1.09180"))
-    assert book.update(quote("a", "1.09175", "1.09180", at_ms=1, tradeable=False)) == gone(at_ms=1)
-    assert book.update(quote("a", "1.09175", "1.09180", at_ms=2, tradeable=False)) is None
-    assert book.expire(T0 + 60 * NS_PER_S) == []
+    step(book, quote("a", "1.09175", "1.09180"))
+    assert step(book, quote("a", "1.09175", "1.09180", at_ms=1, tradeable=False)) == gone(at_ms=1)
+    assert step(book, quote("a", "1.09175", "1.09180", at_ms=2, tradeable=False)) is None
+    assert expire(book, T0 + 60 * NS_PER_S) == []
     assert book.current() == {}
     # and the instrument comes back with the next tradeable quote
-    assert book.update(quote("a", "1.09176", "1.09181", at_ms=3)) == best("1.09176", "a", "1.09181", "a", 1, at_ms=3)
+    assert step(book, quote("a", "1.09176", "1.09181", at_ms=3)) == best("1.09176", "a", "1.09181", "a", 1, at_ms=3)
 
 
 @pytest.mark.parametrize(
@@ -253,8 +295,8 @@ def test_best_bid_above_best_ask_across_sources_is_flagged_crossed_and_not_trade
     a: tuple[str, str], b: tuple[str, str], crossed: bool
 ) -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", *a))
-    result = book.update(quote("b", *b, at_ms=1))
+    step(book, quote("a", *a))
+    result = step(book, quote("b", *b, at_ms=1))
     assert result is not None
     assert result.crossed is crossed
     assert result.tradeable is not crossed
@@ -264,8 +306,8 @@ def test_best_bid_above_best_ask_across_sources_is_flagged_crossed_and_not_trade
 
 def test_instruments_are_independent() -> None:
     book = BestPriceAggregator({})
-    book.update(quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
-    result = book.update(quote("b", "150.100", "150.110", instrument="USD_JPY", at_ms=1))
+    step(book, quote("a", "1.09175", "1.09180", instrument="EUR_USD"))
+    result = step(book, quote("b", "150.100", "150.110", instrument="USD_JPY", at_ms=1))
     assert result == best("150.100", "b", "150.110", "b", 1, at_ms=1, instrument="USD_JPY")
     assert book.current() == {
         "EUR_USD": best("1.09175", "a", "1.09180", "a", 1),

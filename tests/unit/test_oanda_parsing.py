@@ -12,7 +12,7 @@ import pytest
 
 from collectors.oanda.parsing import Heartbeat, parse_stream_line
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
-from gateway.schema.market.v1.market_pb2 import Tick
+from gateway.quote import Quote
 
 SOURCE = "oanda-practice"
 RECV_NS = 1_700_000_000_123_456_789
@@ -155,7 +155,7 @@ def test_recorded_price_line_becomes_a_tick_of_its_best_level(
 ) -> None:
     line = recorded_line(shared_data, file_name, index)
     tick = parse_stream_line(line, SOURCE, RECV_NS)
-    assert tick == Tick(
+    assert tick == Quote(
         instrument=instrument,
         source=SOURCE,
         bid_px=bid,
@@ -164,7 +164,6 @@ def test_recorded_price_line_becomes_a_tick_of_its_best_level(
         ask_liquidity=ask_liq,
         ts_event_ns=utc_ns(time),
         ts_recv_ns=RECV_NS,
-        seq=0,
         tradeable=tradeable,
     )
 
@@ -195,7 +194,7 @@ def test_every_recorded_stream_line_parses_and_agrees_with_an_independent_decodi
                 assert result == Heartbeat(utc_ns(message["time"]))
                 kinds["heartbeat"] += 1
                 continue
-            assert isinstance(result, Tick)
+            assert isinstance(result, Quote)
             assert result.instrument == message["instrument"]
             assert result.bid_px == Decimal(message["bids"][0]["price"]) * 1_000_000_000
             assert result.ask_px == Decimal(message["asks"][0]["price"]) * 1_000_000_000
@@ -235,7 +234,7 @@ def test_tradeable_comes_from_the_flag_else_the_status(
     eur_usd_line: bytes, changes: dict[str, object], tradeable: bool
 ) -> None:
     tick = parse_stream_line(edited(eur_usd_line, **changes), SOURCE, RECV_NS)
-    assert isinstance(tick, Tick)
+    assert isinstance(tick, Quote)
     assert tick.tradeable is tradeable
     assert (tick.instrument, tick.bid_px, tick.ask_px) == ("EUR_USD", 1_091_770_000, 1_091_880_000)
 
@@ -243,7 +242,7 @@ def test_tradeable_comes_from_the_flag_else_the_status(
 def test_missing_liquidity_is_zero_meaning_unknown(eur_usd_line: bytes) -> None:
     line = edited(eur_usd_line, bids=[{"price": "1.09177"}], asks=[{"price": "1.09188"}])
     tick = parse_stream_line(line, SOURCE, RECV_NS)
-    assert isinstance(tick, Tick)
+    assert isinstance(tick, Quote)
     assert (tick.bid_liquidity, tick.ask_liquidity) == (0, 0)
 
 
@@ -356,7 +355,7 @@ def test_price_with_a_bad_instrument_name_is_an_unknown_instrument(eur_usd_line:
 
 def test_instrument_without_a_default_pip_still_parses_for_the_gate_to_judge(eur_usd_line: bytes) -> None:
     tick = parse_stream_line(edited(eur_usd_line, instrument="XAU_USD"), SOURCE, RECV_NS)
-    assert isinstance(tick, Tick)
+    assert isinstance(tick, Quote)
     assert tick.instrument == "XAU_USD"
 
 

@@ -7,7 +7,8 @@ import pytest
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.prices import parse_price
 from gateway.quality import InstrumentLimits, QualityGate, QualityPolicy
-from gateway.schema.market.v1.market_pb2 import RejectionReason, Tick
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 T0 = 1_700_000_000 * NS_PER_S
 UNKNOWN = RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT
@@ -41,10 +42,10 @@ def tick(
     source: str = "a",
     tradeable: bool = True,
     liquidity: int = 1_000_000,
-) -> Tick:
+) -> Quote:
     """A quote with broker time ``T0 + at_ms`` received ``age_ms`` later."""
     event_ns = T0 + at_ms * NS_PER_MS
-    return Tick(
+    return Quote(
         instrument=instrument,
         source=source,
         bid_px=parse_price(bid),
@@ -57,11 +58,11 @@ def tick(
     )
 
 
-def at(prices: tuple[str, str], at_ms: int, **fields: object) -> Tick:
+def at(prices: tuple[str, str], at_ms: int, **fields: object) -> Quote:
     return tick(*prices, at_ms=at_ms, **fields)  # type: ignore[arg-type]
 
 
-def reasons(gate: QualityGate, ticks: list[Tick]) -> list[int | None]:
+def reasons(gate: QualityGate, ticks: list[Quote]) -> list[int | None]:
     results = [gate.check(t) for t in ticks]
     return [None if result is None else result.reason for result in results]
 
@@ -119,7 +120,7 @@ def test_clean_quote_is_accepted() -> None:
         ),
     ],
 )
-def test_single_quote_check_rejects_with_its_reason_and_numbers(quote: Tick, reason: int, details: list[str]) -> None:
+def test_single_quote_check_rejects_with_its_reason_and_numbers(quote: Quote, reason: int, details: list[str]) -> None:
     rejection = QualityGate(QualityPolicy()).check(quote)
     assert rejection is not None
     assert rejection.reason == reason
@@ -140,7 +141,7 @@ def test_single_quote_check_rejects_with_its_reason_and_numbers(quote: Tick, rea
         pytest.param(tick("1.09170", "1.09171"), id="one_pipette_spread"),
     ],
 )
-def test_quote_at_the_limit_is_accepted(quote: Tick) -> None:
+def test_quote_at_the_limit_is_accepted(quote: Quote) -> None:
     assert QualityGate(QualityPolicy()).check(quote) is None
 
 
@@ -155,7 +156,7 @@ def test_quote_at_the_limit_is_accepted(quote: Tick) -> None:
         pytest.param(tick("1.0000", "1.1000", age_ms=60_000), STALE, id="stale_before_spread"),
     ],
 )
-def test_first_failing_check_in_documented_order_gives_the_reason(quote: Tick, reason: int) -> None:
+def test_first_failing_check_in_documented_order_gives_the_reason(quote: Quote, reason: int) -> None:
     rejection = QualityGate(QualityPolicy()).check(quote)
     assert rejection is not None
     assert rejection.reason == reason
@@ -221,7 +222,7 @@ def test_first_failing_check_in_documented_order_gives_the_reason(quote: Tick, r
     ],
 )
 def test_sequence_of_quotes_is_judged_against_the_last_accepted_one(
-    policy: QualityPolicy, steps: list[tuple[Tick, int | None]]
+    policy: QualityPolicy, steps: list[tuple[Quote, int | None]]
 ) -> None:
     gate = QualityGate(policy)
     assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]
@@ -350,7 +351,9 @@ def test_jump_limit_is_in_pips_of_the_instrument(
         ),
     ],
 )
-def test_non_tradeable_quote_skips_stale_and_spread_but_not_the_other_checks(quote: Tick, expected: int | None) -> None:
+def test_non_tradeable_quote_skips_stale_and_spread_but_not_the_other_checks(
+    quote: Quote, expected: int | None
+) -> None:
     assert reasons(QualityGate(QualityPolicy()), [quote]) == [expected]
 
 
@@ -379,7 +382,7 @@ def test_non_tradeable_quote_skips_stale_and_spread_but_not_the_other_checks(quo
         ),
     ],
 )
-def test_non_tradeable_quotes_never_move_the_jump_reference(steps: list[tuple[Tick, int | None]]) -> None:
+def test_non_tradeable_quotes_never_move_the_jump_reference(steps: list[tuple[Quote, int | None]]) -> None:
     gate = QualityGate(QualityPolicy(jump_confirm_ticks=3))
     assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]
 
@@ -402,7 +405,7 @@ def test_non_tradeable_quotes_never_move_the_jump_reference(steps: list[tuple[Ti
         ),
     ],
 )
-def test_configured_pip_makes_a_metal_acceptable(quote: Tick, expected: int | None, detail: str) -> None:
+def test_configured_pip_makes_a_metal_acceptable(quote: Quote, expected: int | None, detail: str) -> None:
     gate = QualityGate(QualityPolicy(instruments={"XAU_USD": InstrumentLimits(pip_px=parse_price("0.01"))}))
     rejection = gate.check(quote)
     if expected is None:
@@ -426,7 +429,7 @@ def test_configured_pip_makes_a_metal_acceptable(quote: Tick, expected: int | No
         ),
     ],
 )
-def test_per_instrument_limits_override_the_policy(steps: list[tuple[Tick, int | None]]) -> None:
+def test_per_instrument_limits_override_the_policy(steps: list[tuple[Quote, int | None]]) -> None:
     policy = QualityPolicy(instruments={"EUR_USD": InstrumentLimits(max_spread_pips=50.0, max_jump_pips=10.0)})
     gate = QualityGate(policy)
     assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]
@@ -448,7 +451,7 @@ def test_overridden_jump_limit_appears_in_the_detail() -> None:
         pytest.param(tick("150.000", "150.010", instrument="USD_JPY", source="sim"), OK, id="unlisted_source"),
     ],
 )
-def test_listed_source_may_only_quote_its_configured_instruments(quote: Tick, expected: int | None) -> None:
+def test_listed_source_may_only_quote_its_configured_instruments(quote: Quote, expected: int | None) -> None:
     gate = QualityGate(QualityPolicy(), {"oanda": ("EUR_USD", "GBP_USD")})
     rejection = gate.check(quote)
     if expected is None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from collectors.simulated import MARKETS, RandomWalk, SimulatedConfig
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.instruments import default_pip_px
-from gateway.schema.market.v1.market_pb2 import Tick
+from gateway.quote import Quote
 
 T0 = 1_700_000_000 * NS_PER_S
 ALL_MARKETS = tuple(MARKETS)
@@ -21,11 +21,11 @@ def config(**fields: object) -> SimulatedConfig:
     return SimulatedConfig(**{"id": "sim", **fields})  # type: ignore[arg-type]
 
 
-def run(walk: RandomWalk, count: int, step_ms: int = 50, start_ns: int = T0) -> list[Tick]:
+def run(walk: RandomWalk, count: int, step_ms: int = 50, start_ns: int = T0) -> list[Quote]:
     return [walk.next_tick(start_ns + i * step_ms * NS_PER_MS) for i in range(count)]
 
 
-def mid_pips(tick: Tick) -> float:
+def mid_pips(tick: Quote) -> float:
     return (tick.bid_px + tick.ask_px) / 2 / default_pip_px(tick.instrument)
 
 
@@ -120,7 +120,6 @@ def test_quotes_go_round_robin_over_instruments_and_carry_the_broker_fields() ->
         assert tick.ts_event_ns == tick.ts_recv_ns == T0 + i * 100 * NS_PER_MS
         assert tick.tradeable is True
         assert tick.bid_liquidity == tick.ask_liquidity == 1_000_000
-        assert tick.seq == 0
 
 
 def test_every_quote_is_bad_when_the_bad_tick_ratio_is_one() -> None:
