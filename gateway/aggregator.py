@@ -99,6 +99,11 @@ class BestPriceAggregator:
                 book.now_ns = max(book.now_ns, now_ns)
                 self._dirty[instrument] = book
 
+    @property
+    def has_changes(self) -> bool:
+        """Whether :meth:`changes` may return something."""
+        return bool(self._dirty)
+
     def changes(self) -> list[BestQuote]:
         """Best prices of the instruments touched since the last call that differ from the last reported."""
         if not self._dirty:

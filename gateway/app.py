@@ -15,6 +15,7 @@ import enum
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,7 +75,7 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self._nats: NatsClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._expiry_task: asyncio.Task[None] | None = None
+        self._service_tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
@@ -98,12 +99,17 @@ class Gateway:
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
         gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
-        self.pipeline = Pipeline(gate, aggregator, publisher)
+        self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms)
         for broker in brokers:
             collector = COLLECTORS[broker.kind](broker, self.pipeline)
             self.collectors[broker.id] = CollectorStatus(broker.id, broker.kind, broker.priority)
             self._tasks[broker.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{broker.id}")
-        self._expiry_task = asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry")
+        self._service_tasks = [
+            asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
+            asyncio.create_task(
+                self._keep_running(self.pipeline.publish_lingering, "publish-lingering"), name="publish-lingering"
+            ),
+        ]
         logger.info(
             "gateway %s started: %d collectors, publishing to %s",
             self.config.instance_id,
@@ -118,12 +124,12 @@ class Gateway:
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop collectors, publish what is pending, drain and close NATS."""
         self._stopping = True
-        tasks = [*self._tasks.values(), *([self._expiry_task] if self._expiry_task else [])]
+        tasks = [*self._tasks.values(), *self._service_tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.pipeline is not None:
-            await self.pipeline.publisher.flush()
+            await self.pipeline.publish_pending()
         if self._nats is not None and not self._nats.is_closed:
             try:
                 await asyncio.wait_for(self._nats.drain(), timeout_s)
@@ -191,6 +197,15 @@ class Gateway:
                 backoff_s = RESTART_BACKOFF_MIN_S
             await asyncio.sleep(backoff_s * random.uniform(0.5, 1.0))
             backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
+
+    async def _keep_running(self, service: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a gateway service coroutine; if it fails, log it and start it again."""
+        while True:
+            try:
+                await service()
+            except Exception:  # service loop top: log and restart
+                logger.exception("gateway %s: %s failed; restarting it", self.config.instance_id, name)
+                await asyncio.sleep(RESTART_BACKOFF_MIN_S)
 
     async def _expire_stale_quotes(self) -> None:
         """Take quotes that went stale out of the best price, a few times per staleness window."""

@@ -34,6 +34,7 @@ from gateway.quality import (
 
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
+DEFAULT_LINGER_MS: Final = 1.0
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 
 
@@ -47,6 +48,9 @@ class NatsConfig(_Strict):
     url: str = Field(default=DEFAULT_NATS_URL, pattern=r"^(nats|tls|ws|wss)://")
     subject_prefix: str = Field(default="market", pattern=SUBJECT_TOKEN)
     max_batch_ticks: int = Field(default=DEFAULT_MAX_BATCH_TICKS, ge=1, le=10_000)
+    linger_ms: float = Field(
+        default=DEFAULT_LINGER_MS, ge=0, le=100, description="Most a tick waits for others to share its message."
+    )
     pending_bytes: int = Field(default=DEFAULT_PENDING_BYTES, ge=0, description="Buffered while disconnected.")
     reconnect_wait_ms: int = Field(default=500, ge=10)
     connect_timeout_s: float = Field(default=5.0, gt=0, description="The first connection must succeed within this.")

@@ -2,21 +2,30 @@
 
 Collectors call :meth:`Pipeline.submit` with a batch of events. Processing is
 synchronous and single-threaded (one event loop), so per-source sequence
-numbers need no locks. After the batch, the pipeline publishes and then yields
-to the event loop once: nats-py's ``publish`` only appends to a buffer that its
-own flusher task writes to the socket, and without a turn of the loop a busy
-collector would keep that task waiting until the buffer is full.
+numbers need no locks.
+
+Publishing is adaptive. A submit publishes at once when the previous publish
+is at least ``linger_ms`` old (so a quiet stream gets no added latency) or when
+a batch is full; otherwise it leaves its output pending for the next submit,
+or for :meth:`Pipeline.publish_lingering` when the stream pauses. Under load a
+message then carries up to ``linger_ms`` worth of ticks, which divides the
+per-message cost of NATS (headers, syscalls, the subscriber's work). After
+publishing the pipeline yields to the event loop once: nats-py's ``publish``
+only appends to a buffer that its own flusher task writes to the socket, and a
+busy collector would otherwise keep that task waiting until the buffer is full.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collectors.base import BadInput, Event
 from gateway.aggregator import BestPriceAggregator
+from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, Rejection
 from gateway.quote import Quote
@@ -41,11 +50,21 @@ class SourceStats:
 class Pipeline:
     """Judges, sequences, aggregates and publishes every event; implements TickSink."""
 
-    def __init__(self, gate: QualityGate, aggregator: BestPriceAggregator, publisher: NatsPublisher) -> None:
+    def __init__(
+        self,
+        gate: QualityGate,
+        aggregator: BestPriceAggregator,
+        publisher: NatsPublisher,
+        linger_ms: float = 0.0,
+    ) -> None:
+        """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task."""
         self.gate = gate
         self.aggregator = aggregator
         self.publisher = publisher
         self.sources: dict[str, SourceStats] = {}
+        self._linger_ns = round(linger_ms * NS_PER_MS)
+        self._last_publish_ns = 0
+        self._lingering = asyncio.Event()
 
     async def submit(self, events: Sequence[Event]) -> None:
         """Process a batch of events in order, then publish what they produced."""
@@ -68,24 +87,43 @@ class Pipeline:
             stats.accepted += 1
             add_tick(event, stats.accepted)
             update(event)
-        await self._publish()
-        await asyncio.sleep(0)
+        if (
+            self._linger_ns
+            and time.monotonic_ns() - self._last_publish_ns < self._linger_ns
+            and not publisher.has_full_batch
+        ):
+            self._lingering.set()
+            return
+        await self.publish_pending()
+
+    async def publish_lingering(self) -> None:
+        """Publish what submits left pending once ``linger_ms`` has passed; runs until cancelled."""
+        while True:
+            await self._lingering.wait()
+            self._lingering.clear()
+            wait_ns = self._last_publish_ns + self._linger_ns - time.monotonic_ns()
+            if wait_ns > 0:
+                await asyncio.sleep(wait_ns / NS_PER_S)
+            if self.publisher.has_pending or self.aggregator.has_changes:
+                await self.publish_pending()
 
     async def expire(self, now_ns: int) -> None:
         """Drop stale quotes from the best price and publish the changes."""
         self.aggregator.expire(now_ns)
-        await self._publish()
+        await self.publish_pending()
 
     async def source_down(self, source: str, now_ns: int) -> None:
         """A source stopped or disconnected: take it out of the best price now."""
         self.aggregator.drop_source(source, now_ns)
-        await self._publish()
+        await self.publish_pending()
 
-    async def _publish(self) -> None:
-        """Hand the batch's best-price changes to the publisher, then publish everything pending."""
+    async def publish_pending(self) -> None:
+        """Hand the best-price changes to the publisher, then publish everything pending."""
         for best in self.aggregator.changes():
             self.publisher.add_best(best)
         await self.publisher.flush()
+        self._last_publish_ns = time.monotonic_ns()
+        await asyncio.sleep(0)
 
     def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:
         stats.rejected[RejectionReason.Name(rejection.reason)] += 1

@@ -119,6 +119,14 @@ class NatsPublisher:
     def add_rejection(self, rejection: QualityRejection) -> None:
         self._rejections.append(rejection)
 
+    @property
+    def has_full_batch(self) -> bool:
+        return bool(self._full)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._open or self._full or self._best or self._rejections)
+
     async def flush(self) -> None:
         """Publish everything pending; failures are counted, never raised."""
         if self._open:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import contextlib
 import math
 import multiprocessing
 import os
@@ -50,7 +51,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -64,7 +65,7 @@ from nats.aio.msg import Msg
 from collectors.replay import MAX_BATCH, parse_quote_line, quote_files, read_lines
 from collectors.simulated import MAX_TICKS_PER_WAKEUP
 from gateway.aggregator import BestPriceAggregator
-from gateway.config import DEFAULT_PENDING_BYTES
+from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES
 from gateway.errors import BadValueError, MalformedInputError
 from gateway.nats_server import NatsServer, NatsServerError, find_binary
 from gateway.pipeline import Pipeline
@@ -305,8 +306,21 @@ class CapturingClient:
         self.messages.append((subject, payload))
 
 
-def make_pipeline(client: Any) -> Pipeline:
-    return Pipeline(QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
+def make_pipeline(client: Any, linger_ms: float) -> Pipeline:
+    return Pipeline(QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client), linger_ms)
+
+
+@contextlib.asynccontextmanager
+async def lingering_publisher(pipeline: Pipeline) -> AsyncIterator[None]:
+    """Run the pipeline's deferred publishing as the gateway does; publish the rest at the end."""
+    task = asyncio.create_task(pipeline.publish_lingering(), name="publish-lingering")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await pipeline.publish_pending()
 
 
 def make_batch(quotes: Quotes, start: int, stop: int) -> list[Quote]:
@@ -415,9 +429,16 @@ class Benchmark:
     """The phases, run in order on one gateway-side NATS connection."""
 
     def __init__(
-        self, url: str, subscriber: SubscriberProcess, quotes: Quotes, cpu: CpuMeter, say: Callable[[str], None]
+        self,
+        url: str,
+        subscriber: SubscriberProcess,
+        quotes: Quotes,
+        cpu: CpuMeter,
+        say: Callable[[str], None],
+        linger_ms: float,
     ) -> None:
         self._url = url
+        self._linger_ms = linger_ms
         self._subscriber = subscriber
         self._quotes = quotes
         self._cpu = cpu
@@ -469,9 +490,10 @@ class Benchmark:
     async def _throughput(self, nc: NatsClient, count: int) -> None:
         self._say(f"throughput: {count:,} quotes through the pipeline as fast as it takes them ...")
         result = self.result
-        pipeline = make_pipeline(nc)
+        pipeline = make_pipeline(nc, self._linger_ms)
         start_ns = await self._begin(record_latency=True)
-        await feed_all(pipeline, self._quotes, count)
+        async with lingering_publisher(pipeline):
+            await feed_all(pipeline, self._quotes, count)
         await nc.flush()
         result.feed_s = (time.time_ns() - start_ns) / NS_PER_S
         stats = pipeline.sources[SOURCE]
@@ -492,9 +514,10 @@ class Benchmark:
         self._say("raw baseline: re-serializing the same batches (NATS stubbed), then plain nc.publish ...")
         result = self.result
         client = CapturingClient()
-        pipeline = make_pipeline(client)
+        pipeline = make_pipeline(client, self._linger_ms)
         cpu_start = time.process_time()
-        await feed_all(pipeline, self._quotes, count)
+        async with lingering_publisher(pipeline):
+            await feed_all(pipeline, self._quotes, count)
         result.stub_us_per_tick = (time.process_time() - cpu_start) / count * 1e6
         payloads, client.messages = client.messages, []
         result.raw_ticks = pipeline.publisher.stats.ticks
@@ -512,23 +535,24 @@ class Benchmark:
         quotes = self._quotes
         offered = int(rate * duration_s)
         self._say(f"latency: {rate:,} ticks/s offered for {duration_s:g} s ({offered:,} ticks) ...")
-        pipeline = make_pipeline(nc)
+        pipeline = make_pipeline(nc, self._linger_ms)
         submit = pipeline.submit
         start_ns = await self._begin(record_latency=True)
         start = time.perf_counter_ns()
         submitted = 0
         submits = 0
-        while submitted < offered:
-            due = min(int((time.perf_counter_ns() - start) * rate // NS_PER_S), offered) - submitted
-            if due > 0:
-                first = submitted % len(quotes)
-                stop = min(first + due, first + MAX_TICKS_PER_WAKEUP, len(quotes))
-                await submit(make_batch(quotes, first, stop))
-                submitted += stop - first
-                submits += 1
-            else:
-                next_due_ns = start + (submitted + 1) * NS_PER_S / rate
-                await asyncio.sleep(max(MIN_SLEEP_S, (next_due_ns - time.perf_counter_ns()) / NS_PER_S))
+        async with lingering_publisher(pipeline):
+            while submitted < offered:
+                due = min(int((time.perf_counter_ns() - start) * rate // NS_PER_S), offered) - submitted
+                if due > 0:
+                    first = submitted % len(quotes)
+                    stop = min(first + due, first + MAX_TICKS_PER_WAKEUP, len(quotes))
+                    await submit(make_batch(quotes, first, stop))
+                    submitted += stop - first
+                    submits += 1
+                else:
+                    next_due_ns = start + (submitted + 1) * NS_PER_S / rate
+                    await asyncio.sleep(max(MIN_SLEEP_S, (next_due_ns - time.perf_counter_ns()) / NS_PER_S))
         await nc.flush()
         elapsed_s = (time.perf_counter_ns() - start) / NS_PER_S
         stats = pipeline.sources[SOURCE]
@@ -652,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases: under ~20 s in all")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of OANDA YYYYMMDD_quote.zip files")
+    parser.add_argument(
+        "--linger-ms", type=float, default=DEFAULT_LINGER_MS, help="the pipeline's linger (nats.linger_ms)"
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"bench_pipeline: no quote folder at {args.data} (use --data)", file=sys.stderr)
@@ -672,7 +699,9 @@ def main(argv: list[str] | None = None) -> int:
             subscriber.wait_ready()
             throughput_quotes = min(len(quotes), QUICK_THROUGHPUT_QUOTES) if args.quick else len(quotes)
             phase_s = QUICK_LATENCY_PHASE_S if args.quick else LATENCY_PHASE_S
-            benchmark = Benchmark(server.url, subscriber, quotes, CpuMeter(find_child_pid("nats-server")), say)
+            cpu = CpuMeter(find_child_pid("nats-server"))
+            benchmark = Benchmark(server.url, subscriber, quotes, cpu, say, args.linger_ms)
+            say(f"pipeline linger: {args.linger_ms:g} ms")
             result = uvloop.run(benchmark.run(throughput_quotes, phase_s))
         finally:
             subscriber.stop()
