@@ -200,3 +200,26 @@ async def test_ticks_published_while_nats_restarts_are_buffered_and_delivered() 
         await gateway.stop()
         await recorder.stop()
         server.stop()
+
+
+async def test_linger_publishes_a_quiet_tick_at_once_and_coalesces_a_burst(nats_url: str) -> None:
+    recorder = await Recorder().start(nats_url)
+    client = await nats.connect(servers=[nats_url])
+    publisher = NatsPublisher(client, session_id=7)
+    pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({"lg": 1}), publisher, linger_ms=200)
+    lingering = asyncio.create_task(pipeline.publish_lingering(), name="publish-lingering")
+    try:
+        await pipeline.submit([_tick("lg", 0)])  # first after a quiet spell: published at once
+        assert publisher.stats.ticks == 1
+        for i in range(1, 4):  # within the linger: left pending
+            await pipeline.submit([_tick("lg", i, EUR_USD_BID + i * 10_000)])
+        assert publisher.stats.ticks == 1 and publisher.has_pending
+
+        await recorder.wait_for(lambda r: len(r.ticks("lg")) == 4)  # the lingering task publishes them
+        assert [len(batch.ticks) for batch in recorder.streams["lg"]] == [1, 3]
+        assert [best.bid_px for best in recorder.best_prices()] == [EUR_USD_BID, EUR_USD_BID + 30_000]
+    finally:
+        lingering.cancel()
+        await asyncio.gather(lingering, return_exceptions=True)
+        await client.drain()
+        await recorder.stop()
