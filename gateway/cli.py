@@ -19,13 +19,11 @@ import nats
 import uvloop
 from nats.errors import Error as NatsError
 
-from collectors.replay import parse_quote_line, quote_files, read_lines
 from gateway.app import Gateway
 from gateway.clock import now_ns
 from gateway.config import DEFAULT_NATS_URL, GatewayConfig, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.nats_server import NatsServer
-from gateway.prices import PRICE_SCALE
 from gateway.status import StatusLine
 from gateway.tail import describe
 
@@ -131,11 +129,11 @@ async def _print_status(gateway: Gateway) -> None:
 def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
     """Two simulated brokers quoting one market with different priorities and, when data is there, a replay.
 
-    The simulated EUR_USD starts at the replay's first quote so that the best price mixes all three sources.
+    The simulated brokers share USD_JPY, GBP_USD and AUD_USD, so their best price shows priority and
+    spread at work; the 2014 replay has EUR_USD to itself, since a real market of 2014 and a random walk
+    of today would cross each other all the time.
     """
-    instruments = ["EUR_USD", "USD_JPY", "GBP_USD"]
-    start_prices = {"EUR_USD": _first_mid(replay_data)} if replay_data is not None else {}
-    common = {"kind": "simulated", "ticks_per_second": rate, "instruments": instruments, "start_prices": start_prices}
+    common = {"kind": "simulated", "ticks_per_second": rate, "instruments": ["USD_JPY", "GBP_USD", "AUD_USD"]}
     brokers: list[dict[str, object]] = [
         {"id": "sim-primary", "priority": 20, "seed": 1, "bad_tick_ratio": 0.01, **common},
         {"id": "sim-backup", "priority": 10, "seed": 2, "spread_factor": 1.3, **common},
@@ -153,12 +151,6 @@ def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
             }
         )
     return parse_config({"instance_id": "fxgw-demo", "brokers": brokers}, "demo")
-
-
-def _first_mid(replay_data: Path) -> float:
-    path, day_start_ns = quote_files(replay_data)[0]
-    quote = parse_quote_line(next(read_lines(path)), day_start_ns)
-    return (quote.bid_px + quote.ask_px) / 2 / PRICE_SCALE
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -73,3 +73,8 @@ def default_pip_px(instrument: str) -> int:
         f"set quality.instruments.{instrument}.pip_size",
         instrument=instrument,
     )
+
+
+def display_decimals(instrument: str) -> int:
+    """Decimals a person expects to see: 3 for JPY-quoted pairs, 5 otherwise (pipettes)."""
+    return 3 if instrument.endswith("_JPY") else 5

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from gateway.aggregator import BestQuote
 from gateway.app import Gateway
 from gateway.clock import NS_PER_S
+from gateway.instruments import display_decimals
 from gateway.prices import format_price
 
 MAX_BEST_SHOWN = 3
@@ -42,7 +43,7 @@ class StatusLine:
 
 
 def _best(price: BestQuote) -> str:
-    decimals = 3 if price.instrument.endswith("JPY") else 5
+    decimals = display_decimals(price.instrument)
     flag = " CROSSED" if price.crossed else ""
     return (
         f"{price.instrument} {format_price(price.bid_px, decimals)}/{format_price(price.ask_px, decimals)}"

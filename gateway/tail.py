@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from google.protobuf.message import DecodeError
 
 from gateway.clock import format_time_ns
+from gateway.instruments import display_decimals
 from gateway.prices import format_price
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason
 
@@ -38,7 +39,12 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         return [f"{subject}: {len(data)} bytes that are not a valid {name}: {exc}"]
     if isinstance(message, QualityRejection):
         tick = message.tick
-        prices = f" {format_price(tick.bid_px)}/{format_price(tick.ask_px)}" if tick.bid_px or tick.ask_px else ""
+        decimals = display_decimals(tick.instrument)
+        prices = (
+            f" {format_price(tick.bid_px, decimals)}/{format_price(tick.ask_px, decimals)}"
+            if tick.bid_px or tick.ask_px
+            else ""
+        )
         raw = f" raw={message.raw[:80]!r}" if message.raw else ""
         return [
             f"{subject} {tick.source} {tick.instrument or '?'}{prices} "
@@ -46,17 +52,21 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         ]
     header = f"{subject} batch {message.batch_seq}"
     lines = [
-        f"{header} {tick.instrument} {format_price(tick.bid_px)}/{format_price(tick.ask_px)} "
+        f"{header} {tick.instrument} {_price(tick.bid_px, tick.instrument)}/{_price(tick.ask_px, tick.instrument)} "
         f"seq={tick.seq} event={format_time_ns(tick.ts_event_ns)}{'' if tick.tradeable else ' NOT TRADEABLE'}"
         for tick in message.ticks
     ]
     lines.extend(
-        f"{header} {best.instrument} best {format_price(best.bid_px)} ({best.bid_source}) / "
-        f"{format_price(best.ask_px)} ({best.ask_source}) live={best.live_sources}"
+        f"{header} {best.instrument} best {_price(best.bid_px, best.instrument)} ({best.bid_source}) / "
+        f"{_price(best.ask_px, best.instrument)} ({best.ask_source}) live={best.live_sources}"
         f"{' CROSSED' if best.crossed else ''}{'' if best.tradeable else ' NOT TRADEABLE'}"
         for best in message.best_prices
     )
     return lines
+
+
+def _price(px: int, instrument: str) -> str:
+    return format_price(px, display_decimals(instrument))
 
 
 def _reason_name(reason: int) -> str:

@@ -80,7 +80,7 @@ def test_tick_batch_renders_one_line_per_tick() -> None:
                 live_sources=2,
                 tradeable=True,
             ),
-            "market.best.ticks batch 3 USD_JPY best 150.12300 (oanda) / 150.12500 (sim) live=2",
+            "market.best.ticks batch 3 USD_JPY best 150.123 (oanda) / 150.125 (sim) live=2",
             id="tradeable",
         ),
         pytest.param(
