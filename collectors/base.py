@@ -12,13 +12,17 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Final, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.quote import Quote
 
+MAX_EVENTS_PER_SUBMIT: Final = 1000
+"""Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
+MIN_SLEEP_S: Final = 0.001
+"""Shortest pause a collector takes: uvloop returns at once from shorter sleeps, which would spin the CPU."""
 SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
 

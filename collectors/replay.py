@@ -23,7 +23,7 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from collectors.base import BadInput, Collector, CollectorConfig, Event
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, BadInput, Collector, CollectorConfig, Event
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.errors import BadValueError, ConfigError, MalformedInputError
 from gateway.prices import parse_price
@@ -31,10 +31,6 @@ from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
-MAX_BATCH: Final = 1000
-"""Most quotes handed to the pipeline at once when replaying faster than real time."""
-MIN_SLEEP_S: Final = 0.001
-"""Shortest pause: uvloop returns at once from shorter sleeps, which would spin the CPU."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +166,7 @@ class ReplayCollector(Collector[ReplayConfig]):
                 if not first_recorded_ns:
                     first_recorded_ns = quote.ts_ns
                 wait_ns = (quote.ts_ns - first_recorded_ns) / speed - (time.perf_counter_ns() - started)
-                if wait_ns > 0 or len(batch) >= MAX_BATCH:
+                if wait_ns > 0 or len(batch) >= MAX_EVENTS_PER_SUBMIT:
                     if batch:
                         await self.sink.submit(batch)
                         batch = []
@@ -178,7 +174,7 @@ class ReplayCollector(Collector[ReplayConfig]):
                         await asyncio.sleep(max(MIN_SLEEP_S, wait_ns / NS_PER_S))
                     received_ns = now_ns()
             batch.append(Quote(instrument, source, quote.bid_px, quote.ask_px, 0, 0, received_ns, received_ns))
-            if len(batch) >= MAX_BATCH:
+            if len(batch) >= MAX_EVENTS_PER_SUBMIT:
                 await self.sink.submit(batch)
                 batch = []
         if batch:

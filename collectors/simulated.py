@@ -22,17 +22,13 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import Field, field_validator
 
-from collectors.base import Collector, CollectorConfig
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.instruments import default_pip_px
 from gateway.quote import Quote
 
-MAX_TICKS_PER_WAKEUP: Final = 1000
-"""At high rates ticks are generated in bursts of at most this many per loop turn."""
 STEP_NS: Final = 100 * NS_PER_MS
 """Time step of the shared market walk."""
-MIN_SLEEP_S: Final = 0.001
-"""Shortest pause between bursts: uvloop returns at once from shorter sleeps, which would spin the CPU."""
 SIMULATED_LIQUIDITY: Final = 1_000_000
 
 
@@ -166,7 +162,7 @@ class SimulatedCollector(Collector[SimulatedConfig]):
         emitted = 0
         while True:
             current_ns = now_ns()
-            due = min(int((current_ns - started_ns) * rate / NS_PER_S) - emitted, MAX_TICKS_PER_WAKEUP)
+            due = min(int((current_ns - started_ns) * rate / NS_PER_S) - emitted, MAX_EVENTS_PER_SUBMIT)
             if due > 0:
                 ticks = [walk.next_tick(started_ns + int((emitted + i + 1) * NS_PER_S / rate)) for i in range(due)]
                 await self.sink.submit(ticks)

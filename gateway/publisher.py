@@ -11,7 +11,7 @@ appended to the batch header when it is published. Batching adds no timer: the p
 every batch a collector hands over, so a lone tick goes out at once while a
 burst (a busy stream's read chunk, a fast replay) leaves as few messages of up
 to ``max_batch_ticks`` each. Pending data is bounded by the collectors' batch
-size (at most 1,000 events per hand-over). While NATS is unreachable, nats-py
+size (collectors.base.MAX_EVENTS_PER_SUBMIT) times the hand-overs within one linger. While NATS is unreachable, nats-py
 buffers up to its ``pending_size``; beyond that a message is dropped and
 counted, and its ``batch_seq`` is skipped so consumers can see the gap.
 """

@@ -16,14 +16,14 @@ What runs, all on this machine:
 Phases:
 
 1. throughput: every quote through the pipeline as fast as it takes them, in batches of
-   ``collectors.replay.MAX_BATCH``, each tick stamped ``ts_event_ns = ts_recv_ns = now``
+   ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped ``ts_event_ns = ts_recv_ns = now``
    when it is built (as the replay collector does); delivered ticks/s = ticks received /
    (last receipt - start of feeding); zero loss means delivered == accepted.
 2. raw baseline: the same batches re-serialized by the same publisher (NATS stubbed),
    then sent with plain ``await nc.publish(subject, payload)`` + ``flush``.
 3. latency at offered rates of 1,000, 10,000 and 50,000 ticks/s: a paced feeder submits,
    at each wakeup, the ticks due since it started (at most
-   ``collectors.simulated.MAX_TICKS_PER_WAKEUP``), each stamped when it is built, then
+   ``collectors.base.MAX_EVENTS_PER_SUBMIT``), each stamped when it is built, then
    sleeps until the next tick is due but at least 1 ms (uvloop's timer resolution; a
    shorter sleep returns at once and would spin). Latency is from the tick's
    ``ts_recv_ns`` to its receipt by the subscriber.
@@ -62,9 +62,10 @@ import uvloop
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from collectors.replay import MAX_BATCH, parse_quote_line, quote_files, read_lines
-from collectors.simulated import MAX_TICKS_PER_WAKEUP
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S
+from collectors.replay import parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
+from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES
 from gateway.errors import BadValueError, MalformedInputError
 from gateway.nats_server import NatsServer, NatsServerError, find_binary
@@ -83,15 +84,10 @@ RATES_PER_S: Final = (1_000, 10_000, 50_000)
 LATENCY_PHASE_S: Final = 5.0
 QUICK_LATENCY_PHASE_S: Final = 2.0
 QUICK_THROUGHPUT_QUOTES: Final = 150_000
-MIN_SLEEP_S: Final = 0.001
-"""uvloop's timers have 1 ms resolution: asyncio.sleep() below 0.5 ms returns at once, so a
-pacer sleeping "until the next tick" would spin a CPU at 10,000 ticks/s and above."""
 SUBSCRIBER_READY_TIMEOUT_S: Final = 30.0
 SUBSCRIBER_IDLE_S: Final = 2.0
 """The subscriber reports a phase once this long passes without a message (if not all arrived)."""
 SUBSCRIBER_PHASE_TIMEOUT_S: Final = 60.0
-NS_PER_S: Final = 1_000_000_000
-NS_PER_MS: Final = 1_000_000
 
 # The recorded quotes have spreads of up to 15 pips and moves of up to 21 pips between
 # consecutive quotes (including the gaps between days): these limits pass all of them.
@@ -336,8 +332,8 @@ def make_batch(quotes: Quotes, start: int, stop: int) -> list[Quote]:
 
 async def feed_all(pipeline: Pipeline, quotes: Quotes, count: int) -> None:
     submit = pipeline.submit
-    for start in range(0, count, MAX_BATCH):
-        await submit(make_batch(quotes, start, min(start + MAX_BATCH, count)))
+    for start in range(0, count, MAX_EVENTS_PER_SUBMIT):
+        await submit(make_batch(quotes, start, min(start + MAX_EVENTS_PER_SUBMIT, count)))
 
 
 class CpuMeter:
@@ -546,7 +542,7 @@ class Benchmark:
                 due = min(int((time.perf_counter_ns() - start) * rate // NS_PER_S), offered) - submitted
                 if due > 0:
                     first = submitted % len(quotes)
-                    stop = min(first + due, first + MAX_TICKS_PER_WAKEUP, len(quotes))
+                    stop = min(first + due, first + MAX_EVENTS_PER_SUBMIT, len(quotes))
                     await submit(make_batch(quotes, first, stop))
                     submitted += stop - first
                     submits += 1

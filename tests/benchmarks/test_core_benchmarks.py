@@ -25,7 +25,7 @@ import orjson
 import pytest
 import uvloop
 
-from collectors.base import Event
+from collectors.base import MAX_EVENTS_PER_SUBMIT, Event
 from collectors.oanda.parsing import parse_stream_line
 from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator, BestQuote
@@ -49,7 +49,6 @@ PIPETTE_PX: Final = 10_000  # 0.00001 in 1e-9 units
 LIQUIDITY: Final = 10_000_000
 STREAM_LINES: Final = 10_000
 TICK_SPACING_NS: Final = 100_000  # 10,000 ticks/s: the stream's times span the second before "now"
-COLLECTOR_BATCH: Final = 1_000  # what the replay and simulated collectors hand to Pipeline.submit at most
 SERIALIZED_BATCH: Final = 512  # gateway.publisher.DEFAULT_MAX_BATCH_TICKS
 
 
@@ -274,7 +273,7 @@ def test_full_path_parse_gate_aggregate_serialize(
     """
     times = _event_times(len(eurusd_quotes))
     lines = [(_v20_price_line(quote, ts), ts) for quote, ts in zip(eurusd_quotes, times, strict=True)]
-    batches = list(_chunks(lines, COLLECTOR_BATCH))
+    batches = list(_chunks(lines, MAX_EVENTS_PER_SUBMIT))
     loop = uvloop.new_event_loop()
 
     async def process(pipeline: Pipeline) -> None:
