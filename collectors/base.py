@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
 """Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
@@ -32,7 +33,7 @@ class BadInput:
     """Raw input that could not become a Quote; published as a QualityRejection."""
 
     source: str
-    reason: int
+    reason: RejectionReason
     detail: str
     raw: bytes
     ts_recv_ns: int

@@ -1,12 +1,12 @@
 """Maps the ``kind`` of a broker entry in brokers.yaml to its config and collector classes.
 
 Adding a source: one module with a ``<Name>Config`` and a ``<Name>Collector``,
-and one line in each mapping below.
+its config in the ``BrokerConfig`` union and one line in each mapping below.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Union
+from typing import Annotated, Final
 
 from pydantic import Field
 
@@ -26,4 +26,4 @@ COLLECTORS: Final[dict[str, type[Collector]]] = {
     "replay": ReplayCollector,
 }
 
-BrokerConfig = Annotated[Union[tuple(CONFIGS.values())], Field(discriminator="kind")]  # noqa: UP007
+BrokerConfig = Annotated[OandaConfig | SimulatedConfig | ReplayConfig, Field(discriminator="kind")]

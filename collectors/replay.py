@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -85,7 +85,9 @@ def read_lines(path: Path) -> Iterator[bytes]:
             if len(names) != 1:
                 raise MalformedInputError(f"{path}: expected one CSV in the zip, found {len(names)}")
             with archive.open(names[0]) as member:
-                yield from (line.rstrip(b"\r\n") for line in io.BufferedReader(member) if line.strip())
+                yield from (
+                    line.rstrip(b"\r\n") for line in io.BufferedReader(cast(io.RawIOBase, member)) if line.strip()
+                )
     else:
         with path.open("rb") as handle:
             yield from (line.rstrip(b"\r\n") for line in handle if line.strip())
@@ -96,7 +98,9 @@ class ReplayConfig(CollectorConfig):
 
     kind: Literal["replay"] = "replay"
     path: Path
-    speed: float | Literal["max"] = Field(default=1.0, description="1 = recorded pace, 10 = ten times faster.")
+    speed: float | Literal["max"] = Field(
+        default=1.0, description="1 = recorded pace, 10 = ten times faster, max = as fast as possible."
+    )
     loop: bool = False
 
     @field_validator("path")
@@ -118,9 +122,9 @@ class ReplayConfig(CollectorConfig):
     @field_validator("speed")
     @classmethod
     def _positive_speed(cls, value: float | str) -> float | str:
-        if value != "max" and not value > 0:
-            raise ValueError("speed must be a positive number or 'max'")
-        return value
+        if isinstance(value, str) or value > 0:
+            return value
+        raise ValueError("speed must be a positive number or 'max'")
 
     @field_validator("instruments")
     @classmethod
@@ -144,7 +148,7 @@ class ReplayCollector(Collector[ReplayConfig]):
                 return
 
     async def _play(self, path: Path, day_start_ns: int) -> None:
-        speed = self.config.speed
+        speed = None if self.config.speed == "max" else float(self.config.speed)
         source = self.config.id
         instrument = self.config.instruments[0]
         batch: list[Event] = []
@@ -162,7 +166,7 @@ class ReplayCollector(Collector[ReplayConfig]):
                 )
                 batch.append(BadInput(source, reason, f"{path.name}: {exc}", exc.raw, received_ns, instrument))
                 continue
-            if speed != "max":
+            if speed is not None:
                 if not first_recorded_ns:
                     first_recorded_ns = quote.ts_ns
                 wait_ns = (quote.ts_ns - first_recorded_ns) / speed - (time.perf_counter_ns() - started)

@@ -11,12 +11,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import nats
 import uvloop
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from gateway.app import Gateway
@@ -88,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     return _serve(lambda: _run_gateway(config, args.nats_url, show_status=args.status))
 
 
-def _serve(main_coroutine: Callable[[], Awaitable[None]]) -> int:
+def _serve(main_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> int:
     uvloop.run(main_coroutine())
     return 0
 
@@ -179,7 +180,7 @@ def _tail(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, done.set)
         received = 0
 
-        async def show(message: nats.aio.msg.Msg) -> None:
+        async def show(message: Msg) -> None:
             nonlocal received
             for text in describe(message.subject, message.headers, message.data):
                 print(text, flush=True)

@@ -54,7 +54,8 @@ def _parse_slow(text: str) -> int:
             raise BadValueError(f"time {text!r} is neither RFC 3339 nor Unix seconds")
         return _in_range(int(unix[1]) * NS_PER_S + _fraction_ns(unix[2]), text)
     try:
-        moment = datetime(*(int(match[i]) for i in range(1, 7)), tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:
         raise BadValueError(f"time {text!r} is not a valid date and time: {exc}") from exc
     seconds = calendar.timegm(moment.utctimetuple())

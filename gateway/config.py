@@ -8,6 +8,7 @@ name the environment variables that hold them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, get_args, get_origin
@@ -185,7 +186,7 @@ def parse_config(data: Any, origin: str = "<config>", base_dir: Path | None = No
     try:
         return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
+        problems = "\n".join(f"  {line}" for line in _merge_union_branches(_describe(e) for e in exc.errors()))
         raise ConfigError(f"{origin}: invalid configuration:\n{problems}") from exc
 
 
@@ -208,30 +209,44 @@ def _describe(error: Any) -> str:
     return f"{path}: {message}"
 
 
+def _merge_union_branches(lines: Iterable[str]) -> list[str]:
+    """One line per key: a value refused by every branch of a union gets the branches' reasons joined."""
+    merged: dict[str, str] = {}
+    for line in lines:
+        path, _, reason = line.partition(": ")
+        merged[path] = f"{merged[path]}; or {reason.split(' is not allowed: ')[-1]}" if path in merged else reason
+    return [f"{path}: {reason}" for path, reason in merged.items()]
+
+
 def _format_path(location: tuple[Any, ...]) -> str:
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in CONFIGS and text.endswith("]"):
-            continue  # pydantic adds the union tag to the path; the index already names the entry
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "<top level>"
+    return _walk(location)[0] or "<top level>"
 
 
 def _allowed_keys(location: tuple[Any, ...]) -> list[str]:
-    """Field names of the model at ``location``, following containers and broker kinds."""
+    """Field names of the model at ``location``."""
+    node = _walk(location)[1]
+    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _walk(location: tuple[Any, ...]) -> tuple[str, Any]:
+    """Follow a pydantic error location through the config models: (key path as written, type there).
+
+    Pydantic also puts union branches in locations (a broker's kind, "float",
+    "literal['max']"); they are not keys a user wrote, so they are left out.
+    """
+    path = ""
     node: Any = GatewayConfig
     for part in location:
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            node = node.model_fields[part].annotation
-        elif part in CONFIGS and isinstance(part, str):
-            node = CONFIGS[part]
+        if isinstance(part, int):
+            path += f"[{part}]"
+            node = get_args(node)[0] if get_origin(node) in (tuple, list) else None
+        elif isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part)
+            path += f".{part}" if path else part
+            node = field.annotation if field is not None else None
         elif get_origin(node) is dict:
+            path += f".{part}"
             node = get_args(node)[1]
-        elif get_origin(node) is tuple:
-            node = get_args(node)[0]
-        else:
-            return []
-    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+        elif part in CONFIGS:
+            node = CONFIGS[part]
+    return path, node

@@ -67,14 +67,14 @@ class Pipeline:
         self._lingering = asyncio.Event()
 
     async def submit(self, events: Sequence[Event]) -> None:
-        """Process a batch of events in order, then publish what they produced."""
+        """Process a batch of events in order, then publish, or leave it to the linger (module docstring)."""
         check = self.gate.check
         update = self.aggregator.update
         publisher = self.publisher
         add_tick = publisher.add_tick
         sources = self.sources
         for event in events:
-            if type(event) is not Quote:
+            if not isinstance(event, Quote):
                 self._reject_input(event)
                 continue
             stats = sources.get(event.source)

@@ -7,19 +7,18 @@ Subjects (``prefix`` defaults to ``market``):
 - ``<prefix>.rejected``: one QualityRejection per message.
 
 Accepted quotes are encoded as Tick records as they arrive (gateway.wire) and
-appended to the batch header when it is published. Batching adds no timer: the pipeline flushes after
-every batch a collector hands over, so a lone tick goes out at once while a
-burst (a busy stream's read chunk, a fast replay) leaves as few messages of up
-to ``max_batch_ticks`` each. Pending data is bounded by the collectors' batch
-size (collectors.base.MAX_EVENTS_PER_SUBMIT) times the hand-overs within one linger. While NATS is unreachable, nats-py
-buffers up to its ``pending_size``; beyond that a message is dropped and
-counted, and its ``batch_seq`` is skipped so consumers can see the gap.
+appended to their batch's header when it is published. A source's batch is
+complete at ``max_batch_ticks``; when to publish is the pipeline's decision
+(see gateway.pipeline). While NATS is unreachable, nats-py buffers up to its
+``pending_size``; beyond that a message is dropped and counted, and its
+``batch_seq`` is skipped so consumers can see the gap.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -159,7 +158,7 @@ class NatsPublisher:
                 else:
                     self.stats.rejections_dropped += 1
 
-    async def _publish_stream(self, message: MarketDataStream, tick_records: list[bytes] = ()) -> bool:  # type: ignore[assignment]
+    async def _publish_stream(self, message: MarketDataStream, tick_records: Sequence[bytes] = ()) -> bool:
         """Number and publish one MarketDataStream; ``tick_records`` are appended pre-encoded."""
         source = message.source
         batch_seq = self._batch_seq[source] = self._batch_seq.get(source, 0) + 1

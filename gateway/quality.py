@@ -73,7 +73,7 @@ class QualityPolicy:
 class Rejection:
     """Why a tick was refused: a ``RejectionReason`` value and a readable detail."""
 
-    reason: int
+    reason: RejectionReason
     detail: str
 
 
@@ -131,7 +131,7 @@ class QualityGate:
         track = self._tracks.get((quote.source, instrument))
         if track is None:
             opened = self._open_track(quote.source, instrument)
-            if type(opened) is Rejection:
+            if isinstance(opened, Rejection):
                 return opened
             track = opened
         rules = track.rules
@@ -241,7 +241,7 @@ class QualityGate:
         rules = self._rules.get(instrument)
         if rules is None:
             rules = self._resolve_rules(instrument)
-        if type(rules) is str:
+        if isinstance(rules, str):
             return Rejection(RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT, rules)
         track = self._tracks[(source, instrument)] = _Track(rules)
         return track

@@ -11,7 +11,7 @@ from gateway.instruments import display_decimals
 from gateway.prices import format_price
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason
 
-_TYPES = {
+_TYPES: dict[str, type[MarketDataStream] | type[QualityRejection]] = {
     "market.v1.MarketDataStream": MarketDataStream,
     "market.v1.QualityRejection": QualityRejection,
 }

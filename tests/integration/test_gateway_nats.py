@@ -206,7 +206,7 @@ async def test_linger_publishes_a_quiet_tick_at_once_and_coalesces_a_burst(nats_
     recorder = await Recorder().start(nats_url)
     client = await nats.connect(servers=[nats_url])
     publisher = NatsPublisher(client, session_id=7)
-    pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({"lg": 1}), publisher, linger_ms=200)
+    pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({"lg": 1}), publisher, linger_ms=1000)
     lingering = asyncio.create_task(pipeline.publish_lingering(), name="publish-lingering")
     try:
         await pipeline.submit([_tick("lg", 0)])  # first after a quiet spell: published at once
