@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: install proto test bench bench-e2e demo clean
+.PHONY: install proto test check bench bench-e2e demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ proto:
 
 test:
 	$(BIN)/python -m pytest -q
+
+# Lint, formatting and types.
+check:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench:
 	$(BIN)/python -m pytest tests/benchmarks -q --benchmark-enable

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import io
+import logging
 import re
 import time
 import zipfile
@@ -29,6 +30,8 @@ from gateway.errors import BadValueError, ConfigError, MalformedInputError
 from gateway.prices import parse_price
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
+
+logger = logging.getLogger(__name__)
 
 FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
 
@@ -143,9 +146,29 @@ class ReplayCollector(Collector[ReplayConfig]):
         files = quote_files(self.config.path)
         while True:
             for path, day_start_ns in files:
-                await self._play(path, day_start_ns)
+                try:
+                    await self._play(path, day_start_ns)
+                except (OSError, zipfile.BadZipFile, MalformedInputError) as exc:
+                    await self._report_unreadable(path, exc)
             if not self.config.loop:
                 return
+
+    async def _report_unreadable(self, path: Path, exc: Exception) -> None:
+        """A file that cannot be read is published as one MALFORMED rejection; the replay goes on."""
+        logger.error("replay %s: skipping %s: %s", self.config.id, path, exc)
+        detail = f"{path.name}: cannot be read: {exc}"
+        await self.sink.submit(
+            [
+                BadInput(
+                    self.config.id,
+                    RejectionReason.REJECTION_REASON_MALFORMED,
+                    detail,
+                    b"",
+                    now_ns(),
+                    self.config.instruments[0],
+                )
+            ]
+        )
 
     async def _play(self, path: Path, day_start_ns: int) -> None:
         speed = None if self.config.speed == "max" else float(self.config.speed)

@@ -1,7 +1,7 @@
 """The running gateway: NATS connection, pipeline, supervised collectors, timers.
 
 Lifecycle: :meth:`Gateway.start` connects to NATS and starts one named task per
-enabled broker plus the best-price expiry timer; :meth:`Gateway.stop` cancels
+enabled broker, the best-price expiry timer and the lingering publisher; :meth:`Gateway.stop` cancels
 the collectors, publishes what is pending, drains the NATS connection within a
 timeout and closes it. A collector that fails is logged, taken out of the best
 price and restarted with capped exponential backoff and jitter; its state and
@@ -15,7 +15,7 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -67,9 +67,16 @@ class NatsUnavailableError(GatewayError):
 class Gateway:
     """Wires config -> collectors -> pipeline -> NATS and runs them until stopped."""
 
-    def __init__(self, config: GatewayConfig, nats_url: str | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        nats_url: str | None = None,
+        collector_classes: Mapping[str, type[Collector]] = COLLECTORS,
+    ) -> None:
+        """``collector_classes`` maps broker kinds to collectors (the registry, unless embedding or testing)."""
         self.config = config
         self.nats_url = nats_url or config.nats.url
+        self._collector_classes = collector_classes
         self.started_ns = 0
         self.collectors: dict[str, CollectorStatus] = {}
         self.pipeline: Pipeline | None = None
@@ -81,7 +88,7 @@ class Gateway:
     async def start(self) -> None:
         """Connect to NATS and start every enabled collector; raises on a config or NATS problem."""
         brokers = self.config.enabled_brokers
-        unsupported = [broker for broker in brokers if broker.kind not in COLLECTORS]
+        unsupported = [broker for broker in brokers if broker.kind not in self._collector_classes]
         if unsupported:
             names = ", ".join(f"{broker.id} (kind {broker.kind})" for broker in unsupported)
             raise ConfigError(f"no collector is available in this version for: {names}; set enabled: false for them")
@@ -101,7 +108,7 @@ class Gateway:
         gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
         self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms)
         for broker in brokers:
-            collector = COLLECTORS[broker.kind](broker, self.pipeline)
+            collector = self._collector_classes[broker.kind](broker, self.pipeline)
             self.collectors[broker.id] = CollectorStatus(broker.id, broker.kind, broker.priority)
             self._tasks[broker.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{broker.id}")
         self._service_tasks = [

@@ -134,11 +134,11 @@ class NatsPublisher:
         if self._full:
             batches, self._full = self._full, []
             for source, records in batches:
-                published = await self._publish_stream(MarketDataStream(source=source), records)
-                if published:
+                if await self._publish_stream(MarketDataStream(source=source), records):
                     self.stats.ticks += len(records)
                 else:
                     self.stats.ticks_dropped += len(records)
+                    self._log_drop(source)
         if self._best:
             best, self._best = self._best, []
             for start in range(0, len(best), self._max_batch):
@@ -147,6 +147,7 @@ class NatsPublisher:
                     self.stats.best_prices += len(chunk)
                 else:
                     self.stats.best_prices_dropped += len(chunk)
+                    self._log_drop(BEST_SOURCE)
         if self._rejections:
             rejections, self._rejections = self._rejections, []
             subject = f"{self._prefix}.rejected"
@@ -157,6 +158,7 @@ class NatsPublisher:
                     self.stats.rejections += 1
                 else:
                     self.stats.rejections_dropped += 1
+                    self._log_drop("rejected")
 
     async def _publish_stream(self, message: MarketDataStream, tick_records: Sequence[bytes] = ()) -> bool:
         """Number and publish one MarketDataStream; ``tick_records`` are appended pre-encoded."""
@@ -179,20 +181,19 @@ class NatsPublisher:
             )
         except NatsError as exc:
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            self._log_drop(subject)
             return False
         self.stats.messages += 1
         return True
 
-    def _log_drop(self, subject: str) -> None:
+    def _log_drop(self, stream: str) -> None:
         """Log drops at most every 10 s so an outage does not flood the log."""
         current = time.monotonic_ns()
         if current - self._last_drop_log_ns >= _DROP_LOG_INTERVAL_NS:
             self._last_drop_log_ns = current
             stats = self.stats
             logger.warning(
-                "nats publish to %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections",
-                subject,
+                "nats publish of %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections",
+                stream,
                 stats.last_error,
                 stats.ticks_dropped,
                 stats.best_prices_dropped,

@@ -22,9 +22,15 @@ class Recorder:
         self.headers: list[dict[str, str]] = []
         self._waiters: list[tuple[Callable[[Recorder], bool], asyncio.Future[None]]] = []
         self.client: Client | None = None
+        self.reconnected = asyncio.Event()
 
     async def start(self, url: str, subject: str = "market.>") -> Recorder:
-        self.client = await nats.connect(servers=[url], max_reconnect_attempts=-1, reconnect_time_wait=0.05)
+        async def on_reconnected() -> None:
+            self.reconnected.set()
+
+        self.client = await nats.connect(
+            servers=[url], max_reconnect_attempts=-1, reconnect_time_wait=0.05, reconnected_cb=on_reconnected
+        )
         await self.client.subscribe(subject, cb=self._on_message)
         await self.client.flush()
         return self
