@@ -120,6 +120,7 @@ async def _run_gateway(
 
 async def _print_status(gateway: Gateway) -> None:
     line = StatusLine()
+    line.render(gateway, now_ns())  # the baseline for the first interval's rates
     interactive = sys.stderr.isatty()
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
