@@ -35,7 +35,7 @@ from gateway.quality import (
 
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
-DEFAULT_LINGER_MS: Final = 1.0
+DEFAULT_LINGER_MS: Final = 0.5
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 
 

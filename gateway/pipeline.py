@@ -7,9 +7,11 @@ numbers need no locks.
 Publishing is adaptive. A submit publishes at once when the previous publish
 is at least ``linger_ms`` old (so a quiet stream gets no added latency) or when
 a batch is full; otherwise it leaves its output pending for the next submit,
-or for :meth:`Pipeline.publish_lingering` when the stream pauses. Under load a
-message then carries up to ``linger_ms`` worth of ticks, which divides the
-per-message cost of NATS (headers, syscalls, the subscriber's work). After
+or for :meth:`Pipeline.publish_lingering` when the stream pauses (uvloop's
+timers have 1 ms resolution, so below 1 ms that means the next turn of the
+event loop). Under load a message then carries the ticks of several
+hand-overs, which divides the per-message cost of NATS (headers, syscalls,
+the subscribers' work). After
 publishing the pipeline yields to the event loop once: nats-py's ``publish``
 only appends to a buffer that its own flusher task writes to the socket, and a
 busy collector would otherwise keep that task waiting until the buffer is full.
