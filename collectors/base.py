@@ -1,4 +1,4 @@
-"""What every collector shares: its config fields, the sink it feeds, its lifecycle.
+"""What every collector shares: its config fields, the sink it feeds, the ``run`` contract.
 
 A collector reads one source and hands batches of events to a :class:`TickSink`
 (the pipeline). It converts raw input to Quotes itself (pure parsing lives in

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.aggregator import BestQuote
-from gateway.app import Gateway
+from gateway.app import CollectorState, Gateway
 from gateway.clock import NS_PER_S
 from gateway.instruments import display_decimals
 from gateway.prices import format_price
@@ -32,7 +32,7 @@ class StatusLine:
             accepted = stats.accepted if stats else 0
             rate = (accepted - self._last_accepted.get(source, 0)) / elapsed_s if elapsed_s else 0.0
             self._last_accepted[source] = accepted
-            state = "" if status.state.value == "running" else f" {status.state.value}"
+            state = "" if status.state is CollectorState.RUNNING else f" {status.state.value}"
             parts.append(f"{source} {rate:,.0f} t/s{state}")
         rejected = sum(stats.rejected_total for stats in pipeline.sources.values())
         dropped = pipeline.publisher.stats.ticks_dropped
