@@ -1,8 +1,9 @@
-"""A subscriber that records what the gateway publishes, with awaitable conditions."""
+"""Helpers for tests against a real nats-server: a recording subscriber with awaitable conditions, free ports."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -64,3 +65,10 @@ class Recorder:
             if not future.done() and condition(self):
                 future.set_result(None)
                 self._waiters.remove((condition, future))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test stops and restarts on the same port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

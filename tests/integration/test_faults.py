@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import nats
 
@@ -21,15 +20,9 @@ from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.quote import Quote
 
-from .natsutil import Recorder
+from .natsutil import Recorder, free_port
 
 TICKS_PER_SUBMIT = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _batch(start: int) -> list[Quote]:
@@ -41,7 +34,7 @@ def _batch(start: int) -> list[Quote]:
 
 
 async def test_publishes_beyond_the_nats_buffer_are_dropped_counted_and_leave_a_batch_seq_gap() -> None:
-    port = _free_port()
+    port = free_port()
     server = NatsServer(port=port).start()
     recorder = await Recorder().start(server.url)
     gateway_reconnected = asyncio.Event()

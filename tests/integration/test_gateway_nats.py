@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from gateway.quality import QualityGate, QualityPolicy
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
-from .natsutil import Recorder
+from .natsutil import Recorder, free_port
 
 EUR_USD_BID = 1_085_000_000
 NOW_NS = 1_700_000_000_000_000_000
@@ -168,18 +167,12 @@ async def test_gateway_end_to_end_delivers_ticks_best_prices_and_rejections(nats
     assert gateway.pipeline.publisher.stats.ticks_dropped == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 IN_FLIGHT_TICKS = 20
 """Ticks that may be on the wire when NATS dies: written to the socket, never read by the server."""
 
 
 async def test_ticks_accepted_while_nats_restarts_are_buffered_and_delivered() -> None:
-    port = _free_port()
+    port = free_port()
     server = NatsServer(port=port).start()
     recorder = await Recorder().start(server.url)
     # The gateway reconnects slowly so the subscriber is back (and subscribed) before the buffer is flushed.
