@@ -10,7 +10,7 @@ source is exhausted and is cancelled to stop; the gateway supervises it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Generic, Protocol, TypeVar
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.quote import Quote
-from gateway.schema.market.v1.market_pb2 import RejectionReason
+from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
 """Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
@@ -43,10 +43,27 @@ class BadInput:
 Event = Quote | BadInput
 
 
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A change in a collector's connection to its source, published on ``market.<source>.status``."""
+
+    state: SourceStatus.State
+    detail: str = ""
+    gap_ns: int = 0
+    attempt: int = 0
+    snapshot: bool = False
+
+
 class TickSink(Protocol):
     """Where collectors deliver events; awaiting ``submit`` is the backpressure."""
 
     async def submit(self, events: Sequence[Event]) -> None: ...
+
+    async def report_status(self, source: str, change: StatusChange) -> None:
+        """Publish a connection change; a source that is not connected leaves the best price."""
+
+    def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
+        """Pip sizes (1e-9 units) the broker gives for its instruments, for the quality gate."""
 
 
 class CollectorConfig(BaseModel):

@@ -11,6 +11,7 @@ from typing import Annotated, Final
 from pydantic import Field
 
 from collectors.base import Collector, CollectorConfig
+from collectors.oanda.collector import OandaCollector
 from collectors.oanda.config import OandaConfig
 from collectors.replay import ReplayCollector, ReplayConfig
 from collectors.simulated import SimulatedCollector, SimulatedConfig
@@ -22,6 +23,7 @@ CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
 }
 
 COLLECTORS: Final[dict[str, type[Collector]]] = {
+    "oanda": OandaCollector,
     "simulated": SimulatedCollector,
     "replay": ReplayCollector,
 }

@@ -29,9 +29,11 @@ from gateway.aggregator import BestPriceAggregator
 from gateway.clock import now_ns
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
+from gateway.kafka_writer import KafkaBackup, KafkaRecordBuilder
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
+from gateway.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class Gateway:
         self._nats: NatsClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._service_tasks: list[asyncio.Task[None]] = []
+        self.backup: KafkaBackup | None = None
+        self._backup_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -106,17 +110,25 @@ class Gateway:
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
         gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
-        self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms)
-        for broker in brokers:
-            collector = self._collector_classes[broker.kind](broker, self.pipeline)
-            self.collectors[broker.id] = CollectorStatus(broker.id, broker.kind, broker.priority)
-            self._tasks[broker.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{broker.id}")
+        self.backup = self._open_backup() if self.config.kafka.enabled else None
+        self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms, self.backup)
+        try:
+            collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
+        except ConfigError:
+            await self._nats.close()
+            raise
+        for collector in collectors:
+            config = collector.config
+            self.collectors[config.id] = CollectorStatus(config.id, collector.kind, config.priority)
+            self._tasks[config.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{config.id}")
         self._service_tasks = [
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
             asyncio.create_task(
                 self._keep_running(self.pipeline.publish_lingering, "publish-lingering"), name="publish-lingering"
             ),
         ]
+        if self.backup is not None:
+            self._backup_task = asyncio.create_task(self._keep_running(self.backup.run, "kafka-writer"), name="kafka")
         logger.info(
             "gateway %s started: %d collectors, publishing to %s",
             self.config.instance_id,
@@ -137,6 +149,11 @@ class Gateway:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.pipeline is not None:
             await self.pipeline.publish_pending()
+        if self.backup is not None and self._backup_task is not None:
+            await self.backup.drain(timeout_s)
+            self._backup_task.cancel()
+            await asyncio.gather(self._backup_task, return_exceptions=True)
+            self.backup.spool.close()
         if self._nats is not None and not self._nats.is_closed:
             try:
                 await asyncio.wait_for(self._nats.drain(), timeout_s)
@@ -144,6 +161,34 @@ class Gateway:
                 logger.warning("gateway %s: NATS drain did not finish (%r); closing", self.config.instance_id, exc)
                 await self._nats.close()
         logger.info("gateway %s stopped", self.config.instance_id)
+
+    def _open_backup(self) -> KafkaBackup:
+        """The Kafka writer and its spool; what an earlier run left in the spool is delivered first."""
+        kafka = self.config.kafka
+        spool_config = kafka.spool
+        spool = Spool(
+            spool_config.dir,
+            max_bytes=spool_config.max_bytes,
+            segment_bytes=spool_config.segment_bytes,
+            fsync=spool_config.fsync,
+            fsync_interval_ms=spool_config.fsync_interval_ms,
+        )
+        if spool.pending_records:
+            logger.info(
+                "gateway %s: spool %s holds %d undelivered records from an earlier run; they go to Kafka first",
+                self.config.instance_id,
+                spool_config.dir,
+                spool.pending_records,
+            )
+        return KafkaBackup(
+            KafkaRecordBuilder(kafka.topics, self.started_ns),
+            spool,
+            bootstrap_servers=kafka.bootstrap_servers,
+            instance_id=self.config.instance_id,
+            compression=None if kafka.compression == "none" else kafka.compression,
+            linger_ms=kafka.linger_ms,
+            request_timeout_ms=kafka.request_timeout_ms,
+        )
 
     async def _connect_nats(self) -> NatsClient:
         settings = self.config.nats

@@ -7,23 +7,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import nats
 import uvloop
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from tqdm import tqdm
 
 from gateway.app import Gateway
 from gateway.clock import now_ns
-from gateway.config import DEFAULT_NATS_URL, GatewayConfig, load_config, parse_config
+from gateway.config import DEFAULT_NATS_URL, SUBJECT_TOKEN, GatewayConfig, KafkaConfig, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
+from gateway.instruments import INSTRUMENT_PATTERN
+from gateway.kafka_records import DEFAULT_TICKS_TOPIC
+from gateway.kafka_replay import (
+    DEFAULT_KAFKA_TIMEOUT_S,
+    DEFAULT_SUBJECT_PREFIX,
+    RELATIVE_TIME,
+    OutputFormat,
+    Progress,
+    ReplayRequest,
+    parse_names,
+    parse_replay_time,
+    parse_speed,
+    run_replay,
+)
 from gateway.nats_server import NatsServer
 from gateway.status import StatusLine
 from gateway.tail import describe
@@ -85,7 +102,47 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
     check.add_argument("file", type=Path)
     check.set_defaults(handler=_check_config)
+
+    _add_replay_parser(commands)
     return parser
+
+
+def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="replay a time window of ticks from Kafka onto NATS or into a file",
+        description="Replay the ticks whose event time is in [--since, --until) from the Kafka ticks topic, "
+        "without duplicates and in event-time order, at the original pace times --speed or at full speed. "
+        "Times: RFC 3339 (2026-11-21T10:00:00Z), Unix seconds, now, or before now (-30s, -15m, -2h, -1d).",
+    )
+    replay.add_argument("--since", required=True, help="start of the window, inclusive")
+    replay.add_argument("--until", default="now", help="end of the window, exclusive (default: now)")
+    replay.add_argument("--instruments", help="only these, comma-separated (e.g. EUR_USD,USD_JPY)")
+    replay.add_argument("--sources", help="only these source ids, comma-separated")
+    replay.add_argument(
+        "--to",
+        choices=[output.value for output in OutputFormat],
+        default=OutputFormat.STDOUT.value,
+        help="nats: republish on <subject-prefix>.<source>.ticks; stdout: readable lines; jsonl, csv: one tick "
+        "per line (default: stdout)",
+    )
+    replay.add_argument("--speed", default="max", help="max, or a factor of the original pace: 1, 10, ...")
+    replay.add_argument("--subject-prefix", default=DEFAULT_SUBJECT_PREFIX, help="for --to nats (default: replay)")
+    replay.add_argument("--output", type=Path, help="file for --to jsonl or csv (default: standard output)")
+    replay.add_argument("--config", type=Path, help="take Kafka and NATS settings from this config file")
+    replay.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,...] (overrides --config)")
+    replay.add_argument("--topic", help=f"ticks topic (overrides --config; default: {DEFAULT_TICKS_TOPIC})")
+    replay.add_argument("--nats-url", help="overrides nats.url of --config, then $NATS_URL")
+    replay.add_argument(
+        "--kafka-timeout",
+        type=float,
+        default=DEFAULT_KAFKA_TIMEOUT_S,
+        help=f"seconds Kafka may stay silent before the replay fails (default: {DEFAULT_KAFKA_TIMEOUT_S:g})",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    # A relative time such as -15m must be taken as a value, not as an unknown option.
+    replay._negative_number_matcher = RELATIVE_TIME
+    replay.set_defaults(handler=_replay)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -198,6 +255,57 @@ def _tail(args: argparse.Namespace) -> int:
         await client.drain()
 
     return _serve(tail)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    request = _replay_request(args)
+    if args.output is not None and request.output not in (OutputFormat.JSONL, OutputFormat.CSV):
+        raise ConfigError(f"--output is for --to jsonl or csv, not --to {request.output.value}")
+    progress = None if args.quiet or not sys.stderr.isatty() else _progress_bar
+    with _replay_output(args.output) as stream:
+        stats = uvloop.run(run_replay(request, stream, progress))
+    print(stats.summary(), file=sys.stderr)
+    return 0
+
+
+def _replay_request(args: argparse.Namespace) -> ReplayRequest:
+    """Options first, then the config file, then defaults."""
+    config = load_config(args.config) if args.config is not None else None
+    kafka = config.kafka if config is not None else KafkaConfig()
+    nats_url = args.nats_url or (
+        config.nats.url if config is not None else os.environ.get("NATS_URL", DEFAULT_NATS_URL)
+    )
+    if re.fullmatch(SUBJECT_TOKEN, args.subject_prefix) is None:
+        raise ConfigError(f"--subject-prefix: {args.subject_prefix!r} is not a subject prefix such as replay")
+    if not args.kafka_timeout > 0:
+        raise ConfigError(f"--kafka-timeout: {args.kafka_timeout:g} is not a positive number of seconds")
+    now = now_ns()
+    return ReplayRequest(
+        since_ns=parse_replay_time(args.since, now, "--since"),
+        until_ns=parse_replay_time(args.until, now, "--until"),
+        bootstrap_servers=args.bootstrap or kafka.bootstrap_servers,
+        topic=args.topic or kafka.ticks_topic,
+        instruments=parse_names(args.instruments, "--instruments", INSTRUMENT_PATTERN),
+        sources=parse_names(args.sources, "--sources"),
+        speed=parse_speed(args.speed),
+        output=OutputFormat(args.to),
+        nats_url=nats_url,
+        subject_prefix=args.subject_prefix,
+        kafka_timeout_s=args.kafka_timeout,
+    )
+
+
+def _progress_bar(total_records: int) -> Progress:
+    return tqdm(total=total_records, unit=" records", desc="replay", file=sys.stderr, leave=False)
+
+
+def _replay_output(path: Path | None) -> contextlib.AbstractContextManager[TextIO]:
+    if path is None:
+        return contextlib.nullcontext(sys.stdout)
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--output {path}: cannot write ({exc.strerror})") from exc
 
 
 def _check_config(args: argparse.Namespace) -> int:

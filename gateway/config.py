@@ -11,15 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final, get_args, get_origin
+from typing import Any, Final, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from collectors.registry import CONFIGS, BrokerConfig
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
 from gateway.errors import ConfigError
 from gateway.instruments import INSTRUMENT_PATTERN
+from gateway.kafka_records import (
+    DEFAULT_BEST_PRICES_TOPIC,
+    DEFAULT_REJECTIONS_TOPIC,
+    DEFAULT_STATUS_TOPIC,
+    DEFAULT_TICKS_TOPIC,
+    KafkaTopics,
+)
 from gateway.prices import PRICE_SCALE
 from gateway.publisher import DEFAULT_MAX_BATCH_TICKS
 from gateway.quality import (
@@ -37,6 +44,7 @@ DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
 DEFAULT_LINGER_MS: Final = 0.5
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+TOPIC_NAME: Final = r"^[A-Za-z0-9._-]{1,249}$"
 
 
 class _Strict(BaseModel):
@@ -115,12 +123,45 @@ class BestPriceConfig(_Strict):
     stale_after_ms: int = Field(default=DEFAULT_STALE_AFTER_MS, gt=0)
 
 
+class SpoolConfig(_Strict):
+    """The on-disk spool in front of Kafka (gateway.spool); relative paths are relative to the config file."""
+
+    dir: Path = Path("spool")
+    max_bytes: int = Field(default=1024**3, ge=1024**2, description="Undelivered data kept; beyond it, see README.")
+    segment_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval_ms: int = Field(default=200, ge=1)
+
+    @field_validator("dir", mode="after")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        base_dir = (info.context or {}).get("base_dir")
+        return Path(base_dir) / value if base_dir is not None and not value.is_absolute() else value
+
+    @model_validator(mode="after")
+    def _segment_fits(self) -> SpoolConfig:
+        if self.segment_bytes > self.max_bytes:
+            raise ValueError("segment_bytes must not exceed max_bytes")
+        return self
+
+
 class KafkaConfig(_Strict):
-    """Durable backup; the Kafka writer is not part of this version, so ``enabled`` must stay false."""
+    """Durable backup: what goes to Kafka and how (see gateway.kafka_writer)."""
 
     enabled: bool = False
-    bootstrap_servers: str = "127.0.0.1:9092"
-    ticks_topic: str = "market-data-stream"
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")
+    ticks_topic: str = Field(default=DEFAULT_TICKS_TOPIC, pattern=TOPIC_NAME)
+    best_prices_topic: str = Field(default=DEFAULT_BEST_PRICES_TOPIC, pattern=TOPIC_NAME)
+    rejections_topic: str = Field(default=DEFAULT_REJECTIONS_TOPIC, pattern=TOPIC_NAME)
+    status_topic: str = Field(default=DEFAULT_STATUS_TOPIC, pattern=TOPIC_NAME)
+    compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = "lz4"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    request_timeout_ms: int = Field(default=30_000, ge=100)
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+
+    @property
+    def topics(self) -> KafkaTopics:
+        return KafkaTopics(self.ticks_topic, self.best_prices_topic, self.rejections_topic, self.status_topic)
 
 
 class CentralHubConfig(_Strict):
@@ -155,8 +196,6 @@ class GatewayConfig(_Strict):
         duplicated = sorted({broker_id for broker_id in ids if ids.count(broker_id) > 1})
         if duplicated:
             raise ValueError(f"broker ids must be unique; repeated: {', '.join(duplicated)}")
-        if self.kafka.enabled:
-            raise ValueError("kafka.enabled: the Kafka backup is not available in this version; set it to false")
         if self.central_hub.enabled:
             raise ValueError("central_hub.enabled: registration is not available in this version; set it to false")
         return self

@@ -10,7 +10,10 @@ exceptions are translated at the boundary and chained with ``from``::
     │   ├── BadValueError            a price or size that is not a valid number
     │   └── UnknownInstrumentError   instrument name or pip size unknown
     ├── SourceError              a collector failed to produce data (retriable)
-    └── PublishError             a message could not be handed to NATS (retriable)
+    ├── PublishError             a message could not be handed to NATS (retriable)
+    └── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
+        ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
+        └── SpoolWriteError          the disk refused a write (retriable)
 
 ``retriable`` says whether trying the same operation again later can succeed.
 """

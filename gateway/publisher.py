@@ -4,7 +4,8 @@ Subjects (``prefix`` defaults to ``market``):
 
 - ``<prefix>.<source>.ticks``: a source's accepted ticks, as MarketDataStream;
 - ``<prefix>.best.ticks``: best-price changes, as MarketDataStream with ``best_prices``;
-- ``<prefix>.rejected``: one QualityRejection per message.
+- ``<prefix>.rejected``: one QualityRejection per message;
+- ``<prefix>.<source>.status``: one SourceStatus per message (connection changes).
 
 Accepted quotes are encoded as Tick records as they arrive (gateway.wire) and
 appended to their batch's header when it is published. A source's batch is
@@ -27,7 +28,7 @@ from nats.errors import Error as NatsError
 from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
 from gateway.quote import Quote
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
 from gateway.wire import TickRecordEncoder
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ BEST_SOURCE: Final = "best"
 DEFAULT_MAX_BATCH_TICKS: Final = 512
 STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
 REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"
+STATUS_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.SourceStatus"
 _DROP_LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 
 
@@ -58,6 +60,8 @@ class PublishStats:
     ticks_dropped: int = 0
     best_prices_dropped: int = 0
     rejections_dropped: int = 0
+    statuses: int = 0
+    statuses_dropped: int = 0
     last_error: str = ""
 
 
@@ -76,6 +80,7 @@ class NatsPublisher:
         "_prefix",
         "_rejection_seq",
         "_rejections",
+        "_statuses",
         "session_id",
         "stats",
     )
@@ -97,19 +102,22 @@ class NatsPublisher:
         self._full: list[tuple[str, list[bytes]]] = []
         self._best: list[BestQuote] = []
         self._rejections: list[QualityRejection] = []
+        self._statuses: list[SourceStatus] = []
         self._batch_seq: dict[str, int] = {}
         self._rejection_seq = 0
         self._last_drop_log_ns = 0
         self.stats = PublishStats()
 
-    def add_tick(self, quote: Quote, seq: int) -> None:
-        """Append an accepted quote, with its per-source ``seq``, to its source's batch."""
+    def add_tick(self, quote: Quote, seq: int) -> bytes:
+        """Append an accepted quote, with its per-source ``seq``, to its source's batch; return its encoded record."""
         records = self._open.get(quote.source)
         if records is None:
             records = self._open[quote.source] = []
-        records.append(self._encoder.encode(quote, seq))
+        record = self._encoder.encode(quote, seq)
+        records.append(record)
         if len(records) >= self._max_batch:
             self._full.append((quote.source, self._open.pop(quote.source)))
+        return record
 
     def add_best(self, best: BestQuote) -> None:
         """Queue a best-price change for the ``best`` subject."""
@@ -118,13 +126,16 @@ class NatsPublisher:
     def add_rejection(self, rejection: QualityRejection) -> None:
         self._rejections.append(rejection)
 
+    def add_status(self, status: SourceStatus) -> None:
+        self._statuses.append(status)
+
     @property
     def has_full_batch(self) -> bool:
         return bool(self._full)
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._open or self._full or self._best or self._rejections)
+        return bool(self._open or self._full or self._best or self._rejections or self._statuses)
 
     async def flush(self) -> None:
         """Publish everything pending; failures are counted, never raised."""
@@ -143,7 +154,7 @@ class NatsPublisher:
             best, self._best = self._best, []
             for start in range(0, len(best), self._max_batch):
                 chunk = best[start : start + self._max_batch]
-                if await self._publish_stream(_best_prices(chunk)):
+                if await self._publish_stream(best_prices_message(chunk)):
                     self.stats.best_prices += len(chunk)
                 else:
                     self.stats.best_prices_dropped += len(chunk)
@@ -159,6 +170,16 @@ class NatsPublisher:
                 else:
                     self.stats.rejections_dropped += 1
                     self._log_drop("rejected")
+        if self._statuses:
+            statuses, self._statuses = self._statuses, []
+            for status in statuses:
+                subject = f"{self._prefix}.{status.source}.status"
+                message_id = f"{status.source}:status:{status.session_id}:{status.seq}"
+                if await self._publish(subject, status.SerializeToString(), STATUS_CONTENT_TYPE, message_id):
+                    self.stats.statuses += 1
+                else:
+                    self.stats.statuses_dropped += 1
+                    self._log_drop(subject)
 
     async def _publish_stream(self, message: MarketDataStream, tick_records: Sequence[bytes] = ()) -> bool:
         """Number and publish one MarketDataStream; ``tick_records`` are appended pre-encoded."""
@@ -192,16 +213,18 @@ class NatsPublisher:
             self._last_drop_log_ns = current
             stats = self.stats
             logger.warning(
-                "nats publish of %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections",
+                "nats publish of %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections, %d statuses",
                 stream,
                 stats.last_error,
                 stats.ticks_dropped,
                 stats.best_prices_dropped,
                 stats.rejections_dropped,
+                stats.statuses_dropped,
             )
 
 
-def _best_prices(changes: list[BestQuote]) -> MarketDataStream:
+def best_prices_message(changes: Sequence[BestQuote]) -> MarketDataStream:
+    """A MarketDataStream of the ``best`` source holding ``changes``."""
     message = MarketDataStream(source=BEST_SOURCE)
     add = message.best_prices.add
     for best in changes:

@@ -19,6 +19,14 @@ including the receive time, arrive in the Quote. Checks, in order:
    while we did not see it), or ``jump_confirm_ticks`` consecutive ticks agree
    with each other within the limit (the last of them is accepted).
 
+A snapshot quote (the first of an instrument on a reopened stream) skips
+STALE and DUPLICATE: it is the broker's current state, however old its time,
+and repeating the last quote is its purpose.
+
+Pip sizes come from ``quality.instruments.<name>.pip_size`` when configured,
+else from the broker (:meth:`QualityGate.set_pip_size`, e.g. OANDA's
+``pipLocation``), else from the currency-pair convention.
+
 Non-tradeable quotes (market closed or halted) are passed on with
 ``tradeable=false`` after checks 1-4, 6 and 7: closed markets quote old prices
 and wide spreads legitimately, so staleness, spread and jump do not apply, and
@@ -163,7 +171,8 @@ class QualityGate:
                 f"(limit {self._policy.max_future_ms} ms)",
             )
         tradeable = quote.tradeable
-        if tradeable and age_ns > self._max_age_ns:
+        snapshot = quote.snapshot
+        if tradeable and age_ns > self._max_age_ns and not snapshot:
             return Rejection(
                 RejectionReason.REJECTION_REASON_STALE,
                 f"{instrument}: quote is {age_ns / NS_PER_MS:.0f} ms old on receipt "
@@ -180,6 +189,7 @@ class QualityGate:
                 )
             if (
                 event_ns == last_event_ns
+                and not snapshot
                 and bid == last.bid_px
                 and ask == last.ask_px
                 and quote.bid_liquidity == last.bid_liquidity
@@ -229,6 +239,18 @@ class QualityGate:
             f"from {format_price(track.ref_sum // 2, rules.decimals)} (limit {limit / 2 / rules.pip_px:g}); "
             f"{len(pending)} of {self._confirm_before + 1} ticks needed to confirm a move",
         )
+
+    def set_pip_size(self, instrument: str, pip_px: int) -> bool:
+        """Use a broker's pip size for ``instrument`` unless one is configured; True if it is now in force."""
+        limits = self._policy.instruments.get(instrument)
+        if limits is not None and limits.pip_px is not None:
+            return limits.pip_px == pip_px
+        rules = self._make_rules(instrument, pip_px)
+        self._rules[instrument] = rules
+        for (_, track_instrument), track in self._tracks.items():
+            if track_instrument == instrument:
+                track.rules = rules
+        return True
 
     def _open_track(self, source: str, instrument: str) -> _Track | Rejection:
         """First quote of a (source, instrument): check it may be quoted and resolve its limits."""

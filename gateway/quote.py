@@ -26,6 +26,7 @@ class Quote:
     ts_event_ns: int = 0
     ts_recv_ns: int = 0
     tradeable: bool = True
+    snapshot: bool = False
 
     def to_tick(self, seq: int = 0) -> Tick:
         """The protobuf Tick of this quote, with ``seq`` (0 for a rejected quote)."""
@@ -40,4 +41,5 @@ class Quote:
             ts_recv_ns=self.ts_recv_ns,
             seq=seq,
             tradeable=self.tradeable,
+            snapshot=self.snapshot,
         )

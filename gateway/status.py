@@ -9,6 +9,9 @@ from gateway.app import CollectorState, Gateway
 from gateway.clock import NS_PER_S
 from gateway.instruments import display_decimals
 from gateway.prices import format_price
+from gateway.schema.market.v1.market_pb2 import SourceStatus
+
+_QUIET_STATES = (SourceStatus.STATE_UNSPECIFIED, SourceStatus.STATE_CONNECTED, SourceStatus.STATE_RECONNECTED)
 
 MAX_BEST_SHOWN = 3
 
@@ -33,10 +36,19 @@ class StatusLine:
             rate = (accepted - self._last_accepted.get(source, 0)) / elapsed_s if elapsed_s else 0.0
             self._last_accepted[source] = accepted
             state = "" if status.state is CollectorState.RUNNING else f" {status.state.value}"
+            if stats is not None and stats.status not in _QUIET_STATES:
+                state += " " + SourceStatus.State.Name(stats.status).removeprefix("STATE_").lower()
             parts.append(f"{source} {rate:,.0f} t/s{state}")
         rejected = sum(stats.rejected_total for stats in pipeline.sources.values())
         dropped = pipeline.publisher.stats.ticks_dropped
         parts.append(f"rejected {rejected}" + (f" dropped {dropped}" if dropped else ""))
+        backup = gateway.backup
+        if backup is not None:
+            kafka_stats = backup.stats
+            kafka = "kafka" if kafka_stats.connected else "kafka DOWN"
+            flag = " SPOOL FULL" if kafka_stats.spool_full else ""
+            lost = f" dropped {kafka_stats.records_dropped} records" if kafka_stats.records_dropped else ""
+            parts.append(f"{kafka} spool {backup.spool.pending_records}{flag}{lost}")
         best = pipeline.aggregator.current()
         parts.extend(_best(price) for price in list(best.values())[:MAX_BEST_SHOWN])
         return " | ".join(parts)

@@ -3,7 +3,8 @@
 Every numeric field of ``Tick`` is fixed-width (see market.proto), so a tick of a
 given (source, instrument) always has the same layout: a cached prefix (the
 record's tag and length, then the two strings) followed by the numbers packed
-by one precompiled :class:`struct.Struct`. Concatenating a serialized
+by one precompiled :class:`struct.Struct`, and for a snapshot quote the
+``snapshot`` flag (omitted when false, as protobuf does). Concatenating a serialized
 MarketDataStream header with such records is a valid MarketDataStream, since
 protobuf appends repeated fields. Other messages go through the protobuf library.
 """
@@ -29,6 +30,7 @@ def _tag(field_number: int, wire_type: int) -> int:
 _NUMBERS: Final = struct.Struct("<BqBqBQBQBqBqBQBB")
 _NUMBER_TAGS: Final = tuple(_tag(number, _FIXED64) for number in range(3, 10))
 _TRADEABLE_TAG: Final = _tag(10, _VARINT)
+_SNAPSHOT_FLAG: Final = bytes([_tag(11, _VARINT), 1])
 _PREFIX_CACHE_LIMIT: Final = 4096
 
 
@@ -53,15 +55,16 @@ class TickRecordEncoder:
     __slots__ = ("_prefixes",)
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, str], bytes] = {}
+        self._prefixes: dict[tuple[str, str, bool], bytes] = {}
 
     def encode(self, quote: Quote, seq: int) -> bytes:
         """The bytes of one ``ticks`` entry: tag, length and the Tick itself."""
-        prefix = self._prefixes.get((quote.source, quote.instrument))
+        snapshot = quote.snapshot
+        prefix = self._prefixes.get((quote.source, quote.instrument, snapshot))
         if prefix is None:
-            prefix = self._prefix(quote.source, quote.instrument)
+            prefix = self._prefix(quote.source, quote.instrument, snapshot)
         t3, t4, t5, t6, t7, t8, t9 = _NUMBER_TAGS
-        return prefix + _NUMBERS.pack(
+        record = prefix + _NUMBERS.pack(
             t3,
             quote.bid_px,
             t4,
@@ -79,12 +82,13 @@ class TickRecordEncoder:
             _TRADEABLE_TAG,
             quote.tradeable,
         )
+        return record + _SNAPSHOT_FLAG if snapshot else record
 
-    def _prefix(self, source: str, instrument: str) -> bytes:
+    def _prefix(self, source: str, instrument: str, snapshot: bool) -> bytes:
         strings = _string_field(1, instrument) + _string_field(2, source)
-        length = len(strings) + _NUMBERS.size
+        length = len(strings) + _NUMBERS.size + (len(_SNAPSHOT_FLAG) if snapshot else 0)
         prefix = bytes([_tag(_TICKS_FIELD, _LENGTH_DELIMITED)]) + encode_varint(length) + strings
         if len(self._prefixes) >= _PREFIX_CACHE_LIMIT:
             self._prefixes.clear()
-        self._prefixes[(source, instrument)] = prefix
+        self._prefixes[(source, instrument, snapshot)] = prefix
         return prefix

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.base import CollectorConfig
 
@@ -13,6 +14,7 @@ OANDA_HOSTS: Final = {
     "live": ("https://api-fxtrade.oanda.com", "https://stream-fxtrade.oanda.com"),
 }
 ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ACCOUNT_ID_PATTERN: Final = r"^\d{3}-\d{3}-\d+-\d{3}$"
 
 
 class OandaConfig(CollectorConfig):
@@ -20,14 +22,50 @@ class OandaConfig(CollectorConfig):
 
     kind: Literal["oanda"] = "oanda"
     environment: Literal["practice", "live"] = "practice"
-    account_id: str | None = Field(default=None, pattern=r"^\d{3}-\d{3}-\d+-\d{3}$")
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     account_id_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
     token_env: str = Field(pattern=ENV_NAME_PATTERN, description="Name of the variable holding the API token.")
     rest_url: str | None = Field(default=None, description="Overrides the environment's REST host.")
     stream_url: str | None = Field(default=None, description="Overrides the environment's streaming host.")
+    heartbeat_timeout_s: float = Field(
+        default=15.0, gt=0, description="A stream silent this long (OANDA sends heartbeats every 5 s) is reopened."
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="First delay after a failure; doubles up to max.")
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    healthy_after_s: float = Field(
+        default=30.0, gt=0, description="A stream that lived this long resets the backoff to reconnect_min_s."
+    )
+    refused_retry_s: float = Field(
+        default=60.0, gt=0, description="Wait after OANDA refused the token (401/403) or the request (400)."
+    )
+
+    @field_validator("rest_url", "stream_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://stream-fxpractice.oanda.com")
+        if parts.path.strip("/") or "?" in value or "#" in value or "@" in parts.netloc:
+            raise ValueError(f"{value!r} must be a host URL without path, query, fragment or credentials")
+        try:
+            parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} has an invalid port") from exc
+        return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _one_account_source(self) -> OandaConfig:
+    def _consistent(self) -> OandaConfig:
         if (self.account_id is None) == (self.account_id_env is None):
             raise ValueError("give exactly one of account_id and account_id_env")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be below reconnect_min_s")
         return self
+
+    @property
+    def hosts(self) -> tuple[str, str]:
+        """(REST URL, streaming URL): the environment's, unless overridden."""
+        rest, stream = OANDA_HOSTS[self.environment]
+        return self.rest_url or rest, self.stream_url or stream

@@ -116,3 +116,31 @@ def _price_to_quote(message: StreamMessage, line: bytes, source: str, ts_recv_ns
     except InputError as exc:
         exc.raw = bytes(line)
         raise
+
+
+MIN_PIP_LOCATION = -9
+MAX_PIP_LOCATION = 9
+
+
+def pip_px_from_location(pip_location: int) -> int:
+    """OANDA's ``pipLocation`` (the pip is 10**pipLocation, -4 for EUR_USD) as a pip size in 1e-9 units."""
+    if type(pip_location) is not int or not MIN_PIP_LOCATION <= pip_location <= MAX_PIP_LOCATION:
+        raise BadValueError(f"pipLocation {pip_location!r} is not an integer from {MIN_PIP_LOCATION} to 9")
+    return 10 ** (9 + pip_location)
+
+
+class _ErrorBody(msgspec.Struct):
+    errorMessage: str | None = None  # OANDA's field names
+    errorCode: str | None = None
+
+
+def error_message(body: bytes) -> str:
+    """The ``errorMessage`` of an OANDA error body, or a short excerpt of a body that is not one."""
+    try:
+        decoded = msgspec.json.decode(body, type=_ErrorBody)
+    except msgspec.DecodeError:
+        decoded = None
+    if decoded is not None and decoded.errorMessage:
+        return f"{decoded.errorMessage} ({decoded.errorCode})" if decoded.errorCode else decoded.errorMessage
+    excerpt = body[:200].decode(errors="replace").strip()
+    return f"unexpected body: {excerpt!r}" if excerpt else "empty body"

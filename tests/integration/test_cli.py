@@ -60,14 +60,15 @@ def test_run_with_unreachable_nats_fails_with_a_clear_message(tmp_path: Path) ->
     assert "cannot connect to NATS at nats://127.0.0.1:1" in result.stderr
 
 
-def test_run_refuses_a_broker_kind_without_a_collector(tmp_path: Path, nats_url: str) -> None:
+def test_run_names_a_missing_token_variable(tmp_path: Path, nats_url: str) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(
-        f"nats: {{url: '{nats_url}'}}\nbrokers: [{{id: o, kind: oanda, account_id: 101-004-1-001, token_env: T}}]\n"
+        f"nats: {{url: '{nats_url}'}}\n"
+        "brokers: [{id: o, kind: oanda, account_id: 101-004-1-001, token_env: FXGW_TEST_UNSET_TOKEN}]\n"
     )
     result = fxgw("run", "--config", str(config))
     assert result.returncode == 2
-    assert "o (kind oanda)" in result.stderr
+    assert "brokers[o].token_env: environment variable FXGW_TEST_UNSET_TOKEN is not set" in result.stderr
 
 
 def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) -> None:

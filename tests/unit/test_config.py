@@ -230,9 +230,24 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             id="nats_url_scheme",
         ),
         pytest.param(
-            {"brokers": [SIM], "kafka": {"enabled": True}},
-            ["kafka.enabled", "not available in this version"],
-            id="kafka_enabled_is_rejected",
+            {"brokers": [SIM], "kafka": {"bootstrap_servers": "localhost"}},
+            ["kafka.bootstrap_servers: 'localhost' is not allowed"],
+            id="kafka_bootstrap_without_port",
+        ),
+        pytest.param(
+            {"brokers": [SIM], "kafka": {"compression": "brotli"}},
+            ["kafka.compression: 'brotli' is not allowed", "'lz4'"],
+            id="kafka_unknown_compression",
+        ),
+        pytest.param(
+            {"brokers": [SIM], "kafka": {"spool": {"fsync": "sometimes"}}},
+            ["kafka.spool.fsync: 'sometimes' is not allowed", "'interval'"],
+            id="spool_unknown_fsync_policy",
+        ),
+        pytest.param(
+            {"brokers": [SIM], "kafka": {"spool": {"max_bytes": 2**20, "segment_bytes": 2**21}}},
+            ["kafka.spool: segment_bytes must not exceed max_bytes"],
+            id="spool_segment_above_limit",
         ),
         pytest.param(
             {"brokers": [SIM], "central_hub": {"enabled": True}},
@@ -374,3 +389,243 @@ def test_disabled_replay_may_point_at_a_missing_path(tmp_path: Path) -> None:
 def test_replay_settings_are_validated(tmp_path: Path, fields: dict[str, Any], expected: str) -> None:
     broker = {"id": "r", "kind": "replay", "path": str(tmp_path), "instruments": ["EUR_USD"], **fields}
     assert expected in config_error({"brokers": [broker]})
+
+
+OANDA = {"id": "oanda", "kind": "oanda", "token_env": "OANDA_TOKEN", "account_id_env": "OANDA_ACCOUNT_ID"}
+
+
+def oanda_config(**fields: Any) -> OandaConfig:
+    (broker,) = parse_config({"brokers": [{**OANDA, **fields}]}).brokers
+    assert isinstance(broker, OandaConfig)
+    return broker
+
+
+def test_oanda_broker_takes_the_documented_connection_defaults() -> None:
+    broker = oanda_config()
+    assert (
+        broker.heartbeat_timeout_s,
+        broker.connect_timeout_s,
+        broker.reconnect_min_s,
+        broker.reconnect_max_s,
+        broker.healthy_after_s,
+        broker.refused_retry_s,
+    ) == (15.0, 10.0, 0.5, 30.0, 30.0, 60.0)
+    assert (broker.rest_url, broker.stream_url) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("heartbeat_timeout_s", 20, id="heartbeat_timeout_s"),
+        pytest.param("connect_timeout_s", 2.5, id="connect_timeout_s"),
+        pytest.param("reconnect_min_s", 0.1, id="reconnect_min_s"),
+        pytest.param("reconnect_max_s", 120, id="reconnect_max_s"),
+        pytest.param("healthy_after_s", 5, id="healthy_after_s"),
+        pytest.param("refused_retry_s", 300, id="refused_retry_s"),
+        pytest.param("heartbeat_timeout_s", "7.5", id="number_written_as_a_string"),
+    ],
+)
+def test_oanda_connection_setting_is_read_as_seconds(key: str, value: Any) -> None:
+    assert getattr(oanda_config(**{key: value}), key) == float(value)
+
+
+def test_oanda_reconnect_range_may_be_a_single_value() -> None:
+    broker = oanda_config(reconnect_min_s=2, reconnect_max_s=2)
+    assert (broker.reconnect_min_s, broker.reconnect_max_s) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "hosts"),
+    [
+        pytest.param(
+            {}, ("https://api-fxpractice.oanda.com", "https://stream-fxpractice.oanda.com"), id="practice_by_default"
+        ),
+        pytest.param(
+            {"environment": "practice"},
+            ("https://api-fxpractice.oanda.com", "https://stream-fxpractice.oanda.com"),
+            id="practice",
+        ),
+        pytest.param(
+            {"environment": "live"}, ("https://api-fxtrade.oanda.com", "https://stream-fxtrade.oanda.com"), id="live"
+        ),
+        pytest.param(
+            {"stream_url": "http://127.0.0.1:8081"},
+            ("https://api-fxpractice.oanda.com", "http://127.0.0.1:8081"),
+            id="stream_override_keeps_rest",
+        ),
+        pytest.param(
+            {"rest_url": "http://127.0.0.1:8080"},
+            ("http://127.0.0.1:8080", "https://stream-fxpractice.oanda.com"),
+            id="rest_override_keeps_stream",
+        ),
+        pytest.param(
+            {"environment": "live", "rest_url": "http://localhost:1", "stream_url": "http://localhost:2"},
+            ("http://localhost:1", "http://localhost:2"),
+            id="both_overridden_win_over_environment",
+        ),
+        pytest.param(
+            {"rest_url": "https://api.example.com/", "stream_url": "https://stream.example.com/"},
+            ("https://api.example.com", "https://stream.example.com"),
+            id="trailing_slash_stripped",
+        ),
+        pytest.param(
+            {"stream_url": "https://stream.example.com//"},
+            ("https://api-fxpractice.oanda.com", "https://stream.example.com"),
+            id="repeated_trailing_slashes_stripped",
+        ),
+        pytest.param(
+            {"stream_url": "http://[::1]:8081/"},
+            ("https://api-fxpractice.oanda.com", "http://[::1]:8081"),
+            id="ipv6_literal_with_port",
+        ),
+    ],
+)
+def test_oanda_hosts_are_the_environments_unless_overridden(fields: dict[str, Any], hosts: tuple[str, str]) -> None:
+    assert oanda_config(**fields).hosts == hosts
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param(
+            {"rest_url": "ftp://api.example.com"},
+            [
+                "brokers[0].rest_url: 'ftp://api.example.com' is not allowed",
+                "is not an http(s) URL such as https://stream-fxpractice.oanda.com",
+            ],
+            id="rest_url_not_http",
+        ),
+        pytest.param(
+            {"stream_url": "wss://stream.example.com"},
+            ["brokers[0].stream_url: 'wss://stream.example.com' is not allowed", "is not an http(s) URL"],
+            id="stream_url_websocket_scheme",
+        ),
+        pytest.param(
+            {"stream_url": "stream-fxpractice.oanda.com"},
+            ["brokers[0].stream_url: 'stream-fxpractice.oanda.com' is not allowed", "is not an http(s) URL"],
+            id="stream_url_without_scheme",
+        ),
+        pytest.param(
+            {"rest_url": "https://"},
+            ["brokers[0].rest_url: 'https://' is not allowed", "is not an http(s) URL"],
+            id="rest_url_without_host",
+        ),
+        pytest.param(
+            {"stream_url": "https://stream.example.com/v3"},
+            [
+                "brokers[0].stream_url: 'https://stream.example.com/v3' is not allowed",
+                "must be a host URL without path, query, fragment or credentials",
+            ],
+            id="stream_url_with_path",
+        ),
+        pytest.param(
+            {"rest_url": "https://api.example.com/v3/accounts/"},
+            [
+                "brokers[0].rest_url: 'https://api.example.com/v3/accounts/' is not allowed",
+                "without path, query, fragment or credentials",
+            ],
+            id="rest_url_with_path_and_trailing_slash",
+        ),
+        pytest.param(
+            {"rest_url": "https://api.example.com?token=x"},
+            [
+                "brokers[0].rest_url: 'https://api.example.com?token=x' is not allowed",
+                "without path, query, fragment or credentials",
+            ],
+            id="rest_url_with_query",
+        ),
+        pytest.param(
+            {"rest_url": 8080},
+            ["brokers[0].rest_url: 8080 is not allowed", "valid string"],
+            id="rest_url_number",
+        ),
+        pytest.param(
+            {"environment": "demo"},
+            ["brokers[0].environment: 'demo' is not allowed", "'practice' or 'live'"],
+            id="unknown_environment",
+        ),
+        pytest.param(
+            {"heartbeat_timeout_s": 0},
+            ["brokers[0].heartbeat_timeout_s: 0 is not allowed", "greater than 0"],
+            id="zero_heartbeat_timeout",
+        ),
+        pytest.param(
+            {"connect_timeout_s": -1},
+            ["brokers[0].connect_timeout_s: -1 is not allowed", "greater than 0"],
+            id="negative_connect_timeout",
+        ),
+        pytest.param(
+            {"reconnect_min_s": 0},
+            ["brokers[0].reconnect_min_s: 0 is not allowed", "greater than 0"],
+            id="zero_reconnect_min",
+        ),
+        pytest.param(
+            {"reconnect_max_s": -5},
+            ["brokers[0].reconnect_max_s: -5 is not allowed", "greater than 0"],
+            id="negative_reconnect_max",
+        ),
+        pytest.param(
+            {"healthy_after_s": "soon"},
+            ["brokers[0].healthy_after_s: 'soon' is not allowed", "valid number"],
+            id="healthy_after_a_word",
+        ),
+        pytest.param(
+            {"refused_retry_s": 0},
+            ["brokers[0].refused_retry_s: 0 is not allowed", "greater than 0"],
+            id="zero_refused_retry",
+        ),
+        pytest.param(
+            {"reconnect_min_s": 5, "reconnect_max_s": 1},
+            ["brokers[0]: reconnect_max_s must not be below reconnect_min_s"],
+            id="reconnect_max_below_min",
+        ),
+        pytest.param(
+            {"reconnect_max_s": 0.25},
+            ["brokers[0]: reconnect_max_s must not be below reconnect_min_s"],
+            id="reconnect_max_below_the_default_min",
+        ),
+        pytest.param(
+            {"heartbeat_timout_s": 15},
+            ["brokers[0].heartbeat_timout_s: unknown key; allowed keys:", "heartbeat_timeout_s", "refused_retry_s"],
+            id="misspelled_setting_lists_the_real_ones",
+        ),
+    ],
+)
+def test_invalid_oanda_connection_setting_names_the_key_value_and_reason(
+    fields: dict[str, Any], expected: list[str]
+) -> None:
+    message = config_error({"brokers": [{**OANDA, **fields}]})
+    assert message.startswith("brokers.yaml: invalid configuration:")
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_bad_oanda_url_in_a_later_broker_names_that_broker() -> None:
+    message = config_error({"brokers": [SIM, {**OANDA, "stream_url": "https://stream.example.com/v3"}]})
+    assert "brokers[1].stream_url: 'https://stream.example.com/v3' is not allowed" in message
+
+
+def test_every_bad_oanda_setting_is_reported_at_once() -> None:
+    message = config_error(
+        {"brokers": [{**OANDA, "rest_url": "ftp://a", "stream_url": "https://s/x", "connect_timeout_s": 0}]}
+    )
+    assert "brokers[0].rest_url: 'ftp://a'" in message
+    assert "brokers[0].stream_url: 'https://s/x'" in message
+    assert "brokers[0].connect_timeout_s: 0" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        pytest.param("stream_url", "https://stream.example.com#v3", id="fragment"),
+        pytest.param("rest_url", "https://api.example.com#", id="empty_fragment"),
+        pytest.param("stream_url", "https://stream.example.com?", id="empty_query"),
+        pytest.param("rest_url", "https://api.example.com:port", id="port_not_a_number"),
+        pytest.param("stream_url", "https://stream.example.com:99999", id="port_out_of_range"),
+    ],
+)
+def test_oanda_url_that_is_not_a_plain_host_url_is_rejected(key: str, url: str) -> None:
+    # The collector appends "/v3/accounts/..." to these and reads their port: a fragment or an empty query would
+    # swallow that path, and a bad port fails only when the collector starts (ValueError from urlsplit().port).
+    message = config_error({"brokers": [{**OANDA, key: url}]})
+    assert f"brokers[0].{key}: {url!r} is not allowed" in message

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.oanda.parsing import Heartbeat, parse_stream_line
+from collectors.oanda.parsing import Heartbeat, error_message, parse_stream_line, pip_px_from_location
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
 from gateway.quote import Quote
 
@@ -438,3 +438,105 @@ def test_null_instrument_is_a_missing_field(eur_usd_line: bytes) -> None:
     with pytest.raises(MalformedInputError, match="price without 'instrument'") as caught:
         parse_stream_line(line, SOURCE, RECV_NS)
     assert caught.value.raw == line
+
+
+@pytest.mark.parametrize(
+    ("pip_location", "pip_px"),
+    [
+        pytest.param(-4, 100_000, id="eur_usd_0.0001"),
+        pytest.param(-2, 10_000_000, id="usd_jpy_and_xau_usd_0.01"),
+        pytest.param(-1, 100_000_000, id="tenth"),
+        pytest.param(0, 1_000_000_000, id="index_point_1"),
+        pytest.param(1, 10_000_000_000, id="ten"),
+        pytest.param(-9, 1, id="smallest_price_unit"),
+        pytest.param(9, 10**18, id="largest_allowed"),
+    ],
+)
+def test_pip_location_becomes_the_pip_in_price_units(pip_location: int, pip_px: int) -> None:
+    assert pip_px_from_location(pip_location) == pip_px
+    assert Decimal(pip_px) / 1_000_000_000 == Decimal(10) ** pip_location
+
+
+@pytest.mark.parametrize(
+    ("pip_location", "shown"),
+    [
+        pytest.param(-10, "-10", id="below_the_price_resolution"),
+        pytest.param(10, "10", id="above_the_range"),
+        pytest.param(-4.0, "-4.0", id="float"),
+        pytest.param(True, "True", id="bool_true"),
+        pytest.param(False, "False", id="bool_false"),
+        pytest.param("-4", "'-4'", id="string"),
+        pytest.param(None, "None", id="null"),
+    ],
+)
+def test_pip_location_outside_the_range_or_not_an_integer_is_a_bad_value_naming_it(
+    pip_location: object, shown: str
+) -> None:
+    with pytest.raises(BadValueError) as caught:
+        pip_px_from_location(pip_location)  # type: ignore[arg-type]
+    assert str(caught.value) == f"pipLocation {shown} is not an integer from -9 to 9"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            b'{"errorMessage":"Insufficient authorization to perform request."}',
+            "Insufficient authorization to perform request.",
+            id="error_message_only",
+        ),
+        pytest.param(
+            b'{"errorMessage":"Invalid value specified for \'accountID\'","errorCode":"INVALID_ACCOUNT_ID"}',
+            "Invalid value specified for 'accountID' (INVALID_ACCOUNT_ID)",
+            id="error_message_and_code",
+        ),
+        pytest.param(
+            b'{"errorCode":"X","errorMessage":"Instrument not tradeable","rejectReason":"MARKET_HALTED"}',
+            "Instrument not tradeable (X)",
+            id="other_fields_ignored",
+        ),
+        pytest.param(
+            b'{"errorMessage":"Rate limit exceeded","errorCode":null}',
+            "Rate limit exceeded",
+            id="null_code",
+        ),
+        pytest.param(
+            b"<html><head><title>502 Bad Gateway</title></head></html>",
+            "unexpected body: '<html><head><title>502 Bad Gateway</title></head></html>'",
+            id="html_page",
+        ),
+        pytest.param(b"", "empty body", id="empty"),
+        pytest.param(b" \r\n", "empty body", id="only_whitespace"),
+        pytest.param(b'{"message":"not found"}', 'unexpected body: \'{"message":"not found"}\'', id="json_without"),
+        pytest.param(b"{}", "unexpected body: '{}'", id="empty_object"),
+        pytest.param(b'{"errorMessage":""}', 'unexpected body: \'{"errorMessage":""}\'', id="empty_message"),
+        pytest.param(b'{"errorMessage":5}', "unexpected body: '{\"errorMessage\":5}'", id="numeric_message"),
+        pytest.param(
+            b'{"errorCode":"C","errorMessage":null}',
+            'unexpected body: \'{"errorCode":"C","errorMessage":null}\'',
+            id="code_without_message",
+        ),
+        pytest.param(b"[1, 2]", "unexpected body: '[1, 2]'", id="json_array"),
+        pytest.param(b"null", "unexpected body: 'null'", id="json_null"),
+        pytest.param(b"\n  Service Unavailable \n", "unexpected body: 'Service Unavailable'", id="text_stripped"),
+        pytest.param(b"\xff\xfebad", "unexpected body: '\ufffd\ufffdbad'", id="not_utf8_replaced"),
+    ],
+)
+def test_error_message_of_an_oanda_error_body(body: bytes, message: str) -> None:
+    assert error_message(body) == message
+
+
+@pytest.mark.parametrize(
+    ("body", "excerpt"),
+    [
+        pytest.param(b"x" * 10_000, "x" * 200, id="long_text"),
+        pytest.param(b"<html>" + b"a" * 5_000 + b"</html>", "<html>" + "a" * 194, id="long_html"),
+        pytest.param(
+            b'{"detail": "' + b"d" * 1_000 + b'"}', '{"detail": "' + "d" * 188, id="long_json_without_message"
+        ),
+        pytest.param("a" + "é" * 150, "a" + "é" * 99 + "\ufffd", id="cut_inside_a_utf8_character"),
+    ],
+)
+def test_error_message_of_a_long_unexpected_body_shows_its_first_200_bytes(body: bytes | str, excerpt: str) -> None:
+    raw = body.encode() if isinstance(body, str) else body
+    assert error_message(raw) == f"unexpected body: {excerpt!r}"

@@ -42,6 +42,7 @@ def tick(
     source: str = "a",
     tradeable: bool = True,
     liquidity: int = 1_000_000,
+    snapshot: bool = False,
 ) -> Quote:
     """A quote with broker time ``T0 + at_ms`` received ``age_ms`` later."""
     event_ns = T0 + at_ms * NS_PER_MS
@@ -55,6 +56,7 @@ def tick(
         ts_event_ns=event_ns,
         ts_recv_ns=event_ns + age_ms * NS_PER_MS,
         tradeable=tradeable,
+        snapshot=snapshot,
     )
 
 
@@ -460,3 +462,190 @@ def test_listed_source_may_only_quote_its_configured_instruments(quote: Quote, e
         assert rejection is not None
         assert rejection.reason == expected
         assert rejection.detail == "USD_JPY: not configured for source 'oanda' (configured: EUR_USD, GBP_USD)"
+
+
+XAU = ("1900.10", "1900.30")  # 20 pips of 0.01
+
+
+@pytest.mark.parametrize(
+    ("pip_px", "steps"),
+    [
+        pytest.param(
+            parse_price("0.01"),
+            [
+                (tick(*XAU, instrument="XAU_USD"), OK),
+                (tick("1900.10", "1900.40", instrument="XAU_USD", at_ms=1), SPREAD),
+            ],
+            id="broker_pip_0.01_makes_a_metal_acceptable_with_spread_in_its_pips",
+        ),
+        pytest.param(
+            parse_price("0.1"),
+            [
+                (tick("1900.1", "1901.9", instrument="XAU_USD"), OK),
+                (tick("1900.0", "1902.1", instrument="XAU_USD", at_ms=1), SPREAD),
+            ],
+            id="broker_pip_0.1_widens_the_limit_tenfold",
+        ),
+        pytest.param(
+            parse_price("1"),
+            [
+                (tick("5000", "5020", instrument="SPX500_USD"), OK),
+                (tick("5000", "5021", instrument="SPX500_USD", at_ms=1), SPREAD),
+            ],
+            id="index_with_broker_pip_1",
+        ),
+    ],
+)
+def test_broker_pip_size_makes_an_instrument_without_a_convention_acceptable(
+    pip_px: int, steps: list[tuple[Quote, int | None]]
+) -> None:
+    gate = QualityGate(QualityPolicy())
+    instrument = steps[0][0].instrument
+    assert gate.set_pip_size(instrument, pip_px) is True
+    assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]
+
+
+def test_instrument_refused_for_want_of_a_pip_is_accepted_once_the_broker_gives_one() -> None:
+    gate = QualityGate(QualityPolicy())
+    assert reasons(gate, [tick(*XAU, instrument="XAU_USD")]) == [UNKNOWN]
+    assert gate.set_pip_size("XAU_USD", parse_price("0.01")) is True
+    assert reasons(gate, [tick(*XAU, instrument="XAU_USD", at_ms=1)]) == [OK]
+
+
+@pytest.mark.parametrize(
+    ("configured", "broker", "in_force", "spread", "expected"),
+    [
+        pytest.param("0.01", "0.01", True, ("1900.10", "1900.30"), OK, id="same_pip_is_in_force"),
+        pytest.param("0.01", "0.1", False, ("1900.10", "1900.40"), SPREAD, id="broker_pip_larger_is_ignored"),
+        pytest.param("0.01", "0.001", False, ("1900.10", "1900.30"), OK, id="broker_pip_smaller_is_ignored"),
+        pytest.param("0.1", "0.01", False, ("1900.0", "1902.0"), OK, id="configured_0.1_stays_against_broker_0.01"),
+    ],
+)
+def test_configured_pip_size_wins_over_the_brokers(
+    configured: str, broker: str, in_force: bool, spread: tuple[str, str], expected: int | None
+) -> None:
+    gate = QualityGate(QualityPolicy(instruments={"XAU_USD": InstrumentLimits(pip_px=parse_price(configured))}))
+    assert gate.set_pip_size("XAU_USD", parse_price(broker)) is in_force
+    assert reasons(gate, [tick(*spread, instrument="XAU_USD")]) == [expected]
+
+
+def test_configured_spread_limit_applies_in_the_brokers_pips() -> None:
+    gate = QualityGate(QualityPolicy(instruments={"XAU_USD": InstrumentLimits(max_spread_pips=50.0)}))
+    assert gate.set_pip_size("XAU_USD", parse_price("0.01")) is True
+    assert reasons(gate, [tick("1900.00", "1900.50", instrument="XAU_USD")]) == [OK]
+    rejection = gate.check(tick("1900.00", "1900.51", instrument="XAU_USD", at_ms=1))
+    assert rejection is not None
+    assert (rejection.reason, rejection.detail) == (SPREAD, "XAU_USD: spread 51.0 pips above the limit 50")
+
+
+@pytest.mark.parametrize(
+    ("broker", "in_force", "quote", "expected"),
+    [
+        pytest.param("0.0001", True, tick("1.09000", "1.09200"), OK, id="broker_agrees_with_the_convention"),
+        pytest.param("0.00001", True, tick("1.09000", "1.09021"), SPREAD, id="broker_pip_replaces_the_convention"),
+        pytest.param("0.00001", True, tick("1.09000", "1.09020"), OK, id="twenty_broker_pips_at_the_limit"),
+    ],
+)
+def test_broker_pip_size_wins_over_the_currency_pair_convention(
+    broker: str, in_force: bool, quote: Quote, expected: int | None
+) -> None:
+    gate = QualityGate(QualityPolicy())
+    assert gate.set_pip_size("EUR_USD", parse_price(broker)) is in_force
+    assert reasons(gate, [quote]) == [expected]
+
+
+def test_existing_tracks_of_every_source_pick_up_a_new_pip_size() -> None:
+    gate = QualityGate(QualityPolicy())
+    fifteen_pips = ("1.09000", "1.09150")
+    assert reasons(gate, [at(fifteen_pips, 0, source="a"), at(fifteen_pips, 0, source="b")]) == [OK, OK]
+    assert gate.set_pip_size("EUR_USD", parse_price("0.00001")) is True
+    results = [gate.check(at(fifteen_pips, 100, source=source)) for source in ("a", "b")]
+    assert [(r.reason, r.detail) if r else None for r in results] == [
+        (SPREAD, "EUR_USD: spread 150.0 pips above the limit 20"),
+        (SPREAD, "EUR_USD: spread 150.0 pips above the limit 20"),
+    ]
+
+
+def test_new_pip_size_changes_the_jump_limit_of_an_existing_track() -> None:
+    gate = QualityGate(QualityPolicy())
+    fifteen_pips_up = ("1.09320", "1.09330")
+    assert reasons(gate, [at(REF, 0), at(fifteen_pips_up, 100)]) == [OK, OK]
+    assert gate.set_pip_size("EUR_USD", parse_price("0.00001")) is True  # 100 pips are now 0.001
+    rejection = gate.check(at(REF, 200))
+    assert rejection is not None
+    assert rejection.reason == JUMP
+    assert "mid 1.091750 moved 150.0 pips from 1.093250 (limit 100)" in rejection.detail  # pipettes of 0.00001
+
+
+def test_new_pip_size_leaves_other_instruments_alone() -> None:
+    gate = QualityGate(QualityPolicy())
+    assert gate.check(tick("1.25000", "1.25150", instrument="GBP_USD")) is None
+    assert gate.set_pip_size("EUR_USD", parse_price("0.00001")) is True
+    assert reasons(gate, [tick("1.25000", "1.25150", instrument="GBP_USD", at_ms=1)]) == [OK]
+
+
+def test_broker_pip_size_does_not_let_a_source_quote_an_instrument_it_is_not_configured_for() -> None:
+    gate = QualityGate(QualityPolicy(), {"oanda": ("EUR_USD",)})
+    assert gate.set_pip_size("XAU_USD", parse_price("0.01")) is True
+    assert reasons(gate, [tick(*XAU, instrument="XAU_USD", source="oanda")]) == [UNKNOWN]
+    assert reasons(gate, [tick(*XAU, instrument="XAU_USD", source="other")]) == [OK]
+
+
+def test_prices_in_details_use_the_brokers_pip_decimals() -> None:
+    gate = QualityGate(QualityPolicy())
+    gate.set_pip_size("XAU_USD", parse_price("0.01"))
+    rejection = gate.check(tick("1900.40", "1900.10", instrument="XAU_USD"))
+    assert rejection is not None
+    assert (rejection.reason, rejection.detail) == (CROSSED, "XAU_USD: bid 1900.400 above ask 1900.100")
+
+
+@pytest.mark.parametrize(
+    ("steps"),
+    [
+        pytest.param([(at(REF, 0, age_ms=3_600_000, snapshot=True), OK)], id="old_snapshot_is_not_stale"),
+        pytest.param([(at(REF, 0, age_ms=10_001), STALE)], id="same_quote_without_the_flag_is_stale"),
+        pytest.param(
+            [(at(REF, 0, age_ms=3_600_000, snapshot=True, tradeable=False), OK)], id="old_closed_market_snapshot"
+        ),
+        pytest.param(
+            [(at(REF, 1_000), OK), (at(REF, 1_000, snapshot=True), OK)],
+            id="snapshot_repeating_the_last_quote_is_not_a_duplicate",
+        ),
+        pytest.param(
+            [(at(REF, 1_000), OK), (at(REF, 1_000, snapshot=True), OK), (at(REF, 1_000, snapshot=True), OK)],
+            id="repeated_snapshots_are_not_duplicates",
+        ),
+        pytest.param(
+            [(at(REF, 1_000, snapshot=True), OK), (at(REF, 1_000), DUPLICATE)],
+            id="live_quote_repeating_an_accepted_snapshot_is_a_duplicate",
+        ),
+        pytest.param(
+            [(at(REF, 1_000, tradeable=False), OK), (at(REF, 1_000, tradeable=False, snapshot=True), OK)],
+            id="closed_market_snapshot_is_not_a_duplicate",
+        ),
+        pytest.param(
+            [(at(REF, 0), OK), (at(NEAR, 60_000, age_ms=60_000, snapshot=True), OK), (at(NEAR, 60_100), OK)],
+            id="old_snapshot_after_a_gap_then_live_quotes",
+        ),
+        pytest.param(
+            [(at(REF, 2_000), OK), (at(NEAR, 1_000, snapshot=True), OUT_OF_ORDER)],
+            id="snapshot_older_than_the_last_accepted_is_out_of_order",
+        ),
+        pytest.param([(at(("1.09190", "1.09180"), 0, snapshot=True), CROSSED)], id="crossed_snapshot"),
+        pytest.param([(at(("1.09180", "1.09180"), 0, snapshot=True), LOCKED)], id="locked_snapshot"),
+        pytest.param([(at(("0", "1.09180"), 0, snapshot=True), BAD_VALUE)], id="bad_value_snapshot"),
+        pytest.param([(at(REF, 0, age_ms=-2_001, snapshot=True), FUTURE)], id="snapshot_from_the_future"),
+        pytest.param([(at(("1.09000", "1.09201"), 0, snapshot=True), SPREAD)], id="wide_snapshot"),
+        pytest.param(
+            [(at(REF, 0, instrument="XAU_USD", snapshot=True), UNKNOWN)], id="snapshot_of_an_unknown_instrument"
+        ),
+        pytest.param([(at(REF, 0), OK), (at(SPIKE, 100, snapshot=True), JUMP)], id="snapshot_far_away_is_a_jump"),
+        pytest.param(
+            [(at(REF, 0), OK), (at(SPIKE, 100, age_ms=30_000, snapshot=True), JUMP)],
+            id="old_snapshot_far_away_is_still_a_jump",
+        ),
+    ],
+)
+def test_snapshot_skips_stale_and_duplicate_but_no_other_check(steps: list[tuple[Quote, int | None]]) -> None:
+    gate = QualityGate(QualityPolicy())
+    assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]

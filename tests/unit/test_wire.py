@@ -29,6 +29,7 @@ def test_varint_matches_the_protobuf_encoding(value: int, encoded: bytes) -> Non
             id="extremes_and_long_source",
         ),
         pytest.param(Quote("SPX500_USD", "é-source", -5, 7, 1, 2, 3, 4, True), id="non_ascii_source"),
+        pytest.param(Quote("EUR_USD", "oanda", 1, 2, 3, 4, 5, 6, True, snapshot=True), id="snapshot"),
     ],
 )
 def test_encoded_record_decodes_to_the_same_tick(quote: Quote) -> None:
@@ -48,6 +49,7 @@ def test_records_of_several_sources_and_instruments_keep_their_own_strings() -> 
         Quote("EUR_USD", "a", 1, 2, 0, 0, 5, 6, True),
         Quote("USD_JPY", "a", 3, 4, 0, 0, 7, 8, True),
         Quote("EUR_USD", "bb", 5, 6, 0, 0, 9, 10, False),
+        Quote("EUR_USD", "bb", 5, 6, 0, 0, 9, 10, False, snapshot=True),
     ]
     payload = b"".join(encoder.encode(quote, seq) for seq, quote in enumerate(quotes, 1))
     assert list(MarketDataStream.FromString(payload).ticks) == [q.to_tick(seq) for seq, q in enumerate(quotes, 1)]

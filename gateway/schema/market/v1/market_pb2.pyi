@@ -35,7 +35,7 @@ REJECTION_REASON_STALE: RejectionReason
 REJECTION_REASON_FUTURE_TIME: RejectionReason
 
 class Tick(_message.Message):
-    __slots__ = ("instrument", "source", "bid_px", "ask_px", "bid_liquidity", "ask_liquidity", "ts_event_ns", "ts_recv_ns", "seq", "tradeable")
+    __slots__ = ("instrument", "source", "bid_px", "ask_px", "bid_liquidity", "ask_liquidity", "ts_event_ns", "ts_recv_ns", "seq", "tradeable", "snapshot")
     INSTRUMENT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     BID_PX_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class Tick(_message.Message):
     TS_RECV_NS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TRADEABLE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     instrument: str
     source: str
     bid_px: int
@@ -56,7 +57,8 @@ class Tick(_message.Message):
     ts_recv_ns: int
     seq: int
     tradeable: bool
-    def __init__(self, instrument: _Optional[str] = ..., source: _Optional[str] = ..., bid_px: _Optional[int] = ..., ask_px: _Optional[int] = ..., bid_liquidity: _Optional[int] = ..., ask_liquidity: _Optional[int] = ..., ts_event_ns: _Optional[int] = ..., ts_recv_ns: _Optional[int] = ..., seq: _Optional[int] = ..., tradeable: _Optional[bool] = ...) -> None: ...
+    snapshot: bool
+    def __init__(self, instrument: _Optional[str] = ..., source: _Optional[str] = ..., bid_px: _Optional[int] = ..., ask_px: _Optional[int] = ..., bid_liquidity: _Optional[int] = ..., ask_liquidity: _Optional[int] = ..., ts_event_ns: _Optional[int] = ..., ts_recv_ns: _Optional[int] = ..., seq: _Optional[int] = ..., tradeable: _Optional[bool] = ..., snapshot: _Optional[bool] = ...) -> None: ...
 
 class MarketDataStream(_message.Message):
     __slots__ = ("source", "batch_time_ns", "batch_seq", "session_id", "ticks", "best_prices")
@@ -107,6 +109,42 @@ class QualityRejection(_message.Message):
     detail: str
     raw: bytes
     def __init__(self, tick: _Optional[_Union[Tick, _Mapping]] = ..., reason: _Optional[_Union[RejectionReason, str]] = ..., detail: _Optional[str] = ..., raw: _Optional[bytes] = ...) -> None: ...
+
+class SourceStatus(_message.Message):
+    __slots__ = ("source", "state", "ts_ns", "gap_ns", "detail", "attempt", "session_id", "seq", "snapshot")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[SourceStatus.State]
+        STATE_CONNECTED: _ClassVar[SourceStatus.State]
+        STATE_DISCONNECTED: _ClassVar[SourceStatus.State]
+        STATE_RECONNECTED: _ClassVar[SourceStatus.State]
+        STATE_UNAUTHORIZED: _ClassVar[SourceStatus.State]
+        STATE_REJECTED: _ClassVar[SourceStatus.State]
+    STATE_UNSPECIFIED: SourceStatus.State
+    STATE_CONNECTED: SourceStatus.State
+    STATE_DISCONNECTED: SourceStatus.State
+    STATE_RECONNECTED: SourceStatus.State
+    STATE_UNAUTHORIZED: SourceStatus.State
+    STATE_REJECTED: SourceStatus.State
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TS_NS_FIELD_NUMBER: _ClassVar[int]
+    GAP_NS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    state: SourceStatus.State
+    ts_ns: int
+    gap_ns: int
+    detail: str
+    attempt: int
+    session_id: int
+    seq: int
+    snapshot: bool
+    def __init__(self, source: _Optional[str] = ..., state: _Optional[_Union[SourceStatus.State, str]] = ..., ts_ns: _Optional[int] = ..., gap_ns: _Optional[int] = ..., detail: _Optional[str] = ..., attempt: _Optional[int] = ..., session_id: _Optional[int] = ..., seq: _Optional[int] = ..., snapshot: _Optional[bool] = ...) -> None: ...
 
 class ExternalData(_message.Message):
     __slots__ = ("type", "source", "ts_ns", "ts_recv_ns", "economic_event", "indicator", "crypto", "sentiment", "commodity", "session", "news", "cot")

@@ -1,0 +1,246 @@
+"""gateway.publisher: status messages and best-price messages as handed to the NATS client.
+
+The client here is a recording stand-in for ``nats.aio.client.Client.publish`` (as in the benchmarks): these
+tests check subjects, headers, payloads and counters; delivery through a real nats-server is covered by
+tests/integration.
+"""
+
+from __future__ import annotations
+
+import pytest
+from nats.errors import ConnectionClosedError, OutboundBufferLimitError
+from nats.errors import Error as NatsError
+
+from gateway.aggregator import BestQuote
+from gateway.publisher import BEST_SOURCE, STATUS_CONTENT_TYPE, NatsPublisher, best_prices_message
+from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, SourceStatus
+
+SESSION_ID = 1_700_000_000_000_000_000
+T0 = 1_700_000_000_000_000_000
+
+
+class RecordingClient:
+    """Keeps every publish; raises ``failures[i]`` for the i-th call when one is given."""
+
+    def __init__(self, failures: list[NatsError | None] | None = None) -> None:
+        self.published: list[tuple[str, bytes, dict[str, str]]] = []
+        self._failures = list(failures or [])
+
+    async def publish(
+        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
+            raise failure
+        self.published.append((subject, payload, dict(headers or {})))
+
+
+def status(
+    source: str = "oanda", seq: int = 1, state: SourceStatus.State = SourceStatus.STATE_CONNECTED
+) -> SourceStatus:
+    return SourceStatus(source=source, state=state, ts_ns=T0 + seq, session_id=SESSION_ID, seq=seq)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "source", "subject"),
+    [
+        pytest.param("market", "oanda", "market.oanda.status", id="default_prefix"),
+        pytest.param("md.fx", "oanda-practice", "md.fx.oanda-practice.status", id="dotted_prefix"),
+        pytest.param("market", "sim_b", "market.sim_b.status", id="underscore_source"),
+    ],
+)
+async def test_status_is_published_on_the_sources_status_subject(prefix: str, source: str, subject: str) -> None:
+    client = RecordingClient()
+    publisher = NatsPublisher(client, subject_prefix=prefix, session_id=SESSION_ID)
+    sent = status(source, seq=3)
+    publisher.add_status(sent)
+    await publisher.flush()
+    ((published_subject, payload, headers),) = client.published
+    assert published_subject == subject
+    assert SourceStatus.FromString(payload) == sent
+    assert headers == {
+        "Content-Type": "application/x-protobuf; proto=market.v1.SourceStatus",
+        "Nats-Msg-Id": f"{source}:status:{SESSION_ID}:3",
+    }
+    assert headers["Content-Type"] == STATUS_CONTENT_TYPE
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(status(state=SourceStatus.STATE_CONNECTED), id="connected"),
+        pytest.param(
+            SourceStatus(
+                source="oanda",
+                state=SourceStatus.STATE_RECONNECTED,
+                ts_ns=T0,
+                gap_ns=12_500_000_000,
+                detail="stream silent for 15.0 s",
+                attempt=3,
+                session_id=SESSION_ID,
+                seq=7,
+                snapshot=True,
+            ),
+            id="reconnected_with_every_field",
+        ),
+        pytest.param(status(state=SourceStatus.STATE_UNAUTHORIZED, seq=2), id="unauthorized"),
+        pytest.param(status(state=SourceStatus.STATE_REJECTED, seq=2), id="rejected"),
+    ],
+)
+async def test_status_payload_is_the_source_status_unchanged(sent: SourceStatus) -> None:
+    client = RecordingClient()
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher.add_status(sent)
+    await publisher.flush()
+    assert [SourceStatus.FromString(payload) for _, payload, _ in client.published] == [sent]
+
+
+async def test_statuses_are_published_in_order_each_with_its_own_message_id() -> None:
+    client = RecordingClient()
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    sent = [status("a", 1), status("b", 1), status("a", 2, SourceStatus.STATE_DISCONNECTED)]
+    for item in sent:
+        publisher.add_status(item)
+    await publisher.flush()
+    assert [(subject, headers["Nats-Msg-Id"]) for subject, _, headers in client.published] == [
+        ("market.a.status", f"a:status:{SESSION_ID}:1"),
+        ("market.b.status", f"b:status:{SESSION_ID}:1"),
+        ("market.a.status", f"a:status:{SESSION_ID}:2"),
+    ]
+    assert (publisher.stats.statuses, publisher.stats.statuses_dropped, publisher.stats.messages) == (3, 0, 3)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+async def test_pending_status_is_pending_until_flushed(count: int) -> None:
+    client = RecordingClient()
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    for seq in range(1, count + 1):
+        publisher.add_status(status(seq=seq))
+    assert publisher.has_pending is (count > 0)
+    await publisher.flush()
+    assert not publisher.has_pending
+    await publisher.flush()  # nothing is published twice
+    assert len(client.published) == count
+
+
+@pytest.mark.parametrize(
+    ("failures", "published_seqs", "published", "dropped"),
+    [
+        pytest.param([OutboundBufferLimitError()], [2, 3], 2, 1, id="first_dropped_buffer_full"),
+        pytest.param([None, ConnectionClosedError()], [1, 3], 2, 1, id="middle_dropped_connection_closed"),
+        pytest.param([NatsError("boom")] * 3, [], 0, 3, id="all_dropped"),
+        pytest.param([], [1, 2, 3], 3, 0, id="none_dropped"),
+    ],
+)
+async def test_failed_status_publish_is_counted_as_dropped_and_the_rest_still_go(
+    failures: list[NatsError | None], published_seqs: list[int], published: int, dropped: int
+) -> None:
+    client = RecordingClient(failures)
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    for seq in (1, 2, 3):
+        publisher.add_status(status(seq=seq))
+    await publisher.flush()  # never raises
+    assert [SourceStatus.FromString(payload).seq for _, payload, _ in client.published] == published_seqs
+    stats = publisher.stats
+    assert (stats.statuses, stats.statuses_dropped, stats.messages) == (published, dropped, published)
+    assert (stats.ticks_dropped, stats.best_prices_dropped, stats.rejections_dropped) == (0, 0, 0)
+    assert not publisher.has_pending
+
+
+async def test_failed_status_publish_records_the_error() -> None:
+    client = RecordingClient([OutboundBufferLimitError()])
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher.add_status(status())
+    await publisher.flush()
+    assert publisher.stats.last_error.startswith("OutboundBufferLimitError")
+
+
+async def test_dropped_status_is_not_retried_on_the_next_flush() -> None:
+    client = RecordingClient([ConnectionClosedError()])
+    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher.add_status(status(seq=1))
+    await publisher.flush()
+    publisher.add_status(status(seq=2))
+    await publisher.flush()
+    assert [SourceStatus.FromString(payload).seq for _, payload, _ in client.published] == [2]
+    assert (publisher.stats.statuses, publisher.stats.statuses_dropped) == (1, 1)
+
+
+# -- best_prices_message ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("best", "expected"),
+    [
+        pytest.param(
+            BestQuote("EUR_USD", 1_091_770_000, "a", 1_091_780_000, "b", 2, T0),
+            BestPrice(
+                instrument="EUR_USD",
+                bid_px=1_091_770_000,
+                bid_source="a",
+                ask_px=1_091_780_000,
+                ask_source="b",
+                live_sources=2,
+                ts_ns=T0,
+                crossed=False,
+                tradeable=True,
+            ),
+            id="normal",
+        ),
+        pytest.param(
+            BestQuote("EUR_USD", 1_091_790_000, "a", 1_091_780_000, "b", 2, T0),
+            BestPrice(
+                instrument="EUR_USD",
+                bid_px=1_091_790_000,
+                bid_source="a",
+                ask_px=1_091_780_000,
+                ask_source="b",
+                live_sources=2,
+                ts_ns=T0,
+                crossed=True,
+                tradeable=False,
+            ),
+            id="crossed_is_not_tradeable",
+        ),
+        pytest.param(
+            BestQuote("USD_JPY", 150_000_000_000, "a", 150_000_000_000, "b", 2, T0),
+            BestPrice(
+                instrument="USD_JPY",
+                bid_px=150_000_000_000,
+                bid_source="a",
+                ask_px=150_000_000_000,
+                ask_source="b",
+                live_sources=2,
+                ts_ns=T0,
+                crossed=False,
+                tradeable=True,
+            ),
+            id="locked_across_sources_is_tradeable",
+        ),
+        pytest.param(
+            BestQuote("EUR_USD", 0, "", 0, "", 0, T0),
+            BestPrice(instrument="EUR_USD", ts_ns=T0, live_sources=0, crossed=False, tradeable=False),
+            id="no_live_source",
+        ),
+    ],
+)
+def test_best_prices_message_holds_each_change_as_a_best_price(best: BestQuote, expected: BestPrice) -> None:
+    message = best_prices_message([best])
+    assert message.source == BEST_SOURCE == "best"
+    assert list(message.best_prices) == [expected]
+    assert not message.ticks
+
+
+@pytest.mark.parametrize("count", [0, 1, 5])
+def test_best_prices_message_keeps_the_changes_in_order(count: int) -> None:
+    changes = [BestQuote(f"EUR_US{chr(65 + i)}", i + 1, "a", i + 2, "b", 1, T0 + i) for i in range(count)]
+    message = best_prices_message(changes)
+    assert [(b.instrument, b.bid_px, b.ask_px, b.ts_ns) for b in message.best_prices] == [
+        (c.instrument, c.bid_px, c.ask_px, c.ts_ns) for c in changes
+    ]
+
+
+def test_best_prices_message_leaves_numbering_to_the_publisher() -> None:
+    message = best_prices_message([BestQuote("EUR_USD", 1, "a", 2, "b", 1, T0)])
+    assert (message.batch_seq, message.batch_time_ns, message.session_id) == (0, 0, 0)
+    assert MarketDataStream.FromString(message.SerializeToString()) == message

@@ -1,0 +1,626 @@
+"""gateway.spool: append, read, ack, rewind, limits, recovery from torn and corrupt files, kill -9, fsync policy.
+
+Every test works on real files in ``tmp_path``; crashes are simulated by editing
+the files the way a cut-short write or a flipped bit leaves them, and once by a
+real process that SIGKILLs itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway import spool as spool_module
+from gateway.spool import (
+    ACKED_FILE,
+    META_FILE,
+    RecordFields,
+    Spool,
+    SpoolError,
+    SpoolFullError,
+    SpoolRecord,
+    SpoolWriteError,
+    read_spool_directory,
+    read_spool_epoch,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOPIC = "market-data-stream"
+CONTENT_TYPE = "application/x-protobuf; proto=market.v1.MarketDataStream"
+VALUE_BYTES = 100
+HEADER_BYTES = 16
+MiB = 1024 * 1024
+
+
+def record(i: int, value_bytes: int = VALUE_BYTES) -> RecordFields:
+    """Record number ``i``: its value starts with the number, so a mix-up shows."""
+    value = f"{i:08d}".encode().ljust(value_bytes, b".")
+    return TOPIC, b"EUR_USD", value, CONTENT_TYPE
+
+
+def frame_bytes(fields: RecordFields) -> int:
+    """On-disk size of a record: header, four length prefixes and the four fields."""
+    topic, key, value, content_type = fields
+    return HEADER_BYTES + 2 + len(topic.encode()) + 4 + len(key) + 2 + len(content_type.encode()) + 4 + len(value)
+
+
+FRAME = frame_bytes(record(0))
+
+
+def open_spool(directory: Path, **options: object) -> Spool:
+    settings: dict[str, object] = {"max_bytes": 64 * MiB, "fsync": "never"} | options
+    return Spool(directory, **settings)  # type: ignore[arg-type]
+
+
+def append_each(spool: Spool, numbers: range, value_bytes: int = VALUE_BYTES) -> None:
+    for i in numbers:
+        spool.append([record(i, value_bytes)])
+
+
+def read_all(spool: Spool, **limits: int) -> list[SpoolRecord]:
+    records: list[SpoolRecord] = []
+    while chunk := spool.read(**limits):
+        records += chunk
+    return records
+
+
+def numbers(records: list[SpoolRecord]) -> list[int]:
+    """The record numbers written into the values."""
+    return [int(r.value[:8]) for r in records]
+
+
+def segment_names(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.glob("*.seg"))
+
+
+# -- append, read, ack ------------------------------------------------------------------------------------------
+
+
+def test_append_read_ack_round_trip(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "spool") as spool:
+        first = spool.append([record(1), record(2), (TOPIC, b"", b"", "")])
+
+        assert first == 1 and spool.next_seq == 4
+        assert (spool.pending_records, spool.pending_bytes) == (3, 2 * FRAME + frame_bytes((TOPIC, b"", b"", "")))
+        records = spool.read()
+        assert records == [
+            SpoolRecord(1, TOPIC, b"EUR_USD", record(1)[2], CONTENT_TYPE),
+            SpoolRecord(2, TOPIC, b"EUR_USD", record(2)[2], CONTENT_TYPE),
+            SpoolRecord(3, TOPIC, b"", b"", ""),
+        ]
+        assert spool.read() == []
+
+        spool.ack(2)
+        assert (spool.acked_seq, spool.pending_records, spool.pending_bytes) == (
+            2,
+            1,
+            frame_bytes((TOPIC, b"", b"", "")),
+        )
+        spool.ack(3)
+        assert (spool.pending_records, spool.pending_bytes) == (0, 0)
+        assert spool.stats.appended_records == 3
+
+
+def test_read_sees_each_append_at_once(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        for i in range(1, 8):
+            spool.append([record(i)])
+            assert numbers(spool.read()) == [i]
+            spool.ack(i)
+
+
+@pytest.mark.parametrize(
+    ("max_records", "max_bytes", "expected_sizes"),
+    [
+        (1000, MiB, [10]),
+        (3, MiB, [3, 3, 3, 1]),
+        (1000, 4 * FRAME, [4, 4, 2]),
+        (1000, 4 * FRAME - 1, [3, 3, 3, 1]),
+        (1000, 1, [1] * 10),  # a record larger than max_bytes comes alone rather than never
+    ],
+)
+def test_read_returns_at_most_max_records_and_max_bytes(
+    tmp_path: Path, max_records: int, max_bytes: int, expected_sizes: list[int]
+) -> None:
+    with open_spool(tmp_path, segment_bytes=MiB) as spool:
+        spool.append([record(i) for i in range(10)])
+
+        sizes = []
+        while chunk := spool.read(max_records=max_records, max_bytes=max_bytes):
+            sizes.append(len(chunk))
+
+        assert sizes == expected_sizes
+
+
+def test_records_stay_in_order_across_segment_rolls(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=7 * FRAME) as spool:
+        for start in range(0, 42, 3):  # batches of 3, two to a segment
+            spool.append([record(i) for i in range(start, start + 3)])
+
+        assert len(segment_names(tmp_path)) == 7
+        records = read_all(spool, max_records=4)
+        assert numbers(records) == list(range(42))
+        assert [r.seq for r in records] == list(range(1, 43))
+
+
+def test_a_batch_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=2 * FRAME) as spool:
+        spool.append([record(0)])
+        spool.append([record(i) for i in range(1, 6)])
+        spool.append([record(6)])
+
+        assert segment_names(tmp_path) == [f"{1:020d}.seg", f"{2:020d}.seg", f"{7:020d}.seg"]
+        assert numbers(read_all(spool)) == list(range(7))
+
+
+def test_ack_deletes_whole_segments_only_and_never_the_one_being_written(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 10))  # segments of seqs 1-3, 4-6, 7-9
+        assert len(segment_names(tmp_path)) == 3
+        spool.read()
+
+        spool.ack(2)
+        assert len(segment_names(tmp_path)) == 3 and spool.pending_records == 7
+        spool.ack(3)
+        assert segment_names(tmp_path) == [f"{4:020d}.seg", f"{7:020d}.seg"]
+        spool.ack(9)
+        assert segment_names(tmp_path) == [f"{7:020d}.seg"]  # being written: kept
+        assert (spool.pending_records, spool.pending_bytes, spool.stats.segments_deleted) == (0, 0, 2)
+
+        spool.append([record(10)])  # rolls: segment 7 is no longer being written
+        assert numbers(spool.read()) == [10]
+        spool.ack(10)
+        assert segment_names(tmp_path) == [f"{10:020d}.seg"]
+
+
+@pytest.mark.parametrize("upto_seq", [0, 1, 2])
+def test_ack_of_an_older_seq_changes_nothing(tmp_path: Path, upto_seq: int) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(4))
+        spool.ack(2)
+
+        spool.ack(upto_seq)
+
+        assert (spool.acked_seq, spool.pending_records) == (2, 2)
+
+
+def test_ack_of_a_seq_not_yet_appended_is_refused(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(3))
+
+        with pytest.raises(ValueError, match="cannot acknowledge 4, the last seq is 3"):
+            spool.ack(4)
+
+
+def test_ack_beyond_the_read_cursor_moves_the_cursor(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=4 * FRAME) as spool:
+        append_each(spool, range(1, 11))
+        assert numbers(spool.read(max_records=2)) == [1, 2]
+
+        spool.ack(6)
+
+        assert numbers(read_all(spool)) == [7, 8, 9, 10]
+
+
+@pytest.mark.parametrize(
+    ("records_read", "upto_seq", "read_next"),
+    [
+        (2, 1, [3, 4, 5, 6]),  # behind the cursor
+        (2, 2, [3, 4, 5, 6]),  # everything read
+        (2, 3, [4, 5, 6]),  # the record under the cursor
+        (3, 3, [4, 5, 6]),  # the reader finished the segment, which goes: the cursor moves to the next
+        (3, 4, [5, 6]),
+    ],
+)
+def test_ack_around_the_read_cursor(tmp_path: Path, records_read: int, upto_seq: int, read_next: list[int]) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 7))  # segments of seqs 1-3, 4-6
+        assert len(spool.read(max_records=records_read)) == records_read
+
+        spool.ack(upto_seq)
+
+        assert numbers(read_all(spool)) == read_next
+        assert spool.pending_records == 6 - upto_seq
+        assert spool.pending_bytes == (6 - upto_seq) * FRAME
+
+
+def test_rewind_resends_from_the_first_unacknowledged_record(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=4 * FRAME) as spool:
+        append_each(spool, range(1, 11))
+        assert numbers(spool.read(max_records=6)) == [1, 2, 3, 4, 5, 6]
+        spool.ack(3)  # in the middle of what was read, behind the cursor
+        assert numbers(spool.read(max_records=2)) == [7, 8]
+
+        spool.rewind()
+        assert numbers(read_all(spool)) == [4, 5, 6, 7, 8, 9, 10]
+
+        spool.ack(5)
+        spool.rewind()
+        assert numbers(read_all(spool)) == [6, 7, 8, 9, 10]
+
+
+def test_methods_of_a_closed_spool_raise(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.close()
+    spool.close()
+
+    for call in (lambda: spool.append([record(1)]), spool.read, spool.rewind, lambda: spool.ack(1), spool.sync):
+        with pytest.raises(ValueError, match="is closed"):
+            call()
+
+
+# -- limits and disk errors -------------------------------------------------------------------------------------
+
+
+def test_full_spool_rejects_the_whole_batch_and_accepts_again_after_ack(tmp_path: Path) -> None:
+    with open_spool(tmp_path, max_bytes=5 * FRAME, segment_bytes=2 * FRAME) as spool:
+        append_each(spool, range(1, 5))
+        sizes_before = {path.name: path.stat().st_size for path in tmp_path.glob("*.seg")}
+
+        full = rf"spool {re.escape(str(tmp_path))} is full: .* max_bytes=\d.*not stored"
+        with pytest.raises(SpoolFullError, match=full) as caught:
+            spool.append([record(5), record(6)])
+
+        assert caught.value.retriable and caught.value.directory == tmp_path
+        assert spool.stats.rejected_records == 2
+        assert (spool.next_seq, spool.pending_records) == (5, 4)
+        assert {path.name: path.stat().st_size for path in tmp_path.glob("*.seg")} == sizes_before
+
+        spool.read()
+        spool.ack(2)  # deletes the first segment
+        assert spool.append([record(5), record(6)]) == 5
+        assert numbers(read_all(spool)) == [5, 6]
+
+
+def test_a_batch_larger_than_max_bytes_is_always_rejected(tmp_path: Path) -> None:
+    with open_spool(tmp_path, max_bytes=3 * FRAME) as spool, pytest.raises(SpoolFullError):
+        spool.append([record(i) for i in range(4)])
+
+
+def test_a_field_too_long_for_the_format_is_a_value_error(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool, pytest.raises(ValueError, match="too large for the spool format"):
+        spool.append([("t" * 70_000, b"", b"", "")])
+
+
+@pytest.mark.parametrize("truncate_fails", [False, True], ids=["rolled back", "rollback fails too"])
+def test_disk_error_stores_nothing_of_the_batch_and_the_spool_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, truncate_fails: bool
+) -> None:
+    """The disk fills up half-way through a batch's write (a short write, then ENOSPC)."""
+    spool = open_spool(tmp_path)
+    spool.append([record(1)])
+    real_write = os.write
+    calls = []
+
+    def write_half_then_fail(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fail_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(spool_module.os, "write", write_half_then_fail)
+        if truncate_fails:
+            patch.setattr(spool_module.os, "ftruncate", fail_truncate)
+        with pytest.raises(SpoolWriteError, match=r"cannot write 0+1\.seg: No space left on device; the batch was not"):
+            spool.append([record(2), record(3)])
+
+    assert (spool.pending_records, spool.stats.appended_records) == (1, 1)
+    if not truncate_fails:
+        assert (tmp_path / f"{1:020d}.seg").stat().st_size == FRAME
+    next_seq = spool.append([record(4)])
+    assert numbers(read_all(spool)) == [1, 4]
+    spool.close()
+
+    assert next_seq == (4 if truncate_fails else 2)  # seqs that may be on disk are not given again
+    with open_spool(tmp_path) as reopened:
+        records = read_all(reopened)
+        assert numbers(records) == ([1, 2, 4] if truncate_fails else [1, 4])  # 2: the whole record the write left
+        assert [r.seq for r in records] == sorted({r.seq for r in records})
+
+
+# -- reopening and recovery -------------------------------------------------------------------------------------
+
+
+def test_reopen_after_close_continues_numbering_and_skips_acknowledged(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 9))
+        spool.read()
+        spool.ack(4)
+
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        assert (spool.acked_seq, spool.next_seq, spool.pending_records) == (4, 9, 4)
+        assert spool.stats.recovered_records == 4
+        assert numbers(read_all(spool)) == [5, 6, 7, 8]
+        assert spool.append([record(9)]) == 9
+
+
+def test_reopen_of_a_fully_acknowledged_spool_deletes_its_segments(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(3))
+        spool.ack(3)
+
+    with open_spool(tmp_path) as spool:
+        assert segment_names(tmp_path) == []
+        assert (spool.pending_records, spool.acked_seq, spool.next_seq) == (0, 3, 4)
+        assert spool.read() == []
+        assert spool.append([record(4)]) == 4
+        assert numbers(spool.read()) == [4]
+
+
+def test_lost_checkpoint_sends_the_oldest_segment_again(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 10))
+        spool.ack(5)
+    (tmp_path / ACKED_FILE).write_bytes(b"")  # what a power loss can leave of an un-fsynced rename
+
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        assert numbers(read_all(spool)) == [4, 5, 6, 7, 8, 9]  # the first segment had been deleted
+
+
+def test_epoch_is_stable_across_reopen_and_new_for_a_new_directory(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "a") as spool:
+        epoch = spool.epoch
+        spool.append([record(1)])
+    with open_spool(tmp_path / "a") as spool:
+        assert spool.epoch == epoch == read_spool_epoch(tmp_path / "a")
+    with open_spool(tmp_path / "b") as other:
+        assert other.epoch > epoch
+
+
+def test_a_second_spool_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    with open_spool(tmp_path), pytest.raises(SpoolError, match="in use by another process"):
+        open_spool(tmp_path)
+    open_spool(tmp_path).close()  # released on close
+
+
+def test_an_unsupported_format_is_refused(tmp_path: Path) -> None:
+    open_spool(tmp_path).close()
+    (tmp_path / META_FILE).write_text('{"format": 2, "epoch": 1, "reserved_seq": 0}')
+
+    with pytest.raises(SpoolError, match="format 2 is not supported"):
+        open_spool(tmp_path)
+
+
+def test_a_lost_meta_file_starts_a_new_epoch_and_keeps_the_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_spool(tmp_path) as spool:
+        epoch = spool.epoch
+        append_each(spool, range(1, 4))
+    (tmp_path / META_FILE).unlink()
+
+    with open_spool(tmp_path) as spool:
+        assert spool.epoch != epoch
+        assert numbers(read_all(spool)) == [1, 2, 3]
+        assert spool.append([record(4)]) == 4
+    assert "a new epoch starts" in caplog.text
+
+
+def _truncate_to(size: int) -> Callable[[Path], None]:
+    return lambda path: os.truncate(path, size)
+
+
+def _flip_byte_at(offset: int) -> Callable[[Path], None]:
+    def flip(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        data[offset] ^= 0x40
+        path.write_bytes(bytes(data))
+
+    return flip
+
+
+@pytest.mark.parametrize(
+    ("damage", "records_kept", "level"),
+    [
+        (_truncate_to(4 * FRAME + 10), 4, logging.WARNING),  # header of the last record cut short
+        (_truncate_to(5 * FRAME - 1), 4, logging.WARNING),  # payload of the last record cut short
+        (_flip_byte_at(5 * FRAME - 1), 4, logging.ERROR),  # last value: CRC mismatch
+        (_flip_byte_at(2 * FRAME + 30), 2, logging.ERROR),  # third topic: CRC mismatch, later records go too
+        (_flip_byte_at(3 * FRAME + 8), 3, logging.ERROR),  # fourth seq
+        (_flip_byte_at(1 * FRAME + 3), 1, logging.WARNING),  # second length: overruns the file, like a torn write
+    ],
+    ids=["torn header", "torn payload", "flipped value", "flipped topic", "flipped seq", "flipped length"],
+)
+def test_damaged_segment_is_cut_at_the_last_good_record(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], None],
+    records_kept: int,
+    level: int,
+) -> None:
+    with open_spool(tmp_path) as spool:
+        spool.append([record(i) for i in range(1, 6)])
+    path = tmp_path / f"{1:020d}.seg"
+    damage(path)
+    damaged_size = path.stat().st_size
+
+    with open_spool(tmp_path) as spool:
+        assert numbers(read_all(spool)) == list(range(1, records_kept + 1))
+        assert spool.stats.truncated_bytes == damaged_size - records_kept * FRAME
+        assert path.stat().st_size == records_kept * FRAME
+        assert spool.next_seq == 6  # the reservation covers the discarded seqs: none is given twice
+    (message,) = [r for r in caplog.records if r.name == "gateway.spool" and r.levelno >= logging.WARNING]
+    assert message.levelno == level
+    assert f"at offset {records_kept * FRAME} of {path.name}" in message.getMessage()
+
+
+def test_damage_in_one_segment_spares_the_next(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 10))
+    _flip_byte_at(FRAME + 40)(tmp_path / f"{1:020d}.seg")
+
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        assert numbers(read_all(spool)) == [1, 4, 5, 6, 7, 8, 9]
+        assert spool.pending_records == 7
+
+
+def test_damage_in_an_acknowledged_record_costs_no_unacknowledged_one(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, 6))
+        spool.ack(2)
+    _flip_byte_at(FRAME - 1)(tmp_path / f"{1:020d}.seg")  # value of seq 1
+
+    with open_spool(tmp_path) as spool:
+        assert numbers(read_all(spool)) == [3, 4, 5]
+        assert spool.stats.truncated_bytes == 0
+
+
+def test_an_empty_segment_left_by_a_crash_is_removed(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, 3))
+    (tmp_path / f"{3:020d}.seg").touch()
+
+    with open_spool(tmp_path) as spool:
+        assert segment_names(tmp_path) == [f"{1:020d}.seg"]
+        assert numbers(read_all(spool)) == [1, 2]
+
+
+def test_records_larger_than_a_read_chunk_are_recovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recovery reads in chunks; records cross chunk boundaries or exceed a whole chunk."""
+    monkeypatch.setattr(spool_module, "_SCAN_CHUNK_BYTES", 1000)
+    sizes = [10, 900, 3000, 1, 999, 5000, 20]
+    with open_spool(tmp_path) as spool:
+        for i, size in enumerate(sizes):
+            spool.append([record(i, size)])
+
+    with open_spool(tmp_path) as spool:
+        records = read_all(spool, max_bytes=2000)
+        assert numbers(records) == list(range(len(sizes)))
+        assert [len(r.value) for r in records] == [max(size, 8) for size in sizes]
+
+
+# -- crashes of a real process ----------------------------------------------------------------------------------
+
+_APPEND_THEN_SIGKILL = """
+import os, signal, sys
+from pathlib import Path
+from gateway.spool import Spool
+
+spool = Spool(Path(sys.argv[1]), max_bytes=1 << 30, segment_bytes=int(sys.argv[3]), fsync="never")
+for i in range(int(sys.argv[2])):
+    spool.append([("market-data-stream", b"EUR_USD", b"%08d" % i, "application/x-protobuf")])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _append_in_a_process_that_sigkills_itself(directory: Path, count: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _APPEND_THEN_SIGKILL, str(directory), str(count), str(50 * FRAME)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()
+
+
+def test_kill_9_right_after_appends_loses_nothing(tmp_path: Path) -> None:
+    _append_in_a_process_that_sigkills_itself(tmp_path, 500)
+
+    with open_spool(tmp_path) as spool:
+        records = read_all(spool)
+        assert numbers(records) == list(range(500))
+        assert [r.seq for r in records] == list(range(1, 501))
+        assert (spool.stats.recovered_records, spool.stats.truncated_bytes) == (500, 0)
+
+
+def test_after_kill_9_seqs_continue_above_every_seq_handed_out(tmp_path: Path) -> None:
+    """Records a power loss took may already be in Kafka: their seqs (and so ids) must not be reused."""
+    _append_in_a_process_that_sigkills_itself(tmp_path, 10)
+    with open_spool(tmp_path) as spool:
+        first = spool.append([record(10)])
+        spool.read()
+
+    assert first > 10
+    assert [r.seq for r in read_spool_directory(tmp_path)][-2:] == [10, first]
+
+
+# -- fsync policy -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "fsyncs_after_appends", "fsyncs_after_sync"),
+    [("always", 3, 3), ("interval", 0, 1), ("never", 0, 0)],
+)
+def test_fsync_policy(tmp_path: Path, policy: str, fsyncs_after_appends: int, fsyncs_after_sync: int) -> None:
+    with open_spool(tmp_path, fsync=policy, fsync_interval_ms=60_000) as spool:
+        append_each(spool, range(3))
+        assert spool.stats.fsyncs == fsyncs_after_appends
+        spool.sync()
+        assert spool.stats.fsyncs == fsyncs_after_sync
+        spool.sync()
+        assert spool.stats.fsyncs == fsyncs_after_sync  # nothing new to flush
+
+
+def test_interval_policy_flushes_on_the_append_after_the_interval(tmp_path: Path) -> None:
+    with open_spool(tmp_path, fsync="interval", fsync_interval_ms=0) as spool:
+        append_each(spool, range(3))
+        assert spool.stats.fsyncs == 3
+
+
+def test_sync_and_close_persist_the_checkpoint(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, 5))
+        spool.ack(1)
+        spool.sync()
+        assert (tmp_path / ACKED_FILE).read_text() == "1\n"
+        spool.ack(3)
+    assert (tmp_path / ACKED_FILE).read_text() == "3\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_bytes": 0}, "must be positive"),
+        ({"segment_bytes": 0}, "must be positive"),
+        ({"fsync_interval_ms": -1}, "not negative"),
+        ({"fsync": "sometimes"}, "fsync must be"),
+    ],
+)
+def test_bad_arguments_are_refused(tmp_path: Path, options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_spool(tmp_path, **options)
+
+
+# -- reading a directory without opening it ---------------------------------------------------------------------
+
+
+def test_read_spool_directory_on_a_live_spool(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 9))
+        spool.read()
+        spool.ack(4)
+        spool.sync()
+        files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+        assert numbers(list(read_spool_directory(tmp_path))) == [5, 6, 7, 8]
+        assert numbers(list(read_spool_directory(tmp_path, unacked_only=False))) == [4, 5, 6, 7, 8]
+        assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files_before
+
+        with (tmp_path / f"{7:020d}.seg").open("ab") as newest:
+            newest.write(b"\x80\x00\x00\x00")  # a write in progress in the newest segment: not an error
+        assert numbers(list(read_spool_directory(tmp_path))) == [5, 6, 7, 8]
+
+
+def test_read_spool_directory_checks_crcs_and_skips_the_rest_of_a_damaged_segment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 7))
+    _flip_byte_at(FRAME + 50)(tmp_path / f"{1:020d}.seg")
+
+    assert numbers(list(read_spool_directory(tmp_path))) == [1, 4, 5, 6]
+    assert f"damaged record at offset {FRAME} of {1:020d}.seg (CRC mismatch in seq 2)" in caplog.text
