@@ -11,6 +11,7 @@ last error are kept in :attr:`Gateway.collectors` for status and health.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
@@ -26,7 +27,7 @@ from nats.errors import Error as NatsError
 from collectors.base import Collector
 from collectors.registry import COLLECTORS
 from gateway.aggregator import BestPriceAggregator
-from gateway.clock import now_ns
+from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
 from gateway.kafka_writer import KafkaBackup, KafkaRecordBuilder
@@ -42,6 +43,7 @@ RESTART_BACKOFF_MAX_S: Final = 60.0
 HEALTHY_RUN_S: Final = 60.0
 """A collector that ran this long before failing restarts after the minimum backoff again."""
 STOP_TIMEOUT_S: Final = 5.0
+ERROR_LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 
 
 class CollectorState(enum.Enum):
@@ -159,7 +161,8 @@ class Gateway:
                 await asyncio.wait_for(self._nats.drain(), timeout_s)
             except (TimeoutError, NatsError) as exc:
                 logger.warning("gateway %s: NATS drain did not finish (%r); closing", self.config.instance_id, exc)
-                await self._nats.close()
+                with contextlib.suppress(NatsError, OSError):  # closing a connection that is already lost
+                    await self._nats.close()
         logger.info("gateway %s stopped", self.config.instance_id)
 
     def _open_backup(self) -> KafkaBackup:
@@ -194,8 +197,19 @@ class Gateway:
         settings = self.config.nats
         instance = self.config.instance_id
 
+        last_error_log_ns = 0
+        unlogged_errors = 0
+
         async def on_error(exc: Exception) -> None:
-            logger.warning("gateway %s: NATS %s: %r", instance, self.nats_url, exc)
+            """Every failed reconnect attempt lands here: log one per interval with the count since."""
+            nonlocal last_error_log_ns, unlogged_errors
+            current = time.monotonic_ns()
+            if current - last_error_log_ns < ERROR_LOG_INTERVAL_NS:
+                unlogged_errors += 1
+                return
+            also = f" (and {unlogged_errors} more errors since the last report)" if unlogged_errors else ""
+            logger.warning("gateway %s: NATS %s: %r%s", instance, self.nats_url, exc, also)
+            last_error_log_ns, unlogged_errors = current, 0
 
         async def on_disconnected() -> None:
             if self._stopping:

@@ -6,14 +6,15 @@ from collections.abc import Mapping
 
 from google.protobuf.message import DecodeError
 
-from gateway.clock import format_time_ns
+from gateway.clock import NS_PER_S, format_time_ns
 from gateway.instruments import display_decimals
 from gateway.prices import format_price
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason, SourceStatus
 
-_TYPES: dict[str, type[MarketDataStream] | type[QualityRejection]] = {
+_TYPES: dict[str, type[MarketDataStream] | type[QualityRejection] | type[SourceStatus]] = {
     "market.v1.MarketDataStream": MarketDataStream,
     "market.v1.QualityRejection": QualityRejection,
+    "market.v1.SourceStatus": SourceStatus,
 }
 
 
@@ -24,7 +25,9 @@ def message_type(subject: str, headers: Mapping[str, str] | None) -> str:
         key, _, value = parameter.strip().partition("=")
         if key == "proto":
             return value
-    return "market.v1.QualityRejection" if subject.endswith(".rejected") else "market.v1.MarketDataStream"
+    if subject.endswith(".rejected"):
+        return "market.v1.QualityRejection"
+    return "market.v1.SourceStatus" if subject.endswith(".status") else "market.v1.MarketDataStream"
 
 
 def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> list[str]:
@@ -50,10 +53,13 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
             f"{subject} {tick.source} {tick.instrument or '?'}{prices} "
             f"{_reason_name(message.reason)}: {message.detail}{raw}"
         ]
+    if isinstance(message, SourceStatus):
+        return [_status_line(subject, message)]
     header = f"{subject} batch {message.batch_seq}"
     lines = [
         f"{header} {tick.instrument} {_price(tick.bid_px, tick.instrument)}/{_price(tick.ask_px, tick.instrument)} "
         f"seq={tick.seq} event={format_time_ns(tick.ts_event_ns)}{'' if tick.tradeable else ' NOT TRADEABLE'}"
+        f"{' SNAPSHOT' if tick.snapshot else ''}"
         for tick in message.ticks
     ]
     lines.extend(
@@ -63,6 +69,16 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         for best in message.best_prices
     )
     return lines
+
+
+def _status_line(subject: str, status: SourceStatus) -> str:
+    try:
+        state = SourceStatus.State.Name(status.state).removeprefix("STATE_")
+    except ValueError:
+        state = f"state {status.state}"
+    gap = f" gap={status.gap_ns / NS_PER_S:.3f}s" if status.gap_ns else ""
+    attempt = f" attempt={status.attempt}" if status.attempt else ""
+    return f"{subject} {status.source} {state}{gap}{attempt} at {format_time_ns(status.ts_ns)}: {status.detail}"
 
 
 def _price(px: int, instrument: str) -> str:

@@ -6,11 +6,19 @@ import calendar
 
 import pytest
 
-from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, QualityRejection, RejectionReason, Tick
+from gateway.schema.market.v1.market_pb2 import (
+    BestPrice,
+    MarketDataStream,
+    QualityRejection,
+    RejectionReason,
+    SourceStatus,
+    Tick,
+)
 from gateway.tail import describe, message_type
 
 STREAM = "application/x-protobuf; proto=market.v1.MarketDataStream"
 REJECTION = "application/x-protobuf; proto=market.v1.QualityRejection"
+STATUS = "application/x-protobuf; proto=market.v1.SourceStatus"
 EVENT_NS = calendar.timegm((2016, 10, 27, 8, 38, 45, 0, 0, 0)) * 1_000_000_000 + 664_613_867
 
 
@@ -192,3 +200,44 @@ def test_rejection_reason_from_a_newer_schema_is_described_not_raised() -> None:
     lines = describe("market.rejected", None, b"\x10\x63")
     assert len(lines) == 1
     assert "99" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param(
+            SourceStatus(source="oanda", state=SourceStatus.STATE_CONNECTED, ts_ns=EVENT_NS, detail="streaming 2"),
+            "market.oanda.status oanda CONNECTED at 2016-10-27T08:38:45.664613867Z: streaming 2",
+            id="connected",
+        ),
+        pytest.param(
+            SourceStatus(
+                source="oanda",
+                state=SourceStatus.STATE_RECONNECTED,
+                ts_ns=EVENT_NS,
+                gap_ns=2_500_000_000,
+                attempt=3,
+                detail="stream reopened",
+            ),
+            "market.oanda.status oanda RECONNECTED gap=2.500s attempt=3 at 2016-10-27T08:38:45.664613867Z: "
+            "stream reopened",
+            id="reconnected_with_gap",
+        ),
+        pytest.param(
+            SourceStatus(source="oanda", state=99, ts_ns=EVENT_NS),
+            "market.oanda.status oanda state 99 at 2016-10-27T08:38:45.664613867Z: ",
+            id="state_from_a_newer_schema",
+        ),
+    ],
+)
+def test_status_messages_are_one_line_found_by_subject_or_header(status: SourceStatus, expected: str) -> None:
+    payload = status.SerializeToString()
+    assert describe("market.oanda.status", None, payload) == [expected]
+    assert describe("market.oanda.status", {"Content-Type": STATUS}, payload) == [expected]
+
+
+def test_snapshot_ticks_are_flagged() -> None:
+    tick = eur_usd(1)
+    tick.snapshot = True
+    (line,) = describe("market.oanda.ticks", None, MarketDataStream(source="oanda", ticks=[tick]).SerializeToString())
+    assert line.endswith(" SNAPSHOT")

@@ -1,0 +1,66 @@
+"""Helpers for tests against a real Kafka-protocol broker: read a topic whole, deduplicate as consumers should."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from gateway.kafka_records import DEFAULT_TICKS_TOPIC, ID_HEADER
+from gateway.schema.market.v1.market_pb2 import MarketDataStream
+
+TickKey = tuple[str, int, int]
+"""(source, session_id, seq): unique per accepted tick."""
+
+
+@dataclass
+class KafkaTicks:
+    """What a topic holds, deduplicated on the ``fxgw-id`` header, first copy kept, in partition order."""
+
+    records: int = 0
+    duplicate_records: int = 0
+    ticks: dict[TickKey, tuple[str, int, int, int]] = field(default_factory=dict)
+    order: dict[tuple[str, int, str], list[int]] = field(default_factory=dict)
+    ids: Counter[bytes] = field(default_factory=Counter)
+
+    def add(self, record_id: bytes, stream: MarketDataStream) -> None:
+        self.records += 1
+        self.ids[record_id] += 1
+        if self.ids[record_id] > 1:
+            self.duplicate_records += 1
+            return
+        for tick in stream.ticks:
+            key = (tick.source, stream.session_id, tick.seq)
+            assert key not in self.ticks, f"tick {key} in two records with different ids"
+            self.ticks[key] = (tick.instrument, tick.bid_px, tick.ask_px, tick.ts_event_ns)
+            self.order.setdefault((tick.source, stream.session_id, tick.instrument), []).append(tick.seq)
+
+
+async def read_topic(bootstrap: str, topic: str = DEFAULT_TICKS_TOPIC, into: KafkaTicks | None = None) -> KafkaTicks:
+    """Every record of ``topic`` up to its current end, without a consumer group."""
+    result = into if into is not None else KafkaTicks()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        if not assigned:
+            return result
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        end = await consumer.end_offsets(assigned)
+        remaining = {tp for tp in assigned if end[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for partition, messages in batches.items():
+                for message in messages:
+                    headers = dict(message.headers)
+                    result.add(headers[ID_HEADER], MarketDataStream.FromString(message.value))
+                if await consumer.position(partition) >= end[partition]:
+                    remaining.discard(partition)
+    finally:
+        await consumer.stop()
+    return result

@@ -1,0 +1,259 @@
+"""Kafka backup against a real Kafka-protocol broker (tansu): outages, a broker restart, a killed gateway.
+
+The ground truth is what NATS carried: every tick a subscriber saw must be in
+Kafka exactly once after deduplicating records on their ``fxgw-id`` header,
+and the ticks of each (source, instrument) must be in ``seq`` order there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.app import Gateway
+from gateway.config import parse_config
+from gateway.nats_server import NatsServer
+from tests.servers.tansu import TansuBroker
+
+from .kafkautil import KafkaTicks, TickKey, read_topic
+from .natsutil import Recorder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TICKS_PER_SECOND = 1500
+
+
+@pytest.fixture
+def kafka() -> Iterator[TansuBroker]:
+    """A broker of its own per test: tests freeze, stop and restart it."""
+    with TansuBroker() as broker:
+        yield broker
+
+
+def settings(nats_url: str, bootstrap: str, spool: Path, rate: int = TICKS_PER_SECOND) -> dict[str, Any]:
+    return {
+        "instance_id": "gw-test",
+        "nats": {"url": nats_url, "reconnect_wait_ms": 50},
+        "brokers": [
+            {"id": "sim", "kind": "simulated", "ticks_per_second": rate, "instruments": ["EUR_USD", "USD_JPY"]}
+        ],
+        "kafka": {
+            "enabled": True,
+            "bootstrap_servers": bootstrap,
+            "request_timeout_ms": 1000,
+            "spool": {"dir": str(spool)},
+        },
+    }
+
+
+@pytest.fixture
+async def recorder(nats_url: str) -> AsyncIterator[Recorder]:
+    recorder = await Recorder().start(nats_url, "market.*.ticks")
+    yield recorder
+    await recorder.stop()
+
+
+def nats_ticks(recorder: Recorder, source: str = "sim") -> dict[TickKey, tuple[str, int, int, int]]:
+    return {
+        (tick.source, batch.session_id, tick.seq): (tick.instrument, tick.bid_px, tick.ask_px, tick.ts_event_ns)
+        for batch in recorder.streams[source]
+        for tick in batch.ticks
+    }
+
+
+def assert_exactly_once_in_order(kafka_ticks: KafkaTicks, expected: dict[TickKey, tuple[str, int, int, int]]) -> None:
+    missing = expected.keys() - kafka_ticks.ticks.keys()
+    assert not missing, f"{len(missing)} ticks seen on NATS are not in Kafka, e.g. {sorted(missing)[:3]}"
+    assert {key: kafka_ticks.ticks[key] for key in expected} == expected
+    for (source, session, instrument), seqs in kafka_ticks.order.items():
+        assert seqs == sorted(seqs), f"{source} session {session} {instrument}: ticks out of order in Kafka"
+
+
+async def wait_until(condition: Any, timeout_s: float = 20.0, what: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+async def test_every_accepted_tick_is_in_kafka_once_with_a_stable_id(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
+    await gateway.start()
+    await asyncio.sleep(1.0)
+    await gateway.stop()
+    assert gateway.pipeline is not None and gateway.backup is not None
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert accepted > 500
+    assert stored.duplicate_records == 0
+    assert len(stored.ticks) == accepted
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+    assert gateway.backup.spool.pending_records == 0
+    assert all(record_id.startswith(b"gw-test:") for record_id in stored.ids)
+
+
+async def test_broker_frozen_mid_stream_nats_keeps_flowing_and_kafka_gets_everything_once(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
+    await gateway.start()
+    assert gateway.backup is not None and gateway.pipeline is not None
+    try:
+        await asyncio.sleep(0.5)
+        kafka.freeze()
+        on_nats_before = len(recorder.ticks("sim"))
+        await wait_until(lambda: gateway.backup.stats.send_failures > 0, what="a failed send to the frozen broker")
+        await asyncio.sleep(1.0)
+        spooled_during_outage = gateway.backup.spool.pending_records
+        on_nats_during = len(recorder.ticks("sim")) - on_nats_before
+        kafka.thaw()
+        await wait_until(lambda: gateway.backup.spool.pending_records < spooled_during_outage, what="the drain")
+        await asyncio.sleep(0.3)
+    finally:
+        kafka.thaw()
+        await gateway.stop()
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert on_nats_during > TICKS_PER_SECOND // 2, "NATS must keep flowing while Kafka is down"
+    assert spooled_during_outage > 0
+    assert len(stored.ticks) == accepted
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+
+
+async def test_gateway_keeps_recording_to_kafka_while_nats_is_down(kafka: TansuBroker, tmp_path: Path) -> None:
+    with NatsServer() as nats_server:
+        gateway = Gateway(parse_config(settings(nats_server.url, kafka.bootstrap, tmp_path / "spool")))
+        await gateway.start()
+        assert gateway.pipeline is not None
+        await asyncio.sleep(0.3)
+        nats_server.stop()
+        before = gateway.pipeline.sources["sim"].accepted
+        await asyncio.sleep(1.0)
+        accepted_while_down = gateway.pipeline.sources["sim"].accepted - before
+        await gateway.stop()
+    accepted = gateway.pipeline.sources["sim"].accepted
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert accepted_while_down > TICKS_PER_SECOND // 2
+    session = next(iter(stored.ticks))[1]
+    assert stored.ticks.keys() == {("sim", session, seq) for seq in range(1, accepted + 1)}
+
+
+class GatewayProcess:
+    """``fxgw run`` in a child process, so a test can freeze it or kill it with SIGKILL."""
+
+    def __init__(self, config: dict[str, Any], directory: Path) -> None:
+        self.config_path = directory / "gw.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = directory / "gw.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> GatewayProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_path)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        return self
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def test_broker_restarted_mid_stream_every_tick_is_in_kafka_before_or_after(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    """Tansu's memory storage forgets on restart, so what a consumer read before the stop counts too.
+
+    The gateway is frozen while the consumer reads to the end, so nothing is acknowledged in between.
+    """
+    gateway = GatewayProcess(settings(nats_url, kafka.bootstrap, tmp_path / "spool"), tmp_path).start()
+    try:
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > TICKS_PER_SECOND // 2)
+        gateway.signal(signal.SIGSTOP)
+        stored = await read_topic(kafka.bootstrap)
+        kafka.stop()
+        gateway.signal(signal.SIGCONT)
+        await asyncio.sleep(1.5)
+        kafka.start()
+        seen_on_nats = len(recorder.ticks("sim"))
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > seen_on_nats + TICKS_PER_SECOND // 2)
+    finally:
+        exit_code = gateway.stop()
+    assert exit_code == 0, gateway.log
+
+    await read_topic(kafka.bootstrap, into=stored)
+
+    assert "kafka" in gateway.log and "unavailable" in gateway.log
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+
+
+async def test_gateway_killed_with_a_full_spool_delivers_it_after_restart(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    first = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    try:
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > 100)
+        kafka.freeze()
+        seen = len(recorder.ticks("sim"))
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > seen + TICKS_PER_SECOND)
+        first.kill()
+    finally:
+        kafka.thaw()
+        if first.process is not None and first.process.poll() is None:
+            first.kill()
+    before_restart = nats_ticks(recorder)
+    assert sorted(spool.glob("*.seg")), "the killed gateway left no spool"
+
+    second = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    try:
+        await recorder.wait_for(
+            lambda r: len(r.streams["sim"]) > 0 and len({b.session_id for b in r.streams["sim"]}) == 2
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        exit_code = second.stop()
+    assert exit_code == 0, second.log
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert "undelivered records from an earlier run" in second.log
+    assert_exactly_once_in_order(stored, before_restart)
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))

@@ -1,0 +1,1 @@
+"""Local stand-ins for the providers' servers, for tests and benchmarks: real sockets, recorded data."""
