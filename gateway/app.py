@@ -83,6 +83,7 @@ class Gateway:
         self._collector_classes = collector_classes
         self.started_ns = 0
         self.collectors: dict[str, CollectorStatus] = {}
+        self.collector_instances: dict[str, Collector] = {}
         self.pipeline: Pipeline | None = None
         self._nats: NatsClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -121,6 +122,7 @@ class Gateway:
             raise
         for collector in collectors:
             config = collector.config
+            self.collector_instances[config.id] = collector
             self.collectors[config.id] = CollectorStatus(config.id, collector.kind, config.priority)
             self._tasks[config.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{config.id}")
         self._service_tasks = [

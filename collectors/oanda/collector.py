@@ -11,12 +11,14 @@ I/O only; every byte is turned into Quotes by :mod:`collectors.oanda.parsing`.
   synchronous and builds an object graph per line, at a fraction of the rate
   needed (see README, "OANDA collector").
 - **Liveness.** Any bytes (prices or OANDA's 5 s heartbeats) keep a stream
-  alive; one silent for ``heartbeat_timeout_s`` is dropped and reopened. A
+  alive; one silent for ``heartbeat_timeout_s`` (httpx's read timeout, which
+  also bounds the wait for response headers) is dropped and reopened. A
   closed market sends heartbeats only, which is healthy.
 - **Reconnects** go on forever with capped, jittered exponential backoff
   (reset after ``healthy_after_s`` of a good stream), at most 2 new connections
   per second per host, and ``Retry-After`` honoured on HTTP 429. A refused
-  token (401/403) or request (400) is retried only every ``refused_retry_s``.
+  token (401/403), request (400) or unknown account (404) is retried only
+  every ``refused_retry_s``.
 - **Gaps.** Every change is published as a SourceStatus (CONNECTED,
   DISCONNECTED, RECONNECTED with the gap length, UNAUTHORIZED, REJECTED) and
   the first quote of each instrument on a new stream is marked ``snapshot``.
@@ -71,10 +73,6 @@ class OandaHttpError(SourceError):
         return self.status in (401, 403)
 
 
-class StreamStalledError(SourceError):
-    """The stream sent nothing, not even a heartbeat, for longer than the limit."""
-
-
 @dataclass(slots=True)
 class StreamStats:
     """A broker's connection state and counters, for status lines and /health."""
@@ -88,6 +86,7 @@ class StreamStats:
     malformed: int = 0
     connected_since_ns: int = 0
     last_heartbeat_ns: int = 0
+    last_data_ns: int = 0
     last_error: str = ""
     unauthorized: bool = False
     unavailable_instruments: tuple[str, ...] = ()
@@ -114,14 +113,18 @@ class OandaCollector(Collector[OandaConfig]):
         self.stats = StreamStats()
         self._instruments: tuple[str, ...] = config.instruments
         self._instruments_checked = False
+        self._reported_missing: tuple[str, ...] = ()
+        self._last_report: tuple[SourceStatus.State, str] | None = None
         self._malformed_logged_s = 0.0
         self._malformed_unlogged = 0
 
     async def run(self) -> None:
         backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         attempt = 0
-        disconnected_ns = 0
-        timeout = httpx.Timeout(self.config.connect_timeout_s, read=None)
+        silent_since_ns = 0
+        settings = self.config
+        # The read timeout bounds every wait for bytes, the response headers included: it is the silence limit.
+        timeout = httpx.Timeout(settings.connect_timeout_s, read=settings.heartbeat_timeout_s)
         headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT}
         async with httpx.AsyncClient(timeout=timeout, headers=headers, trust_env=False) as client:
             while True:
@@ -134,20 +137,22 @@ class OandaCollector(Collector[OandaConfig]):
                     async with self._stream_slot:
                         await self._pacer.wait()
                         async with self._open_stream(client) as response:
-                            opened_ns = now_ns()
-                            await self._on_open(attempt, disconnected_ns, opened_ns)
+                            opened_ns = self.stats.last_data_ns = now_ns()
+                            await self._on_open(attempt, silent_since_ns, opened_ns)
                             await self._read_stream(response)
                     reason = "the server ended the stream"
                 except OandaHttpError as exc:
                     reason, refusal = str(exc), exc
-                except StreamStalledError as exc:
-                    reason = str(exc)
+                except httpx.ReadTimeout:
+                    waited_for = "data, not even a heartbeat," if opened_ns else "a response"
+                    reason = f"no {waited_for} for {settings.heartbeat_timeout_s:g} s"
                 except (httpx.HTTPError, OSError, SourceError) as exc:
                     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 self.stats.last_error = reason
                 if opened_ns:
-                    disconnected_ns = now_ns()
-                    if (disconnected_ns - opened_ns) / NS_PER_S >= self.config.healthy_after_s:
+                    # Prices stopped with the last bytes received, not when the silence was noticed.
+                    silent_since_ns = self.stats.last_data_ns
+                    if (now_ns() - opened_ns) / NS_PER_S >= settings.healthy_after_s:
                         backoff.reset()
                         attempt = 0
                     await self._report(SourceStatus.STATE_DISCONNECTED, reason, attempt=attempt)
@@ -166,17 +171,17 @@ class OandaCollector(Collector[OandaConfig]):
                 raise self._http_error(response.status_code, body, response.headers.get("Retry-After"), "stream")
             yield response
 
-    async def _on_open(self, attempt: int, disconnected_ns: int, opened_ns: int) -> None:
+    async def _on_open(self, attempt: int, silent_since_ns: int, opened_ns: int) -> None:
         self.stats.connects += 1
         self.stats.connected_since_ns = opened_ns
         self.stats.unauthorized = False
-        if disconnected_ns:
-            gap_s = (opened_ns - disconnected_ns) / NS_PER_S
+        if silent_since_ns:
+            gap_s = (opened_ns - silent_since_ns) / NS_PER_S
             logger.info("%s: stream reopened after %.1f s (attempt %d)", self.source_id, gap_s, attempt)
             await self._report(
                 SourceStatus.STATE_RECONNECTED,
                 f"stream reopened after {gap_s:.3f} s without prices",
-                gap_ns=opened_ns - disconnected_ns,
+                gap_ns=opened_ns - silent_since_ns,
                 attempt=attempt,
             )
         else:
@@ -184,56 +189,47 @@ class OandaCollector(Collector[OandaConfig]):
             await self._report(SourceStatus.STATE_CONNECTED, f"streaming {len(self._instruments)} instruments")
 
     async def _read_stream(self, response: httpx.Response) -> None:
-        """Parse lines and submit events until the stream ends; StreamStalledError after a silence."""
+        """Parse lines and submit events until the stream ends; httpx.ReadTimeout after a silence."""
         source = self.source_id
         sink = self.sink
         stats = self.stats
-        limit_s = self.config.heartbeat_timeout_s
-        loop = asyncio.get_running_loop()
         awaiting_snapshot = set(self._instruments)
-        chunks = response.aiter_raw()
         partial = b""
         try:
-            async with asyncio.timeout(None) as silence:
-                while True:
-                    silence.reschedule(loop.time() + limit_s)
+            async for chunk in response.aiter_raw():
+                recv_ns = stats.last_data_ns = now_ns()
+                lines = chunk.split(b"\n")
+                if partial:
+                    lines[0] = partial + lines[0]
+                partial = lines.pop()
+                events: list[Event] = []
+                for line in lines:
+                    if not line or line == b"\r":
+                        continue
+                    stats.lines += 1
                     try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        break
-                    silence.reschedule(None)
-                    recv_ns = now_ns()
-                    lines = chunk.split(b"\n")
-                    if partial:
-                        lines[0] = partial + lines[0]
-                    partial = lines.pop()
-                    events: list[Event] = []
-                    for line in lines:
-                        if not line or line == b"\r":
-                            continue
-                        stats.lines += 1
-                        try:
-                            parsed = parse_stream_line(line, source, recv_ns)
-                        except InputError as exc:
-                            events.append(self._bad_line(exc, recv_ns))
-                            continue
-                        if type(parsed) is Heartbeat:
-                            stats.heartbeats += 1
-                            stats.last_heartbeat_ns = recv_ns
-                            continue
-                        assert not isinstance(parsed, Heartbeat)
-                        if awaiting_snapshot and parsed.instrument in awaiting_snapshot:
-                            awaiting_snapshot.discard(parsed.instrument)
-                            parsed.snapshot = True
-                        stats.prices += 1
-                        events.append(parsed)
-                        if len(events) >= MAX_EVENTS_PER_SUBMIT:
-                            await sink.submit(events)
-                            events = []
-                    if events:
+                        parsed = parse_stream_line(line, source, recv_ns)
+                    except InputError as exc:
+                        events.append(self._bad_line(exc, recv_ns))
+                        continue
+                    if type(parsed) is Heartbeat:
+                        stats.heartbeats += 1
+                        stats.last_heartbeat_ns = recv_ns
+                        continue
+                    assert not isinstance(parsed, Heartbeat)
+                    if awaiting_snapshot and parsed.instrument in awaiting_snapshot:
+                        awaiting_snapshot.discard(parsed.instrument)
+                        parsed.snapshot = True
+                    stats.prices += 1
+                    events.append(parsed)
+                    if len(events) >= MAX_EVENTS_PER_SUBMIT:
                         await sink.submit(events)
-        except TimeoutError:
-            raise StreamStalledError(f"no data, not even a heartbeat, for {limit_s:g} s") from None
+                        events = []
+                if events:
+                    await sink.submit(events)
+        except asyncio.CancelledError:
+            partial = b""  # the gateway is stopping: a line cut by that is not the broker's fault
+            raise
         finally:
             if partial:
                 await sink.submit([self._truncated_line(partial)])
@@ -274,7 +270,7 @@ class OandaCollector(Collector[OandaConfig]):
             self._instruments_checked = False
             await self._report_once(SourceStatus.STATE_UNAUTHORIZED, str(exc))
             return self.config.refused_retry_s
-        if exc.status == 400:
+        if exc.status in (400, 404):
             self._instruments_checked = False
             await self._report_once(SourceStatus.STATE_REJECTED, str(exc))
             return self.config.refused_retry_s
@@ -297,13 +293,14 @@ class OandaCollector(Collector[OandaConfig]):
         available = {instrument.name: instrument for instrument in response.get("instruments", 200)}
         missing = tuple(name for name in wanted if name not in available)
         self.stats.unavailable_instruments = missing
-        if missing:
+        if missing and missing != self._reported_missing:
             detail = (
                 f"{self.source_id}: account {self.account_id} cannot stream {', '.join(missing)} "
                 f"(OANDA does not list them for it); streaming the others"
             )
             logger.error(detail)
             await self._report(SourceStatus.STATE_REJECTED, detail)
+        self._reported_missing = missing
         streamable = tuple(name for name in wanted if name in available)
         if not streamable:
             raise OandaHttpError(f"{self.source_id}: none of the configured instruments is available", status=400)
@@ -329,6 +326,8 @@ class OandaCollector(Collector[OandaConfig]):
                 f"{self.source_id}: OANDA rejected the {request} request for "
                 f"{', '.join(self._instruments)} (HTTP 400: {message})"
             )
+        elif status == 404:
+            text = f"{self.source_id}: OANDA does not know account {self.account_id} (HTTP 404: {message})"
         elif status == 429:
             text = f"{self.source_id}: OANDA rate limit (HTTP 429: {message})"
         else:
@@ -336,6 +335,7 @@ class OandaCollector(Collector[OandaConfig]):
         return OandaHttpError(text, status=status, retry_after_s=parse_retry_after(retry_after))
 
     async def _report(self, state: SourceStatus.State, detail: str, *, gap_ns: int = 0, attempt: int = 0) -> None:
+        self._last_report = (state, detail)
         self.stats.state = state
         if state == SourceStatus.STATE_DISCONNECTED:
             self.stats.disconnects += 1
@@ -346,8 +346,8 @@ class OandaCollector(Collector[OandaConfig]):
         )
 
     async def _report_once(self, state: SourceStatus.State, detail: str) -> None:
-        """Report a refusal once, not on every slow retry."""
-        if self.stats.state != state:
+        """Report a refusal once, not again on every slow retry that gets the same answer."""
+        if self._last_report != (state, detail):
             await self._report(state, detail)
 
 

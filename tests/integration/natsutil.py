@@ -11,15 +11,20 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
 
 
 class Recorder:
-    """Decodes every message on ``market.>`` and lets tests await a condition on what arrived."""
+    """Decodes every message on ``market.>`` and lets tests await a condition on what arrived.
+
+    ``market.rejected`` carries QualityRejections, ``market.<source>.status`` SourceStatus messages (kept per
+    source in ``statuses``), every other subject MarketDataStreams (kept per source in ``streams``).
+    """
 
     def __init__(self) -> None:
         self.streams: dict[str, list[MarketDataStream]] = defaultdict(list)
         self.rejections: list[QualityRejection] = []
+        self.statuses: dict[str, list[SourceStatus]] = defaultdict(list)
         self.headers: list[dict[str, str]] = []
         self._waiters: list[tuple[Callable[[Recorder], bool], asyncio.Future[None]]] = []
         self.client: Client | None = None
@@ -58,6 +63,9 @@ class Recorder:
         self.headers.append(dict(message.headers or {}))
         if message.subject.endswith(".rejected"):
             self.rejections.append(QualityRejection.FromString(message.data))
+        elif message.subject.endswith(".status"):
+            status = SourceStatus.FromString(message.data)
+            self.statuses[status.source].append(status)
         else:
             batch = MarketDataStream.FromString(message.data)
             self.streams[batch.source].append(batch)
