@@ -1,4 +1,4 @@
-"""``fxgw``: run the gateway, try it out, watch its subjects, check a config.
+"""``fxgw``: run the gateway, try it out, watch its subjects, replay ticks from Kafka, check a config.
 
 Exit codes: 0 success, 1 runtime failure (NATS unreachable, ...), 2 bad config or usage.
 """
@@ -30,8 +30,8 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.kafka_records import DEFAULT_TICKS_TOPIC
 from gateway.kafka_replay import (
-    DEFAULT_KAFKA_TIMEOUT_S,
     DEFAULT_SUBJECT_PREFIX,
+    DEFAULT_TIMEOUT_S,
     RELATIVE_TIME,
     OutputFormat,
     Progress,
@@ -49,6 +49,7 @@ logger = logging.getLogger("fxgw")
 
 DEFAULT_REPLAY_DATA: Final = Path("../shared/data/oanda-eurusd-ticks")
 STATUS_INTERVAL_S: Final = 1.0
+TAIL_CONNECT_TIMEOUT_S: Final = 5.0
 DEMO_REPLAY_SPEED: Final = 30
 
 
@@ -134,10 +135,10 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     replay.add_argument("--topic", help=f"ticks topic (overrides --config; default: {DEFAULT_TICKS_TOPIC})")
     replay.add_argument("--nats-url", help="overrides nats.url of --config, then $NATS_URL")
     replay.add_argument(
-        "--kafka-timeout",
+        "--timeout",
         type=float,
-        default=DEFAULT_KAFKA_TIMEOUT_S,
-        help=f"seconds Kafka may stay silent before the replay fails (default: {DEFAULT_KAFKA_TIMEOUT_S:g})",
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds Kafka or NATS may stay silent before the replay fails (default: {DEFAULT_TIMEOUT_S:g})",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     # A relative time such as -15m must be taken as a value, not as an unknown option.
@@ -232,8 +233,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     async def tail() -> None:
+        async def on_error(exc: Exception) -> None:
+            logger.debug("tail: NATS %s: %r", args.url, exc)
+
         try:
-            client = await nats.connect(servers=[args.url], max_reconnect_attempts=-1, connect_timeout=5)
+            # nats-py retries a failed first connection as long as reconnects are allowed: bound it.
+            connecting = nats.connect(
+                servers=[args.url], max_reconnect_attempts=-1, connect_timeout=TAIL_CONNECT_TIMEOUT_S, error_cb=on_error
+            )
+            client = await asyncio.wait_for(connecting, TAIL_CONNECT_TIMEOUT_S)
         except (TimeoutError, NatsError, OSError) as exc:
             raise GatewayError(f"cannot connect to NATS at {args.url}: {exc!r}") from exc
         done = asyncio.Event()
@@ -277,8 +285,8 @@ def _replay_request(args: argparse.Namespace) -> ReplayRequest:
     )
     if re.fullmatch(SUBJECT_TOKEN, args.subject_prefix) is None:
         raise ConfigError(f"--subject-prefix: {args.subject_prefix!r} is not a subject prefix such as replay")
-    if not args.kafka_timeout > 0:
-        raise ConfigError(f"--kafka-timeout: {args.kafka_timeout:g} is not a positive number of seconds")
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout: {args.timeout:g} is not a positive number of seconds")
     now = now_ns()
     return ReplayRequest(
         since_ns=parse_replay_time(args.since, now, "--since"),
@@ -291,7 +299,7 @@ def _replay_request(args: argparse.Namespace) -> ReplayRequest:
         output=OutputFormat(args.to),
         nats_url=nats_url,
         subject_prefix=args.subject_prefix,
-        kafka_timeout_s=args.kafka_timeout,
+        timeout_s=args.timeout,
     )
 
 

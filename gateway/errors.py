@@ -11,6 +11,7 @@ exceptions are translated at the boundary and chained with ``from``::
     │   └── UnknownInstrumentError   instrument name or pip size unknown
     ├── SourceError              a collector failed to produce data (retriable)
     ├── PublishError             a message could not be handed to NATS (retriable)
+    ├── ReplayError              a replay lost Kafka or NATS (gateway.kafka_replay)
     └── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
         ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
         └── SpoolWriteError          the disk refused a write (retriable)

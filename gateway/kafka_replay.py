@@ -37,8 +37,8 @@ import re
 import struct
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Final, Generic, Protocol, TextIO, TypeVar
@@ -64,11 +64,11 @@ from gateway.wire import TickRecordEncoder
 logger = logging.getLogger(__name__)
 
 DEFAULT_SUBJECT_PREFIX: Final = "replay"
-DEFAULT_KAFKA_TIMEOUT_S: Final = 10.0
-DEFAULT_REMEMBERED_IDS: Final = 1_000_000
+DEFAULT_TIMEOUT_S: Final = 10.0
+DEFAULT_REMEMBERED_IDS: Final = 100_000  # about 18 MB; older redeliveries are caught by seq
 MAX_BUFFERED_TICKS: Final = 200_000  # per partition, waiting for the merge; fetching pauses beyond
 MIN_SLEEP_NS: Final = NS_PER_MS  # uvloop's timers are 1 ms coarse
-FETCH_WAIT_MS: Final = 200
+FETCH_WAIT_MS: Final = 200  # one wait for records; the silence limit is the request's timeout_s
 _UNREADABLE_LOG_LIMIT: Final = 10
 
 TickRow = tuple[int, int, int, int, int, int, int, bool]
@@ -76,6 +76,9 @@ TickRow = tuple[int, int, int, int, int, int, int, bool]
 
 _TS_EVENT: Final = 4
 _SEQ: Final = 6
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ReplayError(GatewayError):
@@ -86,22 +89,21 @@ class ReplayError(GatewayError):
 
 # -- arguments -------------------------------------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"-([0-9]{1,9})(ms|s|m|h|d)")
+RELATIVE_TIME: Final = re.compile(r"-([0-9]{1,9})(ms|s|m|h|d)")
+"""A time before now, such as ``-15m``; argparse must take it as a value, not as an option."""
 _UNIT_NS: Final = {"ms": NS_PER_MS, "s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
-RELATIVE_TIME: Final = re.compile(r"^" + _RELATIVE.pattern + r"$")
-"""What argparse must take as a value rather than an option (``--since -15m``)."""
 
 
 def parse_replay_time(text: str, now: int, name: str = "time") -> int:
-    """ns since the epoch of RFC 3339, Unix seconds, ``now`` or ``-<n><ms|s|m|h|d>`` before ``now``.
+    """ns since the epoch of RFC 3339, Unix seconds, ``now`` or ``-<n><ms|s|m|h|d>`` before ``now`` (not before 1970).
 
     Raises ConfigError naming ``name`` (the option) and the forms accepted.
     """
     if text == "now":
         return now
-    relative = _RELATIVE.fullmatch(text)
+    relative = RELATIVE_TIME.fullmatch(text)
     if relative is not None:
-        return now - int(relative[1]) * _UNIT_NS[relative[2]]
+        return max(0, now - int(relative[1]) * _UNIT_NS[relative[2]])
     try:
         return parse_time_ns(text)
     except InputError as exc:
@@ -136,6 +138,8 @@ def parse_names(text: str | None, name: str, pattern: re.Pattern[str] | None = N
 
 
 class OutputFormat(enum.Enum):
+    """Where a replay goes: republished on NATS, or lines for people, JSON lines or CSV."""
+
     NATS = "nats"
     STDOUT = "stdout"
     JSONL = "jsonl"
@@ -157,7 +161,7 @@ class ReplayRequest:
     output: OutputFormat = OutputFormat.STDOUT
     nats_url: str = ""
     subject_prefix: str = DEFAULT_SUBJECT_PREFIX
-    kafka_timeout_s: float = DEFAULT_KAFKA_TIMEOUT_S
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.since_ns >= self.until_ns:
@@ -172,13 +176,14 @@ class ReplayRequest:
 # -- decoding --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TickRun:
     """Consecutive ticks of one source and instrument, snapshots or not, from one record.
 
     ``entries`` holds each tick as a ``ticks`` entry of a MarketDataStream in the
     gateway's layout, ``entry_size`` bytes apiece, so a selection of ticks is
-    republished by slicing rather than encoding.
+    republished by slicing rather than encoding. Not frozen: one is built per
+    record, and a frozen dataclass takes three times as long to build.
     """
 
     source: str
@@ -199,10 +204,10 @@ class TickRun:
 
 
 _TICKS_TAG: Final = 0x2A  # MarketDataStream.ticks, length-delimited
-_SOURCE_TAG: Final = 0x0A  # MarketDataStream.source and Tick.instrument: field 1, length-delimited
-_TICK_SOURCE_TAG: Final = 0x12  # Tick.source
-_HEADER_VARINT_TAGS: Final = frozenset({0x10, 0x18, 0x20})  # batch_time_ns, batch_seq, session_id
-_SESSION_TAG: Final = 0x20
+_STRING_FIELD_1: Final = 0x0A  # MarketDataStream.source, Tick.instrument
+_STRING_FIELD_2: Final = 0x12  # Tick.source
+# batch_time_ns, batch_seq and session_id: tag, then a varint of at most ten bytes
+_HEADER_NUMBERS: Final = re.compile(rb"(?:[\x10\x18\x20][\x80-\xff]{0,9}[\x00-\x7f])*")
 _NUMBERS_SIZE: Final = 65  # seven tagged fixed64 numbers and the tagged tradeable byte (gateway.wire)
 _NUMBER_TAGS: Final = (0x19, 0x21, 0x29, 0x31, 0x39, 0x41, 0x49)
 _TRADEABLE_TAG: Final = 0x50
@@ -252,30 +257,31 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _decode_fixed_layout(value: bytes) -> list[TickRun] | None:
-    """The fast path; None whenever the value is not exactly in the gateway's layout."""
-    session_id = 0
+    """The fast path; None whenever the value is not exactly in the gateway's layout.
+
+    The header (source, then the numbers, as the library writes them) is skipped
+    in two steps, the numbers by one regular expression; the library then reads
+    those few bytes, which also checks them.
+    """
     pos = 0
     end = len(value)
     try:
-        while pos < end and value[pos] != _TICKS_TAG:
-            tag = value[pos]
-            if tag == _SOURCE_TAG:
-                length, pos = _read_varint(value, pos + 1)
-                pos += length
-                if pos > end:
-                    return None
-                value[pos - length : pos].decode()
-            elif tag in _HEADER_VARINT_TAGS:
-                number, pos = _read_varint(value, pos + 1)
-                if tag == _SESSION_TAG:
-                    session_id = number
-            else:
+        if end and value[0] == _STRING_FIELD_1:
+            length, pos = _read_varint(value, 1)
+            pos += length
+            if pos > end:
                 return None
+        numbers = _HEADER_NUMBERS.match(value, pos)
+        assert numbers is not None  # the pattern matches the empty string
+        pos = numbers.end()
+        if pos < end and value[pos] != _TICKS_TAG:
+            return None
+        session_id = MarketDataStream.FromString(value[:pos]).session_id
         if pos == end:
             return []
         entries = value[pos:]
         layout = _layout(entries)
-    except (IndexError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (IndexError, ValueError, DecodeError):  # UnicodeDecodeError is a ValueError
         return None
     if layout is None or len(entries) % layout.numbers.size or layout.ticks.fullmatch(entries) is None:
         return None
@@ -287,15 +293,15 @@ def _layout(entries: bytes) -> _Layout | None:
     """The layout of the first tick entry (cached by its prefix: tag, length, instrument, source)."""
     length, pos = _read_varint(entries, 1)
     body_start = pos
-    if entries[pos] != _SOURCE_TAG:
+    if entries[pos] != _STRING_FIELD_1:
         return None
     size, pos = _read_varint(entries, pos + 1)
     instrument_start, instrument_end = pos, pos + size
-    if entries[instrument_end] != _TICK_SOURCE_TAG:
+    if entries[instrument_end] != _STRING_FIELD_2:
         return None
     size, pos = _read_varint(entries, instrument_end + 1)
     source_start, pos = pos, pos + size
-    if length != pos - body_start + _NUMBERS_SIZE or pos + _NUMBERS_SIZE > len(entries):
+    if length != pos - body_start + _NUMBERS_SIZE:
         return None
     prefix = entries[:pos]
     layout = _layouts.get(prefix)
@@ -406,7 +412,7 @@ class TickSelector:
         self._instruments = instruments
         self._sources = sources
         self._remembered_ids = remembered_ids
-        self._seen_ids: dict[bytes, None] = {}
+        self._seen_ids: OrderedDict[bytes, None] = OrderedDict()
         self._marks: dict[tuple[str, int, str], int] = {}
         self.stats = ReplayStats()
 
@@ -444,7 +450,7 @@ class TickSelector:
         seen = self._seen_ids
         seen[record_id] = None
         if len(seen) > self._remembered_ids:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
 
     def _select_run(self, run: TickRun) -> Sequence[int]:
         key = (run.source, run.session_id, run.instrument)
@@ -479,8 +485,6 @@ _STREAM_CONTENT_TYPE: Final = STREAM_CONTENT_TYPE.encode()
 
 # -- merge and pace --------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
 
 class PartitionMerge(Generic[T]):
     """K-way merge of partitions by a key (a record's first selected tick time).
@@ -491,18 +495,17 @@ class PartitionMerge(Generic[T]):
     """
 
     def __init__(self, partitions: Iterable[int]) -> None:
-        self._buffers: dict[int, deque[tuple[T, int]]] = {partition: deque() for partition in partitions}
+        self._buffers: dict[int, deque[tuple[int, T, int]]] = {partition: deque() for partition in partitions}
         self._weights = dict.fromkeys(self._buffers, 0)
         self._open = set(self._buffers)
         self._starving = len(self._open)  # open partitions with nothing buffered
         self._heads: list[tuple[int, int, int]] = []  # (key, arrival, partition) of each non-empty buffer's head
-        self._keys: dict[int, deque[int]] = {partition: deque() for partition in self._buffers}
         self._arrival = 0
 
     def add(self, partition: int, key: int, item: T, weight: int = 1) -> None:
+        """Buffer ``item`` of ``partition``; its key must not be below the partition's previous one to stay ordered."""
         buffer = self._buffers[partition]
-        buffer.append((item, weight))
-        self._keys[partition].append(key)
+        buffer.append((key, item, weight))
         self._weights[partition] += weight
         if len(buffer) == 1:
             self._push_head(partition, key)
@@ -521,12 +524,11 @@ class PartitionMerge(Generic[T]):
         if self._starving or not self._heads:
             return None
         _, _, partition = heapq.heappop(self._heads)
-        buffer, keys = self._buffers[partition], self._keys[partition]
-        item, weight = buffer.popleft()
-        keys.popleft()
+        buffer = self._buffers[partition]
+        _, item, weight = buffer.popleft()
         self._weights[partition] -= weight
         if buffer:
-            self._push_head(partition, keys[0])
+            self._push_head(partition, buffer[0][0])
         elif partition in self._open:
             self._starving += 1
         return item
@@ -674,10 +676,10 @@ class TextTickSink:
     async def write(self, run: TickRun, indices: Sequence[int]) -> None:
         rows = run.rows
         if self._output is OutputFormat.STDOUT:
-            self._stream.writelines(human_line(run, rows[index]) for index in indices)
+            self._stream.writelines(_human_line(run, rows[index]) for index in indices)
         elif self._output is OutputFormat.JSONL:
             encode = self._json.encode
-            self._stream.writelines(encode(tick_fields(run, rows[index])).decode() + "\n" for index in indices)
+            self._stream.writelines(encode(_tick_fields(run, rows[index])).decode() + "\n" for index in indices)
         else:
             self._csv.writerows(_csv_row(run, rows[index]) for index in indices)
 
@@ -685,7 +687,7 @@ class TextTickSink:
         self._stream.flush()
 
 
-def human_line(run: TickRun, row: TickRow) -> str:
+def _human_line(run: TickRun, row: TickRow) -> str:
     """A tick as ``fxgw tail`` shows one, without the subject: source, instrument, bid/ask, seq, time."""
     bid, ask, _, _, ts_event_ns, _, seq, tradeable = row
     decimals = display_decimals(run.instrument)
@@ -696,7 +698,7 @@ def human_line(run: TickRun, row: TickRow) -> str:
     )
 
 
-def tick_fields(run: TickRun, row: TickRow) -> dict[str, object]:
+def _tick_fields(run: TickRun, row: TickRow) -> dict[str, object]:
     """A tick as the JSON object of ``--to jsonl``."""
     bid, ask, bid_liquidity, ask_liquidity, ts_event_ns, ts_recv_ns, seq, tradeable = row
     decimals = display_decimals(run.instrument)
@@ -718,7 +720,7 @@ def tick_fields(run: TickRun, row: TickRow) -> dict[str, object]:
 
 
 def _csv_row(run: TickRun, row: TickRow) -> tuple[object, ...]:
-    fields = tick_fields(run, row)
+    fields = _tick_fields(run, row)
     fields["tradeable"] = "true" if row[7] else "false"
     fields["snapshot"] = "true" if run.snapshot else "false"
     return tuple(fields[column] for column in _CSV_COLUMNS)
@@ -737,10 +739,17 @@ class KafkaTickReader:
     while its fetch responses carry the right high watermark.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, timeout_s: float = DEFAULT_KAFKA_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        consumer_factory: Callable[..., AIOKafkaConsumer] = AIOKafkaConsumer,
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._timeout_s = timeout_s
+        self._consumer_factory = consumer_factory
         self._consumer: AIOKafkaConsumer | None = None
         self._ends: dict[TopicPartition, int] = {}
         self._reading: set[TopicPartition] = set()
@@ -759,12 +768,13 @@ class KafkaTickReader:
 
     async def open(self) -> None:
         """Connect, check the topic and take its end offsets; raises ReplayError, or ConfigError if unknown or empty."""
-        self._consumer = consumer = AIOKafkaConsumer(
+        self._consumer = consumer = self._consumer_factory(
             bootstrap_servers=self._bootstrap,
             client_id="fxgw-replay",
             group_id=None,
             enable_auto_commit=False,
             request_timeout_ms=round(self._timeout_s * 1000),
+            auto_offset_reset="earliest",
         )
         try:
             await self._open(consumer)
@@ -778,23 +788,25 @@ class KafkaTickReader:
             raise
 
     async def _open(self, consumer: AIOKafkaConsumer) -> None:
-        await asyncio.wait_for(consumer.start(), self._timeout_s)
+        await self._bounded(consumer.start())
         # Only the all-topics metadata request: naming the topic would make tansu create it.
-        topics = await asyncio.wait_for(consumer.topics(), self._timeout_s)
+        topics = await self._bounded(consumer.topics())
         partitions = consumer.partitions_for_topic(self._topic) if self._topic in topics else None
         if not partitions:
             known = ", ".join(sorted(topics)[:20]) or "none"
             raise ConfigError(f"topic {self._topic!r} is unknown on Kafka at {self._bootstrap} (topics: {known})")
         tps = [TopicPartition(self._topic, partition) for partition in sorted(partitions)]
         consumer.assign(tps)
-        begins = await asyncio.wait_for(consumer.beginning_offsets(tps), self._timeout_s)
-        listed = await asyncio.wait_for(consumer.end_offsets(tps), self._timeout_s)
+        # Paused until positioned: a fetch from elsewhere would be long-polled by the broker for nothing.
+        consumer.pause(*tps)
+        begins = await self._bounded(consumer.beginning_offsets(tps))
+        listed = await self._bounded(consumer.end_offsets(tps))
         self._reading = {tp for tp in tps if listed[tp] > begins[tp]}
         if not self._reading:
             raise ConfigError(f"topic {self._topic!r} on Kafka at {self._bootstrap} is empty")
-        for tp in tps:
+        for tp in self._reading:
             consumer.seek(tp, begins[tp])
-        consumer.pause(*(tp for tp in tps if tp not in self._reading))
+        consumer.resume(*self._reading)
         deadline = time.monotonic() + self._timeout_s
         while any(consumer.highwater(tp) is None for tp in self._reading):
             if time.monotonic() > deadline:
@@ -803,6 +815,10 @@ class KafkaTickReader:
         self._ends = {tp: max(listed[tp], consumer.highwater(tp)) for tp in self._reading}
         self.total_records = sum(self._ends[tp] - begins[tp] for tp in self._reading)
         self._last_progress = time.monotonic()
+
+    async def _bounded(self, request: Awaitable[R]) -> R:
+        """aiokafka ends each request after request_timeout_ms; this backstop ends whatever it does not."""
+        return await asyncio.wait_for(request, 2 * self._timeout_s)
 
     async def fetch(self) -> tuple[dict[int, list[ConsumerRecord[bytes, bytes]]], list[int]]:
         """The next records by partition, and the partitions now read to their end.
@@ -897,11 +913,11 @@ async def replay(
     merge: PartitionMerge[list[Selection]] = PartitionMerge(reader.partitions)
     pacer = Pacer(speed) if speed is not None else None
     paused: set[int] = set()
+    select = selector.select
     while not reader.done or len(merge):
         if not reader.done:
             records, finished = await reader.fetch()
             for partition, batch in records.items():
-                select = selector.select
                 for record in batch:
                     record_id, content_type = _headers(record)
                     selections = select(record.value or b"", record_id, content_type)
@@ -949,31 +965,29 @@ async def _write(sink: TickSink, run: TickRun, indices: Sequence[int], pacer: Pa
 
 async def run_replay(
     request: ReplayRequest,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
     progress: Callable[[int], Progress] | None = None,
 ) -> ReplayStats:
     """The whole replay of ``request``: Kafka is checked first, then NATS connected (``--to nats``).
 
-    ``stream`` receives the text formats; ``progress(total_records)`` makes a progress bar.
+    ``stream`` (default: standard output) receives the text formats; ``progress(total_records)``
+    makes a progress bar.
     Raises ConfigError (bad topic) or ReplayError (Kafka or NATS unreachable or failing).
     """
     selector = TickSelector(
         request.since_ns, request.until_ns, instruments=request.instruments, sources=request.sources
     )
-    async with KafkaTickReader(request.bootstrap_servers, request.topic, request.kafka_timeout_s) as reader:
+    async with KafkaTickReader(request.bootstrap_servers, request.topic, request.timeout_s) as reader:
         bar = progress(reader.total_records) if progress is not None else None
         try:
             if request.output is not OutputFormat.NATS:
-                sink = TextTickSink(stream, request.output)
-                return await replay(reader, selector, sink, speed=request.speed, progress=bar)
-            client = await _connect_nats(request.nats_url, request.kafka_timeout_s)
+                text = TextTickSink(stream or sys.stdout, request.output)
+                return await replay(reader, selector, text, speed=request.speed, progress=bar)
+            client = await _connect_nats(request.nats_url, request.timeout_s)
             try:
-                stats = await replay(
-                    reader, selector, NatsTickSink(client, request.subject_prefix), speed=request.speed, progress=bar
-                )
-                await client.flush(timeout=math.ceil(request.kafka_timeout_s))
-            except (NatsError, TimeoutError) as exc:
-                raise ReplayError(f"NATS at {request.nats_url} did not confirm the replay: {exc!r}") from exc
+                sink = NatsTickSink(client, request.subject_prefix)
+                stats = await replay(reader, selector, sink, speed=request.speed, progress=bar)
+                await _confirm(client, request)
             finally:
                 await client.close()
             return stats
@@ -982,8 +996,24 @@ async def run_replay(
                 bar.close()
 
 
-async def _connect_nats(url: str, timeout_s: float) -> NatsClient:
+async def _confirm(client: NatsClient, request: ReplayRequest) -> None:
+    """Wait until nats-server has everything published (a PING answered after it)."""
     try:
-        return await nats.connect(servers=[url], connect_timeout=timeout_s, max_reconnect_attempts=-1)
+        await client.flush(timeout=math.ceil(request.timeout_s))
+    except (NatsError, TimeoutError) as exc:
+        raise ReplayError(f"NATS at {request.nats_url} did not confirm the replay: {exc!r}") from exc
+
+
+async def _connect_nats(url: str, timeout_s: float) -> NatsClient:
+    """Connected within ``timeout_s`` or ReplayError; later outages are reconnected (nats-py buffers meanwhile)."""
+
+    async def on_error(exc: Exception) -> None:
+        logger.warning("replay: NATS at %s: %r", url, exc)
+
+    try:
+        connecting = nats.connect(
+            servers=[url], name="fxgw-replay", connect_timeout=timeout_s, max_reconnect_attempts=-1, error_cb=on_error
+        )
+        return await asyncio.wait_for(connecting, timeout_s)
     except (TimeoutError, NatsError, OSError) as exc:
-        raise ReplayError(f"cannot connect to NATS at {url}: {exc!r}") from exc
+        raise ReplayError(f"cannot connect to NATS at {url} within {timeout_s:g} s: {exc!r}") from exc

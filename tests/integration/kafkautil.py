@@ -51,16 +51,16 @@ async def read_topic(bootstrap: str, topic: str = DEFAULT_TICKS_TOPIC, into: Kaf
             return result
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
+        # tansu's end offsets can fall short of the last batch's records: read until a fetch comes back empty too.
         end = await consumer.end_offsets(assigned)
-        remaining = {tp for tp in assigned if end[tp] > 0}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
-            for partition, messages in batches.items():
+        while True:
+            batches = await consumer.getmany(timeout_ms=300)
+            for messages in batches.values():
                 for message in messages:
                     headers = dict(message.headers)
                     result.add(headers[ID_HEADER], MarketDataStream.FromString(message.value))
-                if await consumer.position(partition) >= end[partition]:
-                    remaining.discard(partition)
+            if not batches and all([await consumer.position(tp) >= end[tp] for tp in assigned]):
+                break
     finally:
         await consumer.stop()
     return result

@@ -60,6 +60,13 @@ def test_run_with_unreachable_nats_fails_with_a_clear_message(tmp_path: Path) ->
     assert "cannot connect to NATS at nats://127.0.0.1:1" in result.stderr
 
 
+def test_tail_with_unreachable_nats_fails_with_a_clear_message() -> None:
+    result = fxgw("tail", "market.>", "--url", "nats://127.0.0.1:1")
+    assert result.returncode == 1
+    assert "cannot connect to NATS at nats://127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_run_names_a_missing_token_variable(tmp_path: Path, nats_url: str) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(

@@ -1,0 +1,236 @@
+"""Benchmarks of ``fxgw replay`` (gateway.kafka_replay): decoding Kafka record values and republishing to NATS.
+
+Run them with ``pytest tests/benchmarks/test_replay_benchmarks.py --benchmark-enable``.
+Records are what the gateway writes to its ticks topic: MarketDataStream values of
+512 real OANDA EUR/USD quotes of May 2014 (``../shared/data``), the largest batch
+it publishes. Targets: >= 1,000,000 ticks/s decoded (the struct fast path; the
+protobuf library's figure is measured beside it) and >= 300,000 ticks/s
+republished to a real nats-server. Per-tick figures are printed after the
+benchmark table; ``extra_info`` also holds ticks/s at the median round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import nats
+import pytest
+import uvloop
+from aiokafka import AIOKafkaProducer
+
+from collectors.replay import parse_quote_line, quote_files, read_lines
+from gateway.kafka_records import STREAM_CONTENT_TYPE
+from gateway.kafka_replay import (
+    NatsTickSink,
+    OutputFormat,
+    ReplayRequest,
+    TickRun,
+    TickSelector,
+    _decode_fixed_layout,
+    _decode_protobuf,
+    decode_ticks,
+    run_replay,
+)
+from gateway.nats_server import NatsServer
+from gateway.quote import Quote
+from gateway.schema.market.v1.market_pb2 import MarketDataStream
+from gateway.wire import TickRecordEncoder
+from tests.servers.tansu import TansuBroker
+
+if TYPE_CHECKING:
+    from tests.benchmarks.conftest import PerTick
+
+pytestmark = pytest.mark.benchmark
+
+SOURCE: Final = "oanda-bench"
+SESSION_ID: Final = 1_795_000_000_000_000_000
+TICKS_PER_RECORD: Final = 512
+RECORDS: Final = 200  # 102,400 ticks a round
+END_TO_END_RECORDS: Final = 100
+
+
+def _ticks_per_s(benchmark: Any, ticks_per_round: int) -> None:
+    if benchmark.stats is not None:
+        benchmark.extra_info["ticks_per_s"] = ticks_per_round / benchmark.stats.stats.median
+
+
+@pytest.fixture(scope="module")
+def record_values(shared_data: Path) -> list[bytes]:
+    """RECORDS values of TICKS_PER_RECORD real EUR/USD quotes each, as the gateway writes them (gateway.wire)."""
+    days = quote_files(shared_data / "oanda-eurusd-ticks")
+    lines = ((line, day_start_ns) for path, day_start_ns in days for line in read_lines(path))
+    recorded = [
+        parse_quote_line(line, day_start_ns) for line, day_start_ns in islice(lines, RECORDS * TICKS_PER_RECORD)
+    ]
+    encoder = TickRecordEncoder()
+    values = []
+    for start in range(0, len(recorded), TICKS_PER_RECORD):
+        header = MarketDataStream(source=SOURCE, batch_time_ns=SESSION_ID, batch_seq=start + 1, session_id=SESSION_ID)
+        entries = (
+            encoder.encode(Quote("EUR_USD", SOURCE, q.bid_px, q.ask_px, 10**6, 10**6, q.ts_ns, q.ts_ns + 5), seq)
+            for seq, q in enumerate(recorded[start : start + TICKS_PER_RECORD], start + 1)
+        )
+        values.append(header.SerializeToString() + b"".join(entries))
+    assert len(values) == RECORDS
+    return values
+
+
+def _ticks(runs: Iterator[list[TickRun]]) -> int:
+    return sum(len(run.rows) for batch in runs for run in batch)
+
+
+def test_decode_record_values_fast_path(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
+    """decode_ticks over 200 records of 512 ticks: header varints, one regex check, one struct per tick."""
+    assert all(_decode_fixed_layout(value) is not None for value in record_values), "expected the fast path"
+
+    decoded = benchmark.pedantic(lambda: [decode_ticks(value) for value in record_values], rounds=20, warmup_rounds=2)
+
+    assert _ticks(iter(decoded)) == RECORDS * TICKS_PER_RECORD
+    assert decoded[-1] == _decode_protobuf(record_values[-1])
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+def test_read_record_values_with_the_protobuf_library(
+    benchmark: Any, per_tick: PerTick, record_values: list[bytes]
+) -> None:
+    """The alternative to the fast path: MarketDataStream.FromString and a read of each Tick's fields."""
+
+    def read(value: bytes) -> list[tuple[int, ...]]:
+        return [
+            (t.bid_px, t.ask_px, t.bid_liquidity, t.ask_liquidity, t.ts_event_ns, t.ts_recv_ns, t.seq, t.tradeable)
+            for t in MarketDataStream.FromString(value).ticks
+        ]
+
+    rows = benchmark.pedantic(lambda: [read(value) for value in record_values], rounds=10, warmup_rounds=1)
+
+    assert sum(map(len, rows)) == RECORDS * TICKS_PER_RECORD
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+def test_decode_record_values_protobuf_fallback(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
+    """The fallback on the same records: the library's read, then each tick re-encoded for republishing."""
+    decoded = benchmark.pedantic(
+        lambda: [_decode_protobuf(value) for value in record_values], rounds=5, warmup_rounds=1
+    )
+
+    assert _ticks(iter(decoded)) == RECORDS * TICKS_PER_RECORD
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+def test_decode_one_tick_record_values(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
+    """A quiet stream's records hold one tick: the fixed cost per record of the fast path."""
+    header_end = record_values[0].index(b"\x2a")
+    tick_size = (len(record_values[0]) - header_end) // TICKS_PER_RECORD
+    singles = [record_values[0][: header_end + tick_size]] * 10_000
+
+    decoded = benchmark.pedantic(lambda: [decode_ticks(value) for value in singles], rounds=20, warmup_rounds=2)
+
+    assert _ticks(iter(decoded)) == len(singles)
+    per_tick(len(singles), unit="record")
+
+
+def test_select_record_values(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
+    """TickSelector.select: decode, fxgw-id check, window and seq mark, every tick kept (a fresh selector a round)."""
+    ids = [f"bench:1:{number}".encode() for number in range(len(record_values))]
+
+    def select_all(selector: TickSelector) -> TickSelector:
+        select = selector.select
+        for value, record_id in zip(record_values, ids, strict=True):
+            select(value, record_id)
+        return selector
+
+    selector = benchmark.pedantic(
+        select_all, setup=lambda: ((TickSelector(0, 2**63 - 1),), {}), rounds=20, warmup_rounds=2
+    )
+
+    assert selector.stats.ticks_in_window == RECORDS * TICKS_PER_RECORD and selector.stats.duplicate_ticks == 0
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+def test_republish_to_nats(
+    benchmark: Any, per_tick: PerTick, record_values: list[bytes], nats_server: NatsServer
+) -> None:
+    """NatsTickSink: 200 decoded records into 512-tick messages, published to a real nats-server and flushed."""
+    runs = [decode_ticks(value)[0] for value in record_values]
+    loop = uvloop.new_event_loop()
+    client = loop.run_until_complete(nats.connect(nats_server.url))
+    received = [0]
+
+    async def count(message: Any) -> None:
+        received[0] += 1
+
+    loop.run_until_complete(client.subscribe("replay.>", cb=count))
+
+    async def republish() -> int:
+        sink = NatsTickSink(client)
+        for run in runs:
+            await sink.write(run, range(len(run.rows)))
+        await sink.flush()
+        await client.flush(timeout=10)
+        return sink.messages
+
+    try:
+        messages = benchmark.pedantic(lambda: loop.run_until_complete(republish()), rounds=10, warmup_rounds=1)
+        loop.run_until_complete(client.flush(timeout=10))
+        loop.run_until_complete(asyncio.sleep(0.1))
+    finally:
+        loop.run_until_complete(client.close())
+        loop.close()
+
+    assert messages == RECORDS and received[0] % RECORDS == 0 and received[0] > 0
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+@pytest.fixture(scope="module")
+def kafka_topic(record_values: list[bytes]) -> Iterator[tuple[str, str]]:
+    """A tansu broker holding END_TO_END_RECORDS of the records on a 3-partition topic, lz4 as the writer sends."""
+    with TansuBroker() as broker:
+        broker.create_topic("market-data-stream", 3)
+
+        async def produce() -> None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False, compression_type="lz4"
+            )
+            await producer.start()
+            try:
+                headers = [("content-type", STREAM_CONTENT_TYPE.encode())]
+                for value in record_values[:END_TO_END_RECORDS]:
+                    await producer.send_and_wait("market-data-stream", value, key=b"EUR_USD", headers=headers)
+            finally:
+                await producer.stop()
+
+        asyncio.run(produce())
+        yield broker.bootstrap, "market-data-stream"
+
+
+def test_replay_from_kafka_to_nats(
+    benchmark: Any, per_tick: PerTick, kafka_topic: tuple[str, str], nats_server: NatsServer
+) -> None:
+    """The whole ``fxgw replay --to nats --speed max``: fetch from tansu, decompress, decode, select, republish."""
+    bootstrap, topic = kafka_topic
+    request = ReplayRequest(
+        since_ns=0,
+        until_ns=2**63 - 1,
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        output=OutputFormat.NATS,
+        nats_url=nats_server.url,
+    )
+    loop = uvloop.new_event_loop()
+    try:
+        stats = benchmark.pedantic(lambda: loop.run_until_complete(run_replay(request)), rounds=5, warmup_rounds=1)
+    finally:
+        loop.close()
+
+    assert stats.ticks_output == END_TO_END_RECORDS * TICKS_PER_RECORD
+    per_tick(END_TO_END_RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, END_TO_END_RECORDS * TICKS_PER_RECORD)
