@@ -132,6 +132,11 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     replay.add_argument("--output", type=Path, help="file for --to jsonl or csv (default: standard output)")
     replay.add_argument("--config", type=Path, help="take Kafka and NATS settings from this config file")
     replay.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,...] (overrides --config)")
+    replay.add_argument(
+        "--spool",
+        type=Path,
+        help="read a gateway's spool directory instead of Kafka (default when --config records to no Kafka)",
+    )
     replay.add_argument("--topic", help=f"ticks topic (overrides --config; default: {DEFAULT_TICKS_TOPIC})")
     replay.add_argument("--nats-url", help="overrides nats.url of --config, then $NATS_URL")
     replay.add_argument(
@@ -300,11 +305,23 @@ def _replay_request(args: argparse.Namespace) -> ReplayRequest:
         nats_url=nats_url,
         subject_prefix=args.subject_prefix,
         timeout_s=args.timeout,
+        spool_dir=_replay_spool(args, config),
     )
 
 
+def _replay_spool(args: argparse.Namespace, config: GatewayConfig | None) -> Path | None:
+    """``--spool``, or the config's spool when the config records to no Kafka and no --bootstrap is given."""
+    if args.spool is not None:
+        if args.bootstrap is not None:
+            raise ConfigError("give --spool or --bootstrap, not both")
+        return Path(args.spool)
+    if config is not None and not config.kafka.enabled and args.bootstrap is None:
+        return config.kafka.spool.dir
+    return None
+
+
 def _progress_bar(total_records: int) -> Progress:
-    return tqdm(total=total_records, unit=" records", desc="replay", file=sys.stderr, leave=False)
+    return tqdm(total=total_records or None, unit=" records", desc="replay", file=sys.stderr, leave=False)
 
 
 def _replay_output(path: Path | None) -> contextlib.AbstractContextManager[TextIO]:

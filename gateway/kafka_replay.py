@@ -38,9 +38,10 @@ import struct
 import sys
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
+from pathlib import Path
 from typing import Final, Generic, Protocol, TextIO, TypeVar
 
 import msgspec
@@ -59,6 +60,7 @@ from gateway.prices import format_price
 from gateway.publisher import DEFAULT_MAX_BATCH_TICKS, NatsPublishClient
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
+from gateway.spool import SpoolError, SpoolRecord, read_spool_directory, read_spool_epoch
 from gateway.wire import TickRecordEncoder
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ DEFAULT_REMEMBERED_IDS: Final = 100_000  # about 18 MB; older redeliveries are c
 MAX_BUFFERED_TICKS: Final = 200_000  # per partition, waiting for the merge; fetching pauses beyond
 MIN_SLEEP_NS: Final = NS_PER_MS  # uvloop's timers are 1 ms coarse
 FETCH_WAIT_MS: Final = 200  # one wait for records; the silence limit is the request's timeout_s
+SPOOL_READ_RECORDS: Final = 1000  # records handed to the merge per read of a spool
 _UNREADABLE_LOG_LIMIT: Final = 10
 
 TickRow = tuple[int, int, int, int, int, int, int, bool]
@@ -162,6 +165,8 @@ class ReplayRequest:
     nats_url: str = ""
     subject_prefix: str = DEFAULT_SUBJECT_PREFIX
     timeout_s: float = DEFAULT_TIMEOUT_S
+    spool_dir: Path | None = None
+    """Read this gateway spool directory instead of Kafka (``bootstrap_servers`` is then unused)."""
 
     def __post_init__(self) -> None:
         if self.since_ns >= self.until_ns:
@@ -877,7 +882,78 @@ class KafkaTickReader:
         await self.close()
 
 
-def _headers(record: ConsumerRecord[bytes, bytes]) -> tuple[bytes | None, bytes | None]:
+@dataclass(frozen=True, slots=True)
+class SpooledRecord:
+    """A spool record in the shape the replay reads from Kafka: value and headers."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class SpoolTickReader:
+    """Reads the ticks topic's records from a gateway's spool directory, read-only (replay without Kafka).
+
+    The spool holds what the gateway has not yet delivered to Kafka (and delivered
+    segments not yet deleted); it works on a spool a running gateway is writing.
+    """
+
+    def __init__(self, directory: Path, topic: str) -> None:
+        self._directory = directory
+        self._topic = topic
+        self._records: Iterator[SpoolRecord] = iter(())
+        self._epoch = 0
+        self._done = False
+        self.total_records = 0  # unknown without reading the spool twice
+
+    @property
+    def partitions(self) -> list[int]:
+        return [0]
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    async def open(self) -> None:
+        """Check that the directory is a spool; raises ConfigError otherwise."""
+        try:
+            self._epoch = read_spool_epoch(self._directory)
+        except (SpoolError, OSError) as exc:
+            raise ConfigError(
+                f"spool {self._directory} is not a readable gateway spool ({exc}); without Kafka (--bootstrap, "
+                f"or kafka.enabled in --config) replay reads a spool"
+            ) from exc
+        self._records = read_spool_directory(self._directory, unacked_only=False)
+
+    async def fetch(self) -> tuple[dict[int, list[SpooledRecord]], list[int]]:
+        batch: list[SpooledRecord] = []
+        for record in self._records:
+            if record.topic == self._topic:
+                record_id = b"%d:%d" % (self._epoch, record.seq)
+                headers = [(CONTENT_TYPE_HEADER, record.content_type.encode()), (ID_HEADER, record_id)]
+                batch.append(SpooledRecord(record.value, headers))
+                if len(batch) >= SPOOL_READ_RECORDS:
+                    return {0: batch}, []
+        self._done = True
+        return ({0: batch} if batch else {}), [0]
+
+    def pause(self, partition: int) -> None:
+        """One source: nothing to pause (the merge holds at most one read)."""
+
+    def resume(self, partition: int) -> None:
+        """See :meth:`pause`."""
+
+    async def close(self) -> None:
+        self._records = iter(())
+
+    async def __aenter__(self) -> SpoolTickReader:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+def _headers(record: ReplayRecord) -> tuple[bytes | None, bytes | None]:
     """(fxgw-id, content-type) of a record, None where absent."""
     record_id = content_type = None
     for key, value in record.headers:
@@ -899,8 +975,36 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+class ReplayRecord(Protocol):
+    """A Kafka record as the replay reads it (aiokafka's ConsumerRecord, or a spooled record)."""
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class RecordReader(Protocol):
+    """Where a replay reads records: a Kafka topic or a spool directory."""
+
+    total_records: int
+
+    @property
+    def partitions(self) -> list[int]: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    async def fetch(self) -> tuple[Mapping[int, Sequence[ReplayRecord]], list[int]]: ...
+
+    def pause(self, partition: int) -> None: ...
+
+    def resume(self, partition: int) -> None: ...
+
+
 async def replay(
-    reader: KafkaTickReader,
+    reader: RecordReader,
     selector: TickSelector,
     sink: TickSink,
     *,
@@ -968,7 +1072,7 @@ async def run_replay(
     stream: TextIO | None = None,
     progress: Callable[[int], Progress] | None = None,
 ) -> ReplayStats:
-    """The whole replay of ``request``: Kafka is checked first, then NATS connected (``--to nats``).
+    """The whole replay of ``request``: Kafka (or the spool) is checked first, then NATS connected (``--to nats``).
 
     ``stream`` (default: standard output) receives the text formats; ``progress(total_records)``
     makes a progress bar.
@@ -977,7 +1081,12 @@ async def run_replay(
     selector = TickSelector(
         request.since_ns, request.until_ns, instruments=request.instruments, sources=request.sources
     )
-    async with KafkaTickReader(request.bootstrap_servers, request.topic, request.timeout_s) as reader:
+    reader: KafkaTickReader | SpoolTickReader = (
+        SpoolTickReader(request.spool_dir, request.topic)
+        if request.spool_dir is not None
+        else KafkaTickReader(request.bootstrap_servers, request.topic, request.timeout_s)
+    )
+    async with reader:
         bar = progress(reader.total_records) if progress is not None else None
         try:
             if request.output is not OutputFormat.NATS:

@@ -8,6 +8,7 @@ and the ticks of each (source, instrument) must be in ``seq`` order there.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -20,11 +21,12 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.kafka_replay import OutputFormat, ReplayRequest, run_replay
 from gateway.nats_server import NatsServer
 from tests.servers.tansu import TansuBroker
 
 from .kafkautil import KafkaTicks, TickKey, read_topic
-from .natsutil import Recorder
+from .natsutil import Recorder, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKS_PER_SECOND = 1500
@@ -257,3 +259,72 @@ async def test_gateway_killed_with_a_full_spool_delivers_it_after_restart(
     assert "undelivered records from an earlier run" in second.log
     assert_exactly_once_in_order(stored, before_restart)
     assert_exactly_once_in_order(stored, nats_ticks(recorder))
+
+
+def ticks_in_window(recorder: Recorder, since_ns: int, until_ns: int) -> list[tuple[int, int, int, int, int]]:
+    return [
+        (batch.session_id, tick.seq, tick.bid_px, tick.ask_px, tick.ts_event_ns)
+        for batch in recorder.streams["sim"]
+        for tick in batch.ticks
+        if since_ns <= tick.ts_event_ns < until_ns
+    ]
+
+
+async def test_replay_of_a_window_matches_tick_for_tick_what_nats_carried_live(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
+    await gateway.start()
+    await asyncio.sleep(1.0)
+    await gateway.stop()
+    assert gateway.pipeline is not None
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    times = sorted(tick.ts_event_ns for tick in recorder.ticks("sim"))
+    since_ns, until_ns = times[len(times) // 4], times[3 * len(times) // 4]
+    live = ticks_in_window(recorder, since_ns, until_ns)
+    replayed = await Recorder().start(nats_url, "replay.*.ticks")
+    try:
+        request = ReplayRequest(
+            since_ns, until_ns, kafka.bootstrap, output=OutputFormat.NATS, nats_url=nats_url, subject_prefix="replay"
+        )
+        stats = await run_replay(request)
+        await replayed.wait_for(lambda r: len(r.ticks("sim")) >= len(live))
+    finally:
+        await replayed.stop()
+
+    assert stats.ticks_output == len(live)
+    assert sorted(ticks_in_window(replayed, since_ns, until_ns)) == sorted(live)
+    for instrument in ("EUR_USD", "USD_JPY"):
+        replayed_seqs = [tick.seq for tick in replayed.ticks("sim") if tick.instrument == instrument]
+        assert replayed_seqs == sorted(replayed_seqs)
+
+
+async def test_replay_reads_the_spool_when_kafka_was_never_reachable(
+    nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    unreachable = f"127.0.0.1:{free_port()}"
+    gateway = Gateway(parse_config(settings(nats_url, unreachable, tmp_path / "spool")))
+    await gateway.start()
+    await asyncio.sleep(0.5)
+    await gateway.stop()
+    assert gateway.pipeline is not None
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    output = tmp_path / "ticks.jsonl"
+
+    spool_options = ["--spool", str(tmp_path / "spool"), "--to", "jsonl", "--output", str(output)]
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "replay", "--since", "-1h", *spool_options],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted((row["seq"], row["ts_event_ns"]) for row in rows) == sorted(
+        (tick.seq, tick.ts_event_ns) for tick in recorder.ticks("sim")
+    )
