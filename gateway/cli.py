@@ -135,7 +135,7 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     replay.add_argument(
         "--spool",
         type=Path,
-        help="read a gateway's spool directory instead of Kafka (default when --config records to no Kafka)",
+        help="read a gateway's spool directory instead of Kafka (when there is no Kafka to read)",
     )
     replay.add_argument("--topic", help=f"ticks topic (overrides --config; default: {DEFAULT_TICKS_TOPIC})")
     replay.add_argument("--nats-url", help="overrides nats.url of --config, then $NATS_URL")
@@ -305,19 +305,14 @@ def _replay_request(args: argparse.Namespace) -> ReplayRequest:
         nats_url=nats_url,
         subject_prefix=args.subject_prefix,
         timeout_s=args.timeout,
-        spool_dir=_replay_spool(args, config),
+        spool_dir=_replay_spool(args),
     )
 
 
-def _replay_spool(args: argparse.Namespace, config: GatewayConfig | None) -> Path | None:
-    """``--spool``, or the config's spool when the config records to no Kafka and no --bootstrap is given."""
-    if args.spool is not None:
-        if args.bootstrap is not None:
-            raise ConfigError("give --spool or --bootstrap, not both")
-        return Path(args.spool)
-    if config is not None and not config.kafka.enabled and args.bootstrap is None:
-        return config.kafka.spool.dir
-    return None
+def _replay_spool(args: argparse.Namespace) -> Path | None:
+    if args.spool is not None and args.bootstrap is not None:
+        raise ConfigError("give --spool or --bootstrap, not both")
+    return args.spool
 
 
 def _progress_bar(total_records: int) -> Progress:

@@ -918,10 +918,7 @@ class SpoolTickReader:
         try:
             self._epoch = read_spool_epoch(self._directory)
         except (SpoolError, OSError) as exc:
-            raise ConfigError(
-                f"spool {self._directory} is not a readable gateway spool ({exc}); without Kafka (--bootstrap, "
-                f"or kafka.enabled in --config) replay reads a spool"
-            ) from exc
+            raise ConfigError(f"--spool {self._directory}: not a readable gateway spool ({exc})") from exc
         self._records = read_spool_directory(self._directory, unacked_only=False)
 
     async def fetch(self) -> tuple[dict[int, list[SpooledRecord]], list[int]]:

@@ -110,3 +110,22 @@ def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> N
     assert lines and all(
         re.match(r"market\.sim\.ticks batch \d+ USD_JPY \d+\.\d{3}\d*/\d+\.\d+ seq=\d+ event=", line) for line in lines
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            ["--spool", "{tmp}/nothing"], "--spool {tmp}/nothing: not a readable gateway spool", id="not_a_spool"
+        ),
+        pytest.param(
+            ["--spool", "{tmp}", "--bootstrap", "127.0.0.1:9"],
+            "give --spool or --bootstrap, not both",
+            id="both_sources",
+        ),
+    ],
+)
+def test_replay_from_a_spool_explains_a_wrong_source(tmp_path: Path, options: list[str], message: str) -> None:
+    result = fxgw("replay", "--since", "-1h", *[option.format(tmp=tmp_path) for option in options])
+    assert result.returncode == 2
+    assert message.format(tmp=tmp_path) in result.stderr
