@@ -52,8 +52,12 @@ from gateway.spool import Spool, SpoolError, SpoolFullError, SpoolRecord
 
 logger = logging.getLogger(__name__)
 
-CHUNK_BYTES: Final = 256 * 1024
-"""Most record bytes in flight at once; below the producer's batch size, so a chunk is one batch per partition."""
+CHUNK_BYTES: Final = 960 * 1024
+"""Most record bytes in flight at once; below the producer's batch size, so a chunk is one batch per partition.
+
+With one chunk in flight the writer moves at most a chunk per round trip (a tick is about 90 bytes): 256 KiB
+capped it near 100,000 ticks/s under load. 960 KiB stays below Kafka's default message.max.bytes (1 MB),
+so a partition's batch fits even uncompressed."""
 PRODUCER_BATCH_BYTES: Final = 2 * CHUNK_BYTES
 CHUNK_RECORDS: Final = 4096
 RETRY_MIN_S: Final = 0.2
@@ -164,8 +168,8 @@ class KafkaBackup:
         *,
         bootstrap_servers: str,
         instance_id: str,
-        compression: str | None = "lz4",
-        linger_ms: int = 5,
+        compression: str | None = "zstd",
+        linger_ms: int = 0,
         request_timeout_ms: int = 30_000,
     ) -> None:
         self.builder = builder

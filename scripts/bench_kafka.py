@@ -1,0 +1,718 @@
+"""Kafka benchmark: real OANDA quotes -> gateway Pipeline -> NATS and, through the spool, Kafka (tansu).
+
+Usage (from the repository root)::
+
+    python scripts/bench_kafka.py [--quick] [--data DIR] [--profile]
+
+What runs, all on this machine:
+
+- a private ``nats-server`` on a free port (:class:`gateway.nats_server.NatsServer`) and a tansu broker
+  (:class:`tests.servers.tansu.TansuBroker`: Kafka protocol, memory storage) on another;
+- a subscriber in a separate process on ``market.*.ticks`` (``bench_pipeline.SubscriberProcess``);
+- the gateway side in this process, on uvloop: the real :class:`~gateway.pipeline.Pipeline` with, in the
+  Kafka run, a :class:`~gateway.kafka_writer.KafkaBackup` wired as ``gateway.app`` wires it from the
+  default ``kafka`` config (spool in a temporary directory, fsync ``"interval"``, lz4, linger 5 ms) and
+  its writer task (``KafkaBackup.run``) running.
+
+Both runs feed the same quotes as fast as the pipeline takes them (``bench_pipeline``'s throughput phase:
+batches of ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped when it is built):
+
+1. NATS only (no backup): delivered ticks/s = ticks received / (last receipt - start of feeding).
+2. NATS + Kafka: the same NATS figure, and the Kafka figure: accepted ticks / (time from the start of
+   feeding until the spool holds no unacknowledged record). The spool backlog is sampled every
+   ``SAMPLE_INTERVAL_S`` for its maximum. Then both topics are read back: after dropping records whose
+   ``fxgw-id`` header was seen (as consumers do), the ticks topic must hold every accepted tick exactly
+   once (this run's session, seqs 1..accepted, in order per instrument), and the prices of every
+   ``PRICE_CHECK_STRIDE``-th tick must match its quote line.
+3. raw aiokafka: the records read back (same keys, values and headers) sent again, to topics of their own,
+   by a plain ``AIOKafkaProducer`` with the writer's settings (acks=all, lz4, linger 5 ms), every send
+   issued at once and then awaited: the ceiling of producing these bytes from Python.
+
+CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for nats-server and
+tansu, each over its run (the Kafka run's gateway figure ends when the spool is drained, so it holds the
+writer's work). With ``--profile`` run 2 runs under cProfile (this process's thread) and the top functions
+by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile slows
+per-tick Python code far more than the C work of compression and I/O, so that run's figures are slower
+than usual and its shares lean towards the pipeline. nats-server, tansu and the subscriber are stopped
+however the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import platform
+import pstats
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import aiokafka
+import nats
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+from bench_pipeline import (
+    BENCH_POLICY,
+    SOURCE,
+    THROUGHPUT_TARGET_TICKS_PER_S,
+    CpuMeter,
+    Quotes,
+    SubscriberProcess,
+    _nats_server_version,
+    _peak_rss_mb,
+    feed_all,
+    find_child_pid,
+    lingering_publisher,
+    load_quotes,
+    make_pipeline,
+)
+from nats.aio.client import Client as NatsClient
+
+from collectors.replay import parse_quote_line
+from gateway.aggregator import BestPriceAggregator
+from gateway.clock import NS_PER_S, now_ns
+from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES, KafkaConfig, SpoolConfig
+from gateway.kafka_records import ID_HEADER
+from gateway.kafka_writer import PRODUCER_BATCH_BYTES, KafkaBackup, KafkaRecordBuilder
+from gateway.nats_server import NatsServer
+from gateway.pipeline import Pipeline
+from gateway.publisher import NatsPublisher
+from gateway.quality import QualityGate
+from gateway.schema.market.v1.market_pb2 import MarketDataStream
+from gateway.spool import Spool
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # tests.servers.tansu is not part of the installed package
+from tests.servers.tansu import TansuBroker  # noqa: E402
+
+DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
+INSTANCE_ID: Final = "bench-kafka"
+QUICK_QUOTES: Final = 150_000
+TOPIC_PARTITIONS: Final = 4  # what tansu gives a topic it creates on first use
+RAW_TOPIC_PREFIX: Final = "raw-"
+SAMPLE_INTERVAL_S: Final = 0.005
+CONNECT_TIMEOUT_S: Final = 15.0
+DRAIN_TIMEOUT_S: Final = 60.0
+PRICE_CHECK_STRIDE: Final = 1_000
+PROFILE_TOP: Final = 30
+KAFKA_PATH_FUNCTIONS: Final = r"kafka|spool|lz4|zstd|snappy"
+"""pstats restriction (a regular expression on file, line and function) for the Kafka path's own listing."""
+
+KAFKA_DEFAULTS: Final = KafkaConfig()
+KAFKA_TARGET_TICKS_PER_S: Final = 150_000
+NATS_COST_LIMIT: Final = 0.20
+"""The Kafka path may cost the NATS throughput at most this share."""
+
+
+ReadRecord = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+"""A record as read back: topic, key, value, headers."""
+
+
+class BenchmarkError(Exception):
+    """The benchmark itself could not run (the writer did not connect, the spool did not drain)."""
+
+
+# -- figures --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Cpu:
+    """CPU seconds of each process over one run."""
+
+    gateway_s: float = 0.0
+    nats_server_s: float = 0.0
+    tansu_s: float = 0.0
+    subscriber_s: float = 0.0
+
+    def per_tick_us(self, ticks: int) -> tuple[float, float, float, float]:
+        scale = 1e6 / max(ticks, 1)
+        return (self.gateway_s * scale, self.nats_server_s * scale, self.tansu_s * scale, self.subscriber_s * scale)
+
+
+@dataclass(slots=True)
+class KafkaFigures:
+    """What the Kafka run adds to the NATS figures."""
+
+    drained_s: float = 0.0
+    ticks_per_s: float = 0.0
+    records_spooled: int = 0
+    ticks_spooled: int = 0
+    spooled_bytes: int = 0
+    records_sent: int = 0
+    records_dropped: int = 0
+    send_failures: int = 0
+    max_backlog_records: int = 0
+    max_backlog_bytes: int = 0
+    fsyncs: int = 0
+
+
+@dataclass(slots=True)
+class Run:
+    """One pass of the quotes through the pipeline."""
+
+    name: str
+    fed: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    delivered: int = 0
+    messages: int = 0
+    publish_drops: int = 0
+    feed_s: float = 0.0
+    nats_ticks_per_s: float = 0.0
+    cpu: Cpu = field(default_factory=Cpu)
+    kafka: KafkaFigures | None = None
+
+    @property
+    def lost(self) -> int:
+        return self.accepted - self.delivered
+
+
+@dataclass(slots=True)
+class Readback:
+    """The topics as a consumer reads them after the Kafka run."""
+
+    tick_records: int = 0
+    best_records: int = 0
+    ticks: int = 0
+    duplicate_ids: int = 0
+    foreign_ticks: int = 0
+    repeated_ticks: int = 0
+    missing_ticks: int = 0
+    out_of_order: int = 0
+    prices_checked: int = 0
+    prices_wrong: int = 0
+    read_s: float = 0.0
+
+    @property
+    def exact(self) -> bool:
+        """After dropping records whose id was seen (as consumers do), every check passed."""
+        faults = (self.foreign_ticks, self.repeated_ticks, self.missing_ticks, self.out_of_order, self.prices_wrong)
+        return not any(faults)
+
+
+@dataclass(slots=True)
+class RawFigures:
+    """The records read back, produced again by a plain AIOKafkaProducer."""
+
+    records: int = 0
+    ticks: int = 0
+    value_bytes: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    tansu_cpu_s: float = 0.0
+
+    @property
+    def ticks_per_s(self) -> float:
+        return self.ticks / self.seconds if self.seconds else 0.0
+
+
+@dataclass(slots=True)
+class Result:
+    """Every figure the run prints."""
+
+    quotes: int = 0
+    files: int = 0
+    load_s: float = 0.0
+    nats_only: Run | None = None
+    with_kafka: Run | None = None
+    readback: Readback | None = None
+    raw: RawFigures | None = None
+    gateway_rss_mb: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+# -- the Kafka path as gateway.app wires it -------------------------------------------------------------------
+
+
+def open_backup(kafka: KafkaConfig, instance_id: str, session_id: int) -> KafkaBackup:
+    """The spool and the Kafka writer, built from ``kafka`` as ``Gateway._open_backup`` builds them."""
+    spool_config = kafka.spool
+    spool = Spool(
+        spool_config.dir,
+        max_bytes=spool_config.max_bytes,
+        segment_bytes=spool_config.segment_bytes,
+        fsync=spool_config.fsync,
+        fsync_interval_ms=spool_config.fsync_interval_ms,
+    )
+    return KafkaBackup(
+        KafkaRecordBuilder(kafka.topics, session_id),
+        spool,
+        bootstrap_servers=kafka.bootstrap_servers,
+        instance_id=instance_id,
+        compression=None if kafka.compression == "none" else kafka.compression,
+        linger_ms=kafka.linger_ms,
+        request_timeout_ms=kafka.request_timeout_ms,
+    )
+
+
+class BacklogSampler:
+    """The largest spool backlog (unacknowledged records and bytes) seen, sampled on a timer."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self.max_records = 0
+        self.max_bytes = 0
+
+    def sample(self) -> int:
+        """Take one sample; return the unacknowledged records."""
+        records = self._spool.pending_records
+        self.max_records = max(self.max_records, records)
+        self.max_bytes = max(self.max_bytes, self._spool.pending_bytes)
+        return records
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+    async def wait_drained(self, backup: KafkaBackup, timeout_s: float) -> None:
+        """Return once every spooled record is acknowledged; raise BenchmarkError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self.sample():
+            if time.monotonic() > deadline:
+                raise BenchmarkError(
+                    f"the spool still holds {self._spool.pending_records:,} records after {timeout_s:g} s "
+                    f"(writer: {backup.stats})"
+                )
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+
+# -- the runs -------------------------------------------------------------------------------------------------
+
+
+class Benchmark:
+    """The runs, in order, on one gateway-side NATS connection."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        broker: TansuBroker,
+        subscriber: SubscriberProcess,
+        quotes: Quotes,
+        say: Callable[[str], None],
+        profiler: cProfile.Profile | None,
+    ) -> None:
+        self._nats_url = nats_url
+        self._broker = broker
+        self._subscriber = subscriber
+        self._quotes = quotes
+        self._say = say
+        self._profiler = profiler
+        self._nats_server_cpu = CpuMeter(find_child_pid("nats-server"))
+        self._tansu_cpu = CpuMeter(find_child_pid("tansu"))
+        self.result = Result(quotes=len(quotes), files=quotes.files, load_s=quotes.load_s)
+
+    async def run(self, count: int) -> Result:
+        result = self.result
+
+        async def on_error(exc: Exception) -> None:
+            result.errors.append(f"gateway nats client: {exc!r}")
+
+        nc = await nats.connect(
+            self._nats_url,
+            name="bench-gateway",
+            pending_size=DEFAULT_PENDING_BYTES,
+            max_reconnect_attempts=0,
+            error_cb=on_error,
+        )
+        try:
+            result.nats_only = await self._nats_only(nc, count)
+            with tempfile.TemporaryDirectory(prefix="bench-kafka-spool-") as spool_dir:
+                kafka = KafkaConfig(
+                    enabled=True, bootstrap_servers=self._broker.bootstrap, spool=SpoolConfig(dir=Path(spool_dir))
+                )
+                for topic in (kafka.ticks_topic, kafka.best_prices_topic):
+                    self._broker.create_topic(topic, TOPIC_PARTITIONS)
+                session_id = now_ns()
+                result.with_kafka = await self._with_kafka(nc, count, kafka, session_id)
+            self._say("reading both topics back ...")
+            result.readback, records = await read_back(
+                self._broker.bootstrap, kafka, session_id, result.with_kafka, self._quotes
+            )
+            self._say(f"raw aiokafka: the {len(records):,} records again, to topics of their own ...")
+            result.raw = await self._raw(records)
+        finally:
+            await nc.drain()
+        result.gateway_rss_mb = _peak_rss_mb()
+        return result
+
+    async def _nats_only(self, nc: NatsClient, count: int) -> Run:
+        self._say(f"NATS only: {count:,} quotes through the pipeline as fast as it takes them ...")
+        run = Run("NATS only")
+        pipeline = make_pipeline(nc, DEFAULT_LINGER_MS)
+        start_ns = await self._begin(run)
+        async with lingering_publisher(pipeline):
+            await feed_all(pipeline, self._quotes, count)
+        await nc.flush()
+        run.feed_s = (time.time_ns() - start_ns) / NS_PER_S
+        await self._end(run, pipeline, start_ns, count)
+        return run
+
+    async def _with_kafka(self, nc: NatsClient, count: int, kafka: KafkaConfig, session_id: int) -> Run:
+        run = Run("NATS + Kafka", kafka=KafkaFigures())
+        backup = open_backup(kafka, INSTANCE_ID, session_id)
+        writer = asyncio.create_task(backup.run(), name="kafka-writer")
+        sampler = BacklogSampler(backup.spool)
+        sampling = asyncio.create_task(sampler.run(), name="spool-backlog")
+        try:
+            await _wait_connected(backup)
+            self._say(f"NATS + Kafka: the same {count:,} quotes, spooled and sent to tansu ...")
+            publisher = NatsPublisher(nc, session_id=session_id)
+            gate, aggregator = QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0})
+            pipeline = Pipeline(gate, aggregator, publisher, DEFAULT_LINGER_MS, backup)
+            start_ns = await self._begin(run)
+            if self._profiler is not None:
+                self._profiler.enable()
+            async with lingering_publisher(pipeline):
+                await feed_all(pipeline, self._quotes, count)
+            await nc.flush()
+            run.feed_s = (time.time_ns() - start_ns) / NS_PER_S
+            await sampler.wait_drained(backup, DRAIN_TIMEOUT_S)
+            drained_ns = time.time_ns()
+            await self._end(run, pipeline, start_ns, count)
+        finally:
+            if self._profiler is not None:
+                self._profiler.disable()
+            for task in (sampling, writer):
+                task.cancel()
+            await asyncio.gather(sampling, writer, return_exceptions=True)
+            backup.spool.close()
+        figures = run.kafka
+        assert figures is not None
+        figures.drained_s = (drained_ns - start_ns) / NS_PER_S
+        figures.ticks_per_s = run.accepted / figures.drained_s
+        stats = backup.stats
+        figures.records_spooled, figures.ticks_spooled = stats.records_spooled, stats.ticks_spooled
+        figures.records_sent, figures.records_dropped = stats.records_sent, stats.records_dropped
+        figures.send_failures = stats.send_failures
+        figures.spooled_bytes, figures.fsyncs = backup.spool.stats.appended_bytes, backup.spool.stats.fsyncs
+        figures.max_backlog_records, figures.max_backlog_bytes = sampler.max_records, sampler.max_bytes
+        return run
+
+    async def _begin(self, run: Run) -> int:
+        await self._subscriber.begin(record_latency=False)
+        self._nats_server_cpu.start()
+        self._tansu_cpu.start()
+        return time.time_ns()
+
+    async def _end(self, run: Run, pipeline: Pipeline, start_ns: int, fed: int) -> None:
+        """Read the gateway-side clocks (all published; in the Kafka run, all delivered), then the subscriber."""
+        cpu = run.cpu
+        cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()  # in the Kafka run: with the writer's work
+        stats = pipeline.sources[SOURCE]
+        report = await self._subscriber.end(stats.accepted)
+        _, cpu.nats_server_s = self._nats_server_cpu.read()  # nats-server works until the subscriber has everything
+        cpu.subscriber_s = report["cpu_s"]
+        self.result.errors += report["errors"]
+        publish = pipeline.publisher.stats
+        run.fed, run.accepted, run.rejected = fed, stats.accepted, stats.rejected
+        run.delivered = report["ticks"]
+        run.messages = publish.messages
+        run.publish_drops = publish.ticks_dropped + publish.best_prices_dropped
+        if report["ticks"]:
+            run.nats_ticks_per_s = report["ticks"] / ((report["last_ns"] - start_ns) / NS_PER_S)
+
+    async def _raw(self, records: Sequence[ReadRecord]) -> RawFigures:
+        figures = RawFigures(records=len(records))
+        topics = sorted({topic for topic, _, _, _ in records})
+        for topic in topics:
+            self._broker.create_topic(RAW_TOPIC_PREFIX + topic, TOPIC_PARTITIONS)
+        # The writer's producer settings (gateway.kafka_writer.KafkaBackup.run and the default kafka config).
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._broker.bootstrap,
+            client_id=f"{INSTANCE_ID}-raw",
+            acks="all",
+            enable_idempotence=False,
+            max_batch_size=PRODUCER_BATCH_BYTES,
+            max_request_size=2 * PRODUCER_BATCH_BYTES,
+            compression_type=KAFKA_DEFAULTS.compression,
+            linger_ms=KAFKA_DEFAULTS.linger_ms,
+        )
+        await producer.start()
+        try:
+            for topic in topics:  # metadata before the clock starts, as the writer has it after its first send
+                await producer.partitions_for(RAW_TOPIC_PREFIX + topic)
+            self._tansu_cpu.start()
+            started = time.perf_counter()
+            send = producer.send
+            futures = [
+                await send(RAW_TOPIC_PREFIX + topic, value, key=key, headers=headers)
+                for topic, key, value, headers in records
+            ]
+            await asyncio.gather(*futures)
+            figures.seconds = time.perf_counter() - started
+            figures.cpu_s, figures.tansu_cpu_s = self._tansu_cpu.read()
+        finally:
+            await producer.stop()
+        ticks_topic = KAFKA_DEFAULTS.ticks_topic
+        figures.ticks = sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic)
+        figures.value_bytes = sum(len(value) for _, _, value, _ in records)
+        return figures
+
+
+async def _wait_connected(backup: KafkaBackup) -> None:
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while not backup.stats.connected:
+        if time.monotonic() > deadline:
+            raise BenchmarkError(f"the Kafka writer did not connect within {CONNECT_TIMEOUT_S:g} s: {backup.stats}")
+        await asyncio.sleep(0.01)
+
+
+async def read_back(
+    bootstrap: str, kafka: KafkaConfig, session_id: int, run: Run, quotes: Quotes
+) -> tuple[Readback, list[ReadRecord]]:
+    """Read the ticks and best-prices topics whole; check the ticks against what the run accepted.
+
+    Returns the checks and every record read, for the raw baseline. See the module docstring.
+    """
+    ticks_topic, best_topic = kafka.ticks_topic, kafka.best_prices_topic
+    readback = Readback()
+    records: list[ReadRecord] = []
+    started = time.perf_counter()
+    seen = bytearray(run.accepted + 1)
+    last_seq: dict[tuple[int, str], int] = {}
+    ids: set[bytes] = set()
+    prices: dict[int, tuple[int, int]] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        # Both lists now: once a topic is assigned, the consumer's metadata covers that topic only.
+        topic_partitions = {
+            topic: [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            for topic in (ticks_topic, best_topic)
+        }
+        for topic, partitions in topic_partitions.items():
+            if not partitions:
+                continue
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            remaining = {tp for tp in partitions if end[tp] > 0}
+            while remaining:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        headers = list(message.headers)
+                        records.append((topic, message.key, message.value, headers))
+                        record_id = dict(headers)[ID_HEADER]
+                        if record_id in ids:
+                            readback.duplicate_ids += 1
+                            continue
+                        ids.add(record_id)
+                        if topic == best_topic:
+                            readback.best_records += 1
+                            continue
+                        readback.tick_records += 1
+                        stream = MarketDataStream.FromString(message.value)
+                        if stream.session_id != session_id or stream.source != SOURCE:
+                            readback.foreign_ticks += len(stream.ticks)
+                            continue
+                        for tick in stream.ticks:
+                            seq = tick.seq
+                            readback.ticks += 1
+                            if not 0 < seq <= run.accepted:
+                                readback.foreign_ticks += 1
+                                continue
+                            if seen[seq]:
+                                readback.repeated_ticks += 1
+                            seen[seq] = 1
+                            key = (tp.partition, tick.instrument)
+                            if seq <= last_seq.get(key, 0):
+                                readback.out_of_order += 1
+                            last_seq[key] = seq
+                            if seq % PRICE_CHECK_STRIDE == 1:
+                                prices[seq] = (tick.bid_px, tick.ask_px)
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    readback.missing_ticks = run.accepted - sum(seen)
+    if not run.rejected:  # every quote accepted: tick seq n came from quote line n - 1
+        for seq, (bid_px, ask_px) in prices.items():
+            recorded = parse_quote_line(quotes.lines[seq - 1], quotes.day_starts[seq - 1])
+            readback.prices_checked += 1
+            readback.prices_wrong += (recorded.bid_px, recorded.ask_px) != (bid_px, ask_px)
+    readback.read_s = time.perf_counter() - started
+    return readback, records
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+
+
+def print_report(result: Result, quick: bool, nats_version: str) -> None:
+    rows: list[tuple[str, str, str]] = []
+
+    def row(name: str, value: str, verdict: str = "") -> None:
+        rows.append((name, value, verdict))
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    def cpu_per_tick(run: Run) -> str:
+        gateway, server, tansu, subscriber = run.cpu.per_tick_us(run.fed)
+        return f"{gateway:.2f} / {server:.2f} / {tansu:.2f} / {subscriber:.2f} us"
+
+    row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files, {result.load_s:.1f} s, not measured)")
+    nats_only, with_kafka = result.nats_only, result.with_kafka
+    for run in (nats_only, with_kafka):
+        if run is None:
+            continue
+        row(
+            f"{run.name.upper()}: fed / accepted / rejected",
+            f"{run.fed:,} / {run.accepted:,} / {run.rejected.total():,}",
+        )
+        row(
+            "  NATS: accepted / delivered (lost), drops",
+            f"{run.accepted:,} / {run.delivered:,} ({run.lost:,}), {run.publish_drops:,}",
+            f"zero loss: {met(run.lost == 0 and not run.publish_drops)}",
+        )
+        row("  NATS: feed time (all submitted and flushed)", f"{run.feed_s:.2f} s")
+        row(
+            "  NATS: delivered throughput",
+            f"{run.nats_ticks_per_s:,.0f} ticks/s",
+            f">= {THROUGHPUT_TARGET_TICKS_PER_S:,}: {met(run.nats_ticks_per_s >= THROUGHPUT_TARGET_TICKS_PER_S)}",
+        )
+        kafka = run.kafka
+        if kafka is not None:
+            row(
+                "  KAFKA: ticks/s (accepted / feed start to spool drained)",
+                f"{kafka.ticks_per_s:,.0f} ticks/s ({kafka.drained_s:.2f} s)",
+                f">= {KAFKA_TARGET_TICKS_PER_S:,}: {met(kafka.ticks_per_s >= KAFKA_TARGET_TICKS_PER_S)}",
+            )
+            tick_records = result.readback.tick_records if result.readback else 0
+            row(
+                "  Kafka: records spooled (ticks) / sent / dropped",
+                f"{kafka.records_spooled:,} ({kafka.ticks_spooled:,}) / {kafka.records_sent:,} / "
+                f"{kafka.records_dropped:,}",
+            )
+            row(
+                "  Kafka: records sent per s, ticks per tick record",
+                f"{kafka.records_sent / kafka.drained_s:,.0f}/s, {kafka.ticks_spooled / max(tick_records, 1):,.1f}",
+            )
+            row(
+                "  Kafka: spooled bytes, fsyncs, send failures",
+                f"{kafka.spooled_bytes / 1e6:.1f} MB, {kafka.fsyncs}, {kafka.send_failures}",
+            )
+            row(
+                "  Kafka: max spool backlog (5 ms samples)",
+                f"{kafka.max_backlog_records:,} records, {kafka.max_backlog_bytes / 1e6:.2f} MB",
+            )
+        row("  CPU per tick: gateway / nats-server / tansu / subscriber", cpu_per_tick(run))
+    if nats_only and with_kafka and nats_only.nats_ticks_per_s and with_kafka.kafka:
+        nats_ratio = with_kafka.nats_ticks_per_s / nats_only.nats_ticks_per_s
+        row(
+            "NATS throughput with Kafka / NATS only",
+            f"{nats_ratio:.2f}",
+            f"Kafka costs NATS <= {NATS_COST_LIMIT:.0%}: {met(nats_ratio >= 1 - NATS_COST_LIMIT)}",
+        )
+        row(
+            "Kafka throughput / NATS-only throughput",
+            f"{with_kafka.kafka.ticks_per_s / nats_only.nats_ticks_per_s:.2f}",
+        )
+        gateway_extra = with_kafka.cpu.per_tick_us(with_kafka.fed)[0] - nats_only.cpu.per_tick_us(nats_only.fed)[0]
+        row("gateway CPU the Kafka path adds per tick", f"{gateway_extra:.2f} us")
+    readback = result.readback
+    if readback is not None and with_kafka is not None:
+        row(
+            "READ BACK: tick records / ticks / best-price records",
+            f"{readback.tick_records:,} / {readback.ticks:,} / {readback.best_records:,} ({readback.read_s:.1f} s)",
+            f"exactly the accepted ticks: {met(readback.exact and readback.ticks == with_kafka.accepted)}",
+        )
+        row(
+            "  duplicate ids (dropped) / foreign / repeated / missing / out of order",
+            f"{readback.duplicate_ids} / {readback.foreign_ticks} / {readback.repeated_ticks} / "
+            f"{readback.missing_ticks} / {readback.out_of_order}",
+        )
+        row(
+            "  prices checked against the quote lines (wrong)", f"{readback.prices_checked:,} ({readback.prices_wrong})"
+        )
+    raw = result.raw
+    if raw is not None:
+        row("RAW aiokafka: the same records, all sent at once", f"{raw.ticks_per_s:,.0f} ticks/s ({raw.seconds:.2f} s)")
+        row(
+            "  records / ticks / value bytes",
+            f"{raw.records:,} / {raw.ticks:,} / {raw.value_bytes / 1e6:.1f} MB, "
+            f"{raw.records / raw.seconds:,.0f} records/s",
+        )
+        row(
+            "  CPU per tick: producer / tansu",
+            f"{raw.cpu_s / max(raw.ticks, 1) * 1e6:.2f} / {raw.tansu_cpu_s / max(raw.ticks, 1) * 1e6:.2f} us",
+        )
+    row("peak RSS gateway (holds the quotes and the records read back)", f"{result.gateway_rss_mb:.1f} MB")
+
+    print()
+    print(f"fxgw Kafka benchmark{' (--quick)' if quick else ''}")
+    print(
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, uvloop {uvloop.__version__}, "
+        f"aiokafka {aiokafka.__version__}, {nats_version}, tansu (memory storage)"
+    )
+    width = max(len(name) for name, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    print(f"{'figure':<{width}}  {'value':<{value_width}}  target")
+    print("-" * (width + value_width + 30))
+    for name, value, verdict in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {verdict}".rstrip())
+    for error in result.errors:
+        print(f"error: {error}")
+
+
+def print_profile(profiler: cProfile.Profile) -> None:
+    """Top functions by own and by cumulative time, then those of the Kafka path alone by own time."""
+    listings = (
+        (pstats.SortKey.TIME, (PROFILE_TOP,), ""),
+        (pstats.SortKey.CUMULATIVE, (PROFILE_TOP,), ""),
+        (pstats.SortKey.TIME, (KAFKA_PATH_FUNCTIONS, PROFILE_TOP), ", Kafka path only"),
+    )
+    for key, restrictions, title in listings:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(*restrictions)
+        print(f"\ncProfile of the NATS + Kafka run, by {key.value}{title}:\n{out.getvalue()}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_QUOTES:,} quotes: ~20 s in all")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of OANDA YYYYMMDD_quote.zip files")
+    parser.add_argument("--profile", action="store_true", help="cProfile the NATS + Kafka run; print to stderr")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"bench_kafka: no quote folder at {args.data} (use --data)", file=sys.stderr)
+        return 2
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    profiler = cProfile.Profile() if args.profile else None
+    with NatsServer() as server, TansuBroker() as broker:
+        say(f"nats-server on {server.url}, tansu on {broker.bootstrap}")
+        subscriber = SubscriberProcess(server.url)
+        try:
+            quotes = load_quotes(args.data)
+            say(f"loaded {len(quotes):,} quotes from {quotes.files} files in {quotes.load_s:.1f} s")
+            subscriber.wait_ready()
+            count = min(len(quotes), QUICK_QUOTES) if args.quick else len(quotes)
+            benchmark = Benchmark(server.url, broker, subscriber, quotes, say, profiler)
+            result = uvloop.run(benchmark.run(count))
+        finally:
+            subscriber.stop()
+    say("done; nats-server and tansu stopped")
+    print_report(result, args.quick, _nats_server_version())
+    if profiler is not None:
+        print_profile(profiler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
