@@ -32,10 +32,6 @@ DEFAULT_BEST_PRICES_TOPIC: Final = "market-best-prices"
 DEFAULT_REJECTIONS_TOPIC: Final = "market-rejections"
 DEFAULT_STATUS_TOPIC: Final = "market-status"
 
-STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
-REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"
-STATUS_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.SourceStatus"
-
 
 @dataclass(frozen=True, slots=True)
 class KafkaTopics:

@@ -55,13 +55,13 @@ from nats.errors import Error as NatsError
 from gateway.clock import NS_PER_MS, NS_PER_S, format_time_ns, now_ns, parse_time_ns
 from gateway.errors import ConfigError, GatewayError, InputError
 from gateway.instruments import display_decimals
-from gateway.kafka_records import CONTENT_TYPE_HEADER, DEFAULT_TICKS_TOPIC, ID_HEADER, STREAM_CONTENT_TYPE
+from gateway.kafka_records import CONTENT_TYPE_HEADER, DEFAULT_TICKS_TOPIC, ID_HEADER
 from gateway.prices import format_price
 from gateway.publisher import DEFAULT_MAX_BATCH_TICKS, NatsPublishClient
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.spool import SpoolError, SpoolRecord, read_spool_directory, read_spool_epoch
-from gateway.wire import TickRecordEncoder
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 
 logger = logging.getLogger(__name__)
 

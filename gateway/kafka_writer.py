@@ -39,9 +39,6 @@ from aiokafka.errors import KafkaError
 from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
 from gateway.kafka_records import (
-    REJECTION_CONTENT_TYPE,
-    STATUS_CONTENT_TYPE,
-    STREAM_CONTENT_TYPE,
     KafkaRecord,
     KafkaTopics,
     record_headers,
@@ -49,6 +46,7 @@ from gateway.kafka_records import (
 from gateway.publisher import BEST_SOURCE, best_prices_message
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
 from gateway.spool import Spool, SpoolError, SpoolFullError, SpoolRecord
+from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 

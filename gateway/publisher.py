@@ -29,15 +29,12 @@ from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
-from gateway.wire import TickRecordEncoder
+from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE, TickRecordEncoder
 
 logger = logging.getLogger(__name__)
 
 BEST_SOURCE: Final = "best"
 DEFAULT_MAX_BATCH_TICKS: Final = 512
-STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
-REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"
-STATUS_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.SourceStatus"
 _DROP_LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 
 

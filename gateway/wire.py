@@ -16,6 +16,11 @@ from typing import Final
 
 from gateway.quote import Quote
 
+STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
+REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"
+STATUS_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.SourceStatus"
+"""Content types of the gateway's messages, on NATS (``Content-Type``) and Kafka (``content-type``)."""
+
 _TICKS_FIELD: Final = 5  # MarketDataStream.ticks
 _LENGTH_DELIMITED: Final = 2
 _FIXED64: Final = 1

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from gateway.kafka_records import STREAM_CONTENT_TYPE, KafkaTopics
+from gateway.kafka_records import KafkaTopics
 from gateway.kafka_writer import KafkaRecordBuilder
 from gateway.prices import PRICE_SCALE
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.spool import RecordFields, Spool
-from gateway.wire import TickRecordEncoder
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick

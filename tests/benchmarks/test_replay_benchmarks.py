@@ -23,7 +23,6 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 
 from collectors.replay import parse_quote_line, quote_files, read_lines
-from gateway.kafka_records import STREAM_CONTENT_TYPE
 from gateway.kafka_replay import (
     NatsTickSink,
     OutputFormat,
@@ -38,7 +37,7 @@ from gateway.kafka_replay import (
 from gateway.nats_server import NatsServer
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.wire import TickRecordEncoder
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.servers.tansu import TansuBroker
 
 if TYPE_CHECKING:

@@ -30,11 +30,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gateway.clock import NS_PER_MS, NS_PER_S, format_time_ns, parse_time_ns
 from gateway.errors import ConfigError
-from gateway.kafka_records import STREAM_CONTENT_TYPE
 from gateway.kafka_replay import OutputFormat, ReplayError, ReplayRequest, run_replay
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.wire import TickRecordEncoder
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.integration.natsutil import Recorder
 from tests.servers.tansu import TansuBroker, free_port
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import publisher
 from gateway.aggregator import BestQuote
 from gateway.clock import now_ns
 from gateway.kafka_records import (
@@ -14,9 +13,6 @@ from gateway.kafka_records import (
     DEFAULT_STATUS_TOPIC,
     DEFAULT_TICKS_TOPIC,
     ID_HEADER,
-    REJECTION_CONTENT_TYPE,
-    STATUS_CONTENT_TYPE,
-    STREAM_CONTENT_TYPE,
     KafkaRecord,
     KafkaTopics,
     record_headers,
@@ -32,7 +28,7 @@ from gateway.schema.market.v1.market_pb2 import (
     SourceStatus,
     Tick,
 )
-from gateway.wire import TickRecordEncoder
+from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE, TickRecordEncoder
 
 SESSION_ID = 1_700_000_000_000_000_000
 TOPICS = KafkaTopics(ticks="t-ticks", best_prices="t-best", rejections="t-rejected", status="t-status")
@@ -102,18 +98,6 @@ def test_record_headers_are_the_content_type_and_the_stable_id(content_type: str
         ("fxgw-id", b"fxgw:1700000000:42"),
     ]
     assert (CONTENT_TYPE_HEADER, ID_HEADER) == ("content-type", "fxgw-id")
-
-
-@pytest.mark.parametrize(
-    ("kafka_type", "nats_type"),
-    [
-        pytest.param(STREAM_CONTENT_TYPE, publisher.STREAM_CONTENT_TYPE, id="stream"),
-        pytest.param(REJECTION_CONTENT_TYPE, publisher.REJECTION_CONTENT_TYPE, id="rejection"),
-        pytest.param(STATUS_CONTENT_TYPE, publisher.STATUS_CONTENT_TYPE, id="status"),
-    ],
-)
-def test_content_types_are_the_same_as_on_nats(kafka_type: str, nats_type: str) -> None:
-    assert kafka_type == nats_type
 
 
 def test_default_topics() -> None:

@@ -16,7 +16,6 @@ from google.protobuf.message import DecodeError
 from gateway.clock import NS_PER_S, parse_time_ns
 from gateway.errors import ConfigError
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.kafka_records import STREAM_CONTENT_TYPE
 from gateway.kafka_replay import (
     KafkaTickReader,
     NatsTickSink,
@@ -38,7 +37,7 @@ from gateway.kafka_replay import (
 )
 from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, Tick
-from gateway.wire import TickRecordEncoder, encode_varint
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder, encode_varint
 
 T0 = parse_time_ns("2026-11-21T10:00:00Z")
 NOW = parse_time_ns("2026-11-21T12:00:00.5Z")

@@ -12,8 +12,9 @@ from nats.errors import ConnectionClosedError, OutboundBufferLimitError
 from nats.errors import Error as NatsError
 
 from gateway.aggregator import BestQuote
-from gateway.publisher import BEST_SOURCE, STATUS_CONTENT_TYPE, NatsPublisher, best_prices_message
+from gateway.publisher import BEST_SOURCE, NatsPublisher, best_prices_message
 from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, SourceStatus
+from gateway.wire import STATUS_CONTENT_TYPE
 
 SESSION_ID = 1_700_000_000_000_000_000
 T0 = 1_700_000_000_000_000_000
