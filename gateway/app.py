@@ -133,6 +133,10 @@ class Gateway:
         ]
         if self.backup is not None:
             self._backup_task = asyncio.create_task(self._keep_running(self.backup.run, "kafka-writer"), name="kafka")
+            sync_interval_s = self.config.kafka.spool.fsync_interval_ms / 1000
+            self._service_tasks.append(
+                asyncio.create_task(self.backup.sync_periodically(sync_interval_s), name="spool-sync")
+            )
         logger.info(
             "gateway %s started: %d collectors, publishing to %s",
             self.config.instance_id,

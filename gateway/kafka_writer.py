@@ -236,7 +236,6 @@ class KafkaBackup:
             chunk = spool.read(max_records=CHUNK_RECORDS, max_bytes=CHUNK_BYTES)
             if not chunk:
                 self._wake.clear()
-                spool.sync()
                 await self._wake.wait()
                 continue
             futures = [await self._send(producer, record) for record in chunk]
@@ -257,6 +256,15 @@ class KafkaBackup:
             record.topic, record.value, key=record.key or None, headers=headers
         )
         return future
+
+    async def sync_periodically(self, interval_s: float) -> None:
+        """Flush the spool per its fsync policy and persist its checkpoint, also when appends pause; runs forever."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.spool.sync()
+            except SpoolError as exc:
+                self._log_spool_error(exc)
 
     async def drain(self, timeout_s: float) -> None:
         """Give the writer up to ``timeout_s`` to deliver what is spooled; what remains is sent on the next start."""
