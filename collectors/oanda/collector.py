@@ -8,8 +8,8 @@ I/O only; every byte is turned into Quotes by :mod:`collectors.oanda.parsing`.
   left out; each instrument's ``pipLocation`` becomes the quality gate's pip.
 - **Stream.** ``GET /v3/accounts/{id}/pricing/stream`` is read with httpx in
   raw chunks that are split into lines here: v20's own stream reader is
-  synchronous and builds an object graph per line, at a fraction of the rate
-  needed (see README, "OANDA collector").
+  synchronous (a thread per broker) and its parser builds an object graph per
+  line, about 3x the cost of ours (README, "OANDA collector"; scripts/bench_oanda.py).
 - **Liveness.** Any bytes (prices or OANDA's 5 s heartbeats) keep a stream
   alive; one silent for ``heartbeat_timeout_s`` (httpx's read timeout, which
   also bounds the wait for response headers) is dropped and reopened. A

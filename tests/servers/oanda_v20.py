@@ -40,7 +40,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -936,6 +936,25 @@ def _pace(text: str) -> Pace:
     if not rate > 0:
         raise argparse.ArgumentTypeError("the rate must be positive")
     return rate
+
+
+V20LineParser = Callable[[bytes], tuple[str, Any]]
+
+
+def v20_stream_line_parser() -> V20LineParser:
+    """The line parser OANDA's own ``v20`` client uses for pricing streams, for comparisons in benchmarks.
+
+    ``v20.pricing.EntitySpec.stream`` builds it inside the method and hands it to the streaming Request;
+    the Request is kept here instead of being sent, so no network I/O happens.
+    """
+    import v20  # here: v20 compiles with a SyntaxWarning, and the server itself does not need it
+
+    context = v20.Context("127.0.0.1", 1, ssl=False, token="unused")
+    requests: list[Any] = []
+    context.request = requests.append
+    context.pricing.stream("101-004-1234567-001", instruments="EUR_USD", snapshot=True)
+    parser: V20LineParser = requests[0].line_parser
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
