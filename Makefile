@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: install proto test check bench bench-e2e demo clean
+.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench:
 
 bench-e2e:
 	$(BIN)/python scripts/bench_pipeline.py
+
+bench-oanda:
+	$(BIN)/python scripts/bench_oanda.py
+
+bench-kafka:
+	$(BIN)/python scripts/bench_kafka.py
 
 demo:
 	$(BIN)/fxgw demo
