@@ -30,11 +30,10 @@ from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
-from gateway.kafka_writer import KafkaBackup, KafkaRecordBuilder
+from gateway.kafka_writer import KafkaBackup
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
-from gateway.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -173,31 +172,15 @@ class Gateway:
 
     def _open_backup(self) -> KafkaBackup:
         """The Kafka writer and its spool; what an earlier run left in the spool is delivered first."""
-        kafka = self.config.kafka
-        spool_config = kafka.spool
-        spool = Spool(
-            spool_config.dir,
-            max_bytes=spool_config.max_bytes,
-            segment_bytes=spool_config.segment_bytes,
-            fsync=spool_config.fsync,
-            fsync_interval_ms=spool_config.fsync_interval_ms,
-        )
-        if spool.pending_records:
+        backup = KafkaBackup.from_config(self.config.kafka, self.config.instance_id, self.started_ns)
+        if backup.spool.pending_records:
             logger.info(
                 "gateway %s: spool %s holds %d undelivered records from an earlier run; they go to Kafka first",
                 self.config.instance_id,
-                spool_config.dir,
-                spool.pending_records,
+                self.config.kafka.spool.dir,
+                backup.spool.pending_records,
             )
-        return KafkaBackup(
-            KafkaRecordBuilder(kafka.topics, self.started_ns),
-            spool,
-            bootstrap_servers=kafka.bootstrap_servers,
-            instance_id=self.config.instance_id,
-            compression=None if kafka.compression == "none" else kafka.compression,
-            linger_ms=kafka.linger_ms,
-            request_timeout_ms=kafka.request_timeout_ms,
-        )
+        return backup
 
     async def _connect_nats(self) -> NatsClient:
         settings = self.config.nats

@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -47,6 +47,9 @@ from gateway.publisher import BEST_SOURCE, best_prices_message
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
 from gateway.spool import Spool, SpoolError, SpoolFullError, SpoolRecord
 from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from gateway.config import KafkaConfig
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +186,27 @@ class KafkaBackup:
         self._wake = asyncio.Event()
         self._last_full_log_ns = 0
         self._last_send_log_ns = 0
+
+    @classmethod
+    def from_config(cls, kafka: KafkaConfig, instance_id: str, session_id: int) -> KafkaBackup:
+        """The spool (opened and recovered) and the writer, as ``kafka`` in the config describes them."""
+        spool_config = kafka.spool
+        spool = Spool(
+            spool_config.dir,
+            max_bytes=spool_config.max_bytes,
+            segment_bytes=spool_config.segment_bytes,
+            fsync=spool_config.fsync,
+            fsync_interval_ms=spool_config.fsync_interval_ms,
+        )
+        return cls(
+            KafkaRecordBuilder(kafka.topics, session_id),
+            spool,
+            bootstrap_servers=kafka.bootstrap_servers,
+            instance_id=instance_id,
+            compression=None if kafka.compression == "none" else kafka.compression,
+            linger_ms=kafka.linger_ms,
+            request_timeout_ms=kafka.request_timeout_ms,
+        )
 
     def commit(self) -> None:
         """Append what the builder holds to the spool (before it is published on NATS) and wake the writer."""

@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Final
 
 import aiokafka
-import nats
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -67,22 +66,23 @@ from bench_pipeline import (
     CpuMeter,
     Quotes,
     SubscriberProcess,
-    _nats_server_version,
     _peak_rss_mb,
+    connect_gateway_client,
     feed_all,
     find_child_pid,
     lingering_publisher,
     load_quotes,
     make_pipeline,
+    nats_server_version,
 )
 from nats.aio.client import Client as NatsClient
 
 from collectors.replay import parse_quote_line
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
-from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES, KafkaConfig, SpoolConfig
+from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
 from gateway.kafka_records import ID_HEADER
-from gateway.kafka_writer import PRODUCER_BATCH_BYTES, KafkaBackup, KafkaRecordBuilder
+from gateway.kafka_writer import PRODUCER_BATCH_BYTES, KafkaBackup
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
@@ -234,27 +234,6 @@ class Result:
 # -- the Kafka path as gateway.app wires it -------------------------------------------------------------------
 
 
-def open_backup(kafka: KafkaConfig, instance_id: str, session_id: int) -> KafkaBackup:
-    """The spool and the Kafka writer, built from ``kafka`` as ``Gateway._open_backup`` builds them."""
-    spool_config = kafka.spool
-    spool = Spool(
-        spool_config.dir,
-        max_bytes=spool_config.max_bytes,
-        segment_bytes=spool_config.segment_bytes,
-        fsync=spool_config.fsync,
-        fsync_interval_ms=spool_config.fsync_interval_ms,
-    )
-    return KafkaBackup(
-        KafkaRecordBuilder(kafka.topics, session_id),
-        spool,
-        bootstrap_servers=kafka.bootstrap_servers,
-        instance_id=instance_id,
-        compression=None if kafka.compression == "none" else kafka.compression,
-        linger_ms=kafka.linger_ms,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-
-
 class BacklogSampler:
     """The largest spool backlog (unacknowledged records and bytes) seen, sampled on a timer."""
 
@@ -315,16 +294,7 @@ class Benchmark:
     async def run(self, count: int) -> Result:
         result = self.result
 
-        async def on_error(exc: Exception) -> None:
-            result.errors.append(f"gateway nats client: {exc!r}")
-
-        nc = await nats.connect(
-            self._nats_url,
-            name="bench-gateway",
-            pending_size=DEFAULT_PENDING_BYTES,
-            max_reconnect_attempts=0,
-            error_cb=on_error,
-        )
+        nc = await connect_gateway_client(self._nats_url, result.errors)
         try:
             result.nats_only = await self._nats_only(nc, count)
             with tempfile.TemporaryDirectory(prefix="bench-kafka-spool-") as spool_dir:
@@ -360,7 +330,7 @@ class Benchmark:
 
     async def _with_kafka(self, nc: NatsClient, count: int, kafka: KafkaConfig, session_id: int) -> Run:
         run = Run("NATS + Kafka", kafka=KafkaFigures())
-        backup = open_backup(kafka, INSTANCE_ID, session_id)
+        backup = KafkaBackup.from_config(kafka, INSTANCE_ID, session_id)
         writer = asyncio.create_task(backup.run(), name="kafka-writer")
         sampler = BacklogSampler(backup.spool)
         sampling = asyncio.create_task(sampler.run(), name="spool-backlog")
@@ -708,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             subscriber.stop()
     say("done; nats-server and tansu stopped")
-    print_report(result, args.quick, _nats_server_version())
+    print_report(result, args.quick, nats_server_version())
     if profiler is not None:
         print_profile(profiler)
     return 0

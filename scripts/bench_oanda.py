@@ -71,8 +71,8 @@ from bench_pipeline import (
     BenchmarkError,
     CpuMeter,
     SubscriberProcess,
-    _nats_server_version,
     find_child_pid,
+    nats_server_version,
 )
 
 from collectors.base import TickSink
@@ -632,7 +632,7 @@ def print_report(
     print(f"fxgw OANDA benchmark{' (--quick)' if args.quick else ''}")
     print(
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, uvloop {uvloop.__version__}, "
-        f"httpx {httpx.__version__}, v20 {version('v20')}, {_nats_server_version()}"
+        f"httpx {httpx.__version__}, v20 {version('v20')}, {nats_server_version()}"
     )
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)

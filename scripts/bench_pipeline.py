@@ -302,6 +302,17 @@ class CapturingClient:
         self.messages.append((subject, payload))
 
 
+async def connect_gateway_client(url: str, errors: list[str]) -> Any:
+    """The gateway side's NATS client, as the gateway configures it; its errors are appended to ``errors``."""
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(f"gateway nats client: {exc!r}")
+
+    return await nats.connect(
+        url, name="bench-gateway", pending_size=DEFAULT_PENDING_BYTES, max_reconnect_attempts=0, error_cb=on_error
+    )
+
+
 def make_pipeline(client: Any, linger_ms: float) -> Pipeline:
     return Pipeline(QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client), linger_ms)
 
@@ -446,16 +457,7 @@ class Benchmark:
     async def run(self, throughput_quotes: int, phase_s: float) -> Result:
         result = self.result
 
-        async def on_error(exc: Exception) -> None:
-            result.errors.append(f"gateway nats client: {exc!r}")
-
-        nc = await nats.connect(
-            self._url,
-            name="bench-gateway",
-            pending_size=DEFAULT_PENDING_BYTES,
-            max_reconnect_attempts=0,
-            error_cb=on_error,
-        )
+        nc = await connect_gateway_client(self._url, result.errors)
         try:
             await self._throughput(nc, throughput_quotes)
             result.gateway_rss_after_throughput_mb = _peak_rss_mb()
@@ -661,7 +663,7 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
         print(f"error: {error}")
 
 
-def _nats_server_version() -> str:
+def nats_server_version() -> str:
     try:
         return subprocess.run([find_binary(), "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError, NatsServerError):
@@ -703,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
             subscriber.stop()
         result.subscriber_rss_mb = subscriber.peak_rss_mb
     say("done; nats-server stopped")
-    print_report(result, args.quick, _nats_server_version())
+    print_report(result, args.quick, nats_server_version())
     return 0
 
 
