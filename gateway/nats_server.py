@@ -17,8 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from gateway.errors import GatewayError
 
@@ -31,6 +32,31 @@ _READY = b"Server is ready"
 
 class NatsServerError(GatewayError):
     """nats-server could not be found or did not start."""
+
+
+class ChildStartError(Exception):
+    """A child process did not print its ready line: it timed out or exited; the message holds its output."""
+
+
+def read_until_ready(output: IO[bytes], is_ready: Callable[[bytes], bool], timeout_s: float) -> bytes:
+    """Read a starting child's output until ``is_ready(all output so far)``; ChildStartError otherwise."""
+    deadline = time.monotonic() + timeout_s
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(output, selectors.EVENT_READ)
+        while not is_ready(seen):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise ChildStartError(f"did not become ready in {timeout_s} s: {seen.decode(errors='replace')}")
+            chunk = os.read(output.fileno(), 65536)
+            if not chunk:
+                raise ChildStartError(f"exited during start: {seen.decode(errors='replace')}")
+            seen += chunk
+    return seen
+
+
+def _is_ready(output: bytes) -> bool:
+    return _READY in output and _LISTENING.search(output) is not None
 
 
 def find_binary() -> str:
@@ -66,25 +92,16 @@ class NatsServer:
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
         assert self._process.stderr is not None
         log = self._process.stderr
-        deadline = time.monotonic() + timeout_s
-        seen = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(log, selectors.EVENT_READ)
-            while not (_READY in seen and self.port):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self.stop()
-                    raise NatsServerError(
-                        f"nats-server did not become ready in {timeout_s} s: {seen.decode(errors='replace')}"
-                    )
-                chunk = os.read(log.fileno(), 65536)
-                if not chunk:
-                    self.stop()
-                    raise NatsServerError(f"nats-server exited during start: {seen.decode(errors='replace')}")
-                seen += chunk
-                listening = _LISTENING.search(seen)
-                if listening:
-                    self.port = int(listening[2])
+        try:
+            seen = read_until_ready(
+                log, lambda output: _READY in output and _LISTENING.search(output) is not None, timeout_s
+            )
+        except ChildStartError as exc:
+            self.stop()
+            raise NatsServerError(f"nats-server {exc}") from exc
+        listening = _LISTENING.search(seen)
+        assert listening is not None
+        self.port = int(listening[2])
         self._log_reader = threading.Thread(target=self._drain_log, args=(log,), name="nats-server-log", daemon=True)
         self._log_reader.start()
         logger.info("nats-server ready on %s (pid %d)", self.url, self._process.pid)

@@ -86,16 +86,23 @@ async def wait_until(condition: Any, timeout_s: float = 20.0, what: str = "") ->
         await asyncio.sleep(0.02)
 
 
+async def run_gateway(config: dict[str, Any], recorder: Recorder, seconds: float) -> tuple[Gateway, int]:
+    """Run a gateway for ``seconds``, stop it, wait until NATS delivered all it accepted; (gateway, accepted)."""
+    gateway = Gateway(parse_config(config))
+    await gateway.start()
+    await asyncio.sleep(seconds)
+    await gateway.stop()
+    assert gateway.pipeline is not None
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    return gateway, accepted
+
+
 async def test_every_accepted_tick_is_in_kafka_once_with_a_stable_id(
     kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
 ) -> None:
-    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
-    await gateway.start()
-    await asyncio.sleep(1.0)
-    await gateway.stop()
-    assert gateway.pipeline is not None and gateway.backup is not None
-    accepted = gateway.pipeline.sources["sim"].accepted
-    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    gateway, accepted = await run_gateway(settings(nats_url, kafka.bootstrap, tmp_path / "spool"), recorder, 1.0)
+    assert gateway.backup is not None
 
     stored = await read_topic(kafka.bootstrap)
 
@@ -273,13 +280,7 @@ def ticks_in_window(recorder: Recorder, since_ns: int, until_ns: int) -> list[tu
 async def test_replay_of_a_window_matches_tick_for_tick_what_nats_carried_live(
     kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
 ) -> None:
-    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
-    await gateway.start()
-    await asyncio.sleep(1.0)
-    await gateway.stop()
-    assert gateway.pipeline is not None
-    accepted = gateway.pipeline.sources["sim"].accepted
-    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    await run_gateway(settings(nats_url, kafka.bootstrap, tmp_path / "spool"), recorder, 1.0)
     times = sorted(tick.ts_event_ns for tick in recorder.ticks("sim"))
     since_ns, until_ns = times[len(times) // 4], times[3 * len(times) // 4]
     live = ticks_in_window(recorder, since_ns, until_ns)
@@ -304,13 +305,7 @@ async def test_replay_reads_the_spool_when_kafka_was_never_reachable(
     nats_url: str, recorder: Recorder, tmp_path: Path
 ) -> None:
     unreachable = f"127.0.0.1:{free_port()}"
-    gateway = Gateway(parse_config(settings(nats_url, unreachable, tmp_path / "spool")))
-    await gateway.start()
-    await asyncio.sleep(0.5)
-    await gateway.stop()
-    assert gateway.pipeline is not None
-    accepted = gateway.pipeline.sources["sim"].accepted
-    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    await run_gateway(settings(nats_url, unreachable, tmp_path / "spool"), recorder, 0.5)
     output = tmp_path / "ticks.jsonl"
 
     spool_options = ["--spool", str(tmp_path / "spool"), "--to", "jsonl", "--output", str(output)]

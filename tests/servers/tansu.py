@@ -26,13 +26,13 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import os
-import selectors
 import signal
 import socket
 import subprocess
 import threading
-import time
 from typing import IO, Final
+
+from gateway.nats_server import ChildStartError, read_until_ready
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +107,11 @@ class TansuBroker:
         assert self._process.stdout is not None
         output = self._process.stdout
         self.log.clear()
-        deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as selector:
-            selector.register(output, selectors.EVENT_READ)
-            while _READY not in self.log:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self.stop()
-                    raise TansuError(f"tansu did not become ready in {timeout_s} s on {self.url}:\n{self._log_text()}")
-                chunk = os.read(output.fileno(), 65536)
-                if not chunk:
-                    self.stop()
-                    raise TansuError(f"tansu exited during start on {self.url}:\n{self._log_text()}")
-                self.log += chunk
+        try:
+            self.log += read_until_ready(output, lambda seen: _READY in seen, timeout_s)
+        except ChildStartError as exc:
+            self.stop()
+            raise TansuError(f"tansu on {self.url} {exc}") from exc
         self._log_reader = threading.Thread(target=self._drain_log, args=(output,), name="tansu-log", daemon=True)
         self._log_reader.start()
         logger.info("tansu ready on %s (pid %d)", self.bootstrap, self._process.pid)
