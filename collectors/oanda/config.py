@@ -32,7 +32,9 @@ class OandaConfig(CollectorConfig):
     )
     connect_timeout_s: float = Field(default=10.0, gt=0)
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First delay after a failure; doubles up to max.")
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    reconnect_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between attempts: also the longest gap after the source is back."
+    )
     healthy_after_s: float = Field(
         default=30.0, gt=0, description="A stream that lived this long resets the backoff to reconnect_min_s."
     )

@@ -409,7 +409,7 @@ def test_oanda_broker_takes_the_documented_connection_defaults() -> None:
         broker.reconnect_max_s,
         broker.healthy_after_s,
         broker.refused_retry_s,
-    ) == (15.0, 10.0, 0.5, 30.0, 30.0, 60.0)
+    ) == (15.0, 10.0, 0.5, 10.0, 30.0, 60.0)
     assert (broker.rest_url, broker.stream_url) == (None, None)
 
 
