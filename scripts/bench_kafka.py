@@ -25,8 +25,11 @@ batches of ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped when it 
    once (this run's session, seqs 1..accepted, in order per instrument), and the prices of every
    ``PRICE_CHECK_STRIDE``-th tick must match its quote line.
 3. raw aiokafka: the records read back (same keys, values and headers) sent again, to topics of their own,
-   by a plain ``AIOKafkaProducer`` with the writer's settings (acks=all, lz4, linger 5 ms), every send
+   by a plain ``AIOKafkaProducer`` with the writer's settings (acks=all, zstd, no linger), every send
    issued at once and then awaited: the ceiling of producing these bytes from Python.
+4. spool drain: the same records appended to a fresh spool first, then the real writer
+   (``KafkaBackup.run``) started with nothing else running: the Kafka path's own capacity, chunk by chunk
+   with acknowledgements, ticks/s = ticks / (writer start to spool empty).
 
 CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for nats-server and
 tansu, each over its run (the Kafka run's gateway figure ends when the spool is drained, so it holds the
@@ -89,6 +92,7 @@ from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.spool import Spool
+from gateway.wire import STREAM_CONTENT_TYPE
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -100,6 +104,7 @@ INSTANCE_ID: Final = "bench-kafka"
 QUICK_QUOTES: Final = 150_000
 TOPIC_PARTITIONS: Final = 4  # what tansu gives a topic it creates on first use
 RAW_TOPIC_PREFIX: Final = "raw-"
+DRAIN_TOPIC_PREFIX: Final = "drain-"
 SAMPLE_INTERVAL_S: Final = 0.005
 CONNECT_TIMEOUT_S: Final = 15.0
 DRAIN_TIMEOUT_S: Final = 60.0
@@ -154,6 +159,21 @@ class KafkaFigures:
     max_backlog_records: int = 0
     max_backlog_bytes: int = 0
     fsyncs: int = 0
+
+
+@dataclass(slots=True)
+class DrainFigures:
+    """The writer delivering an already full spool: the Kafka path's capacity on its own."""
+
+    records: int = 0
+    ticks: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    tansu_cpu_s: float = 0.0
+
+    @property
+    def ticks_per_s(self) -> float:
+        return self.ticks / self.seconds if self.seconds else 0.0
 
 
 @dataclass(slots=True)
@@ -227,6 +247,7 @@ class Result:
     with_kafka: Run | None = None
     readback: Readback | None = None
     raw: RawFigures | None = None
+    drain: DrainFigures | None = None
     gateway_rss_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -311,6 +332,8 @@ class Benchmark:
             )
             self._say(f"raw aiokafka: the {len(records):,} records again, to topics of their own ...")
             result.raw = await self._raw(records)
+            self._say(f"spool drain: the {len(records):,} records spooled first, then the writer started ...")
+            result.drain = await self._drain(records)
         finally:
             await nc.drain()
         result.gateway_rss_mb = _peak_rss_mb()
@@ -427,6 +450,36 @@ class Benchmark:
         ticks_topic = KAFKA_DEFAULTS.ticks_topic
         figures.ticks = sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic)
         figures.value_bytes = sum(len(value) for _, _, value, _ in records)
+        return figures
+
+    async def _drain(self, records: Sequence[ReadRecord]) -> DrainFigures:
+        """The Kafka path's own capacity: a full spool delivered by the writer, with no pipeline competing."""
+        figures = DrainFigures(records=len(records))
+        topics = sorted({topic for topic, _, _, _ in records})
+        for topic in topics:
+            self._broker.create_topic(DRAIN_TOPIC_PREFIX + topic, TOPIC_PARTITIONS)
+        ticks_topic = KAFKA_DEFAULTS.ticks_topic
+        figures.ticks = sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic)
+        with tempfile.TemporaryDirectory(prefix="bench-kafka-drain-") as spool_dir:
+            kafka = KafkaConfig(
+                enabled=True, bootstrap_servers=self._broker.bootstrap, spool=SpoolConfig(dir=Path(spool_dir))
+            )
+            backup = KafkaBackup.from_config(kafka, INSTANCE_ID, now_ns())
+            backup.spool.append(
+                [(DRAIN_TOPIC_PREFIX + topic, key, value, STREAM_CONTENT_TYPE) for topic, key, value, _ in records]
+            )
+            self._tansu_cpu.start()
+            started = time.perf_counter()
+            writer = asyncio.create_task(backup.run(), name="kafka-writer")
+            try:
+                while backup.spool.pending_records:
+                    await asyncio.sleep(0.001)
+                figures.seconds = time.perf_counter() - started
+                figures.cpu_s, figures.tansu_cpu_s = self._tansu_cpu.read()
+            finally:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+                backup.spool.close()
         return figures
 
 
@@ -606,6 +659,17 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
         )
         row(
             "  prices checked against the quote lines (wrong)", f"{readback.prices_checked:,} ({readback.prices_wrong})"
+        )
+    drain = result.drain
+    if drain is not None:
+        row(
+            "KAFKA PATH ALONE: a full spool delivered by the writer",
+            f"{drain.ticks_per_s:,.0f} ticks/s ({drain.records:,} records, {drain.seconds:.2f} s)",
+            f">= 150,000: {met(drain.ticks_per_s >= 150_000)}",
+        )
+        row(
+            "  CPU per tick: gateway (writer) / tansu",
+            f"{drain.cpu_s / max(drain.ticks, 1) * 1e6:.2f} / {drain.tansu_cpu_s / max(drain.ticks, 1) * 1e6:.2f} us",
         )
     raw = result.raw
     if raw is not None:
