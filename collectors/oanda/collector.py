@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar, Final
@@ -56,8 +57,16 @@ STREAMS_PER_ACCOUNT: Final = 20
 MALFORMED_LOG_INTERVAL_S: Final = 10.0
 USER_AGENT: Final = "fxgw"
 
-_pacers: dict[str, ConnectionPacer] = {}
-_stream_slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+
+class _Limits:
+    """OANDA's limits shared by all collectors of one event loop: new connections per host, streams per account."""
+
+    def __init__(self) -> None:
+        self.pacers: dict[str, ConnectionPacer] = {}
+        self.stream_slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+
+
+_limits_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Limits] = weakref.WeakKeyDictionary()
 
 
 class OandaHttpError(SourceError):
@@ -105,11 +114,6 @@ class OandaCollector(Collector[OandaConfig]):
             config.account_id_env or "", f"brokers[{config.id}].account_id_env"
         )
         self.rest_url, self.stream_url = config.hosts
-        stream_host = urlsplit(self.stream_url).netloc
-        self._pacer = _pacers.setdefault(stream_host, ConnectionPacer(NEW_CONNECTIONS_PER_SECOND))
-        self._stream_slot = _stream_slots.setdefault(
-            (stream_host, self.account_id), asyncio.Semaphore(STREAMS_PER_ACCOUNT)
-        )
         self.stats = StreamStats()
         self._instruments: tuple[str, ...] = config.instruments
         self._instruments_checked = False
@@ -119,6 +123,12 @@ class OandaCollector(Collector[OandaConfig]):
         self._malformed_unlogged = 0
 
     async def run(self) -> None:
+        stream_host = urlsplit(self.stream_url).netloc
+        limits = _limits_by_loop.setdefault(asyncio.get_running_loop(), _Limits())
+        pacer = limits.pacers.setdefault(stream_host, ConnectionPacer(NEW_CONNECTIONS_PER_SECOND))
+        stream_slot = limits.stream_slots.setdefault(
+            (stream_host, self.account_id), asyncio.Semaphore(STREAMS_PER_ACCOUNT)
+        )
         backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         attempt = 0
         silent_since_ns = 0
@@ -133,9 +143,10 @@ class OandaCollector(Collector[OandaConfig]):
                 refusal: OandaHttpError | None = None
                 try:
                     if not self._instruments_checked:
+                        await pacer.wait()
                         await self._check_instruments()
-                    async with self._stream_slot:
-                        await self._pacer.wait()
+                    async with stream_slot:
+                        await pacer.wait()
                         async with self._open_stream(client) as response:
                             opened_ns = self.stats.last_data_ns = now_ns()
                             await self._on_open(attempt, silent_since_ns, opened_ns)
@@ -281,7 +292,6 @@ class OandaCollector(Collector[OandaConfig]):
         """Validate the configured instruments against the account and hand their pip sizes to the gate."""
         context = _rest_context(self.rest_url, self._token, self.config.connect_timeout_s)
         wanted = self.config.instruments
-        await self._pacer.wait()
         try:
             response = await asyncio.to_thread(context.account.instruments, self.account_id)
         except Exception as exc:  # v20 raises its own and requests' exceptions, and JSON errors on odd bodies
