@@ -1,9 +1,11 @@
-"""The running gateway: NATS connection, pipeline, supervised collectors, timers.
+"""The running gateway: NATS connection, Kafka backup, pipeline, supervised collectors, timers.
 
-Lifecycle: :meth:`Gateway.start` connects to NATS and starts one named task per
-enabled broker, the best-price expiry timer and the lingering publisher; :meth:`Gateway.stop` cancels
-the collectors, publishes what is pending, drains the NATS connection within a
-timeout and closes it. A collector that fails is logged, taken out of the best
+Lifecycle: :meth:`Gateway.start` opens the Kafka spool (when ``kafka.enabled``),
+connects to NATS and starts one named task per enabled broker, the best-price
+expiry timer, the lingering publisher and the Kafka writer; :meth:`Gateway.stop`
+cancels the collectors, publishes what is pending, gives the writer the timeout
+to deliver the spool (the rest waits there for the next start), drains the NATS
+connection within the timeout and closes it. A collector that fails is logged, taken out of the best
 price and restarted with capped exponential backoff and jitter; its state and
 last error are kept in :attr:`Gateway.collectors` for status and health.
 """
@@ -92,7 +94,7 @@ class Gateway:
         self._stopping = False
 
     async def start(self) -> None:
-        """Connect to NATS and start every enabled collector; raises on a config or NATS problem."""
+        """Connect to NATS and start every enabled collector; raises on a config, spool or NATS problem."""
         brokers = self.config.enabled_brokers
         unsupported = [broker for broker in brokers if broker.kind not in self._collector_classes]
         if unsupported:
@@ -100,8 +102,14 @@ class Gateway:
             raise ConfigError(f"no collector is available in this version for: {names}; set enabled: false for them")
         if not brokers:
             raise ConfigError("every broker is disabled: nothing to collect")
-        self._nats = await self._connect_nats()
         self.started_ns = now_ns()
+        self.backup = self._open_backup() if self.config.kafka.enabled else None
+        try:
+            self._nats = await self._connect_nats()
+        except NatsUnavailableError:
+            if self.backup is not None:
+                self.backup.spool.close()
+            raise
         publisher = NatsPublisher(
             self._nats,
             subject_prefix=self.config.nats.subject_prefix,
@@ -112,12 +120,13 @@ class Gateway:
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
         gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
-        self.backup = self._open_backup() if self.config.kafka.enabled else None
         self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms, self.backup)
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
         except ConfigError:
             await self._nats.close()
+            if self.backup is not None:
+                self.backup.spool.close()
             raise
         for collector in collectors:
             config = collector.config

@@ -1,4 +1,4 @@
-"""The pipeline: collectors' events -> quality gate -> aggregator -> publisher.
+"""The pipeline: collectors' events -> quality gate -> aggregator -> publisher (and the Kafka backup).
 
 Collectors call :meth:`Pipeline.submit` with a batch of events. Processing is
 synchronous and single-threaded (one event loop), so per-source sequence
@@ -15,6 +15,9 @@ the subscribers' work). After
 publishing the pipeline yields to the event loop once: nats-py's ``publish``
 only appends to a buffer that its own flusher task writes to the socket, and a
 busy collector would otherwise keep that task waiting until the buffer is full.
+
+With a Kafka backup, each publish first appends the cycle's records to the
+spool (gateway.kafka_writer), so whatever NATS carries is already on disk.
 """
 
 from __future__ import annotations
