@@ -1,6 +1,8 @@
 # fxgw: forex tick gateway. Build: docker build -t fxgw .
 # Run:   docker run --rm -e OANDA_PRACTICE_TOKEN -v $PWD/brokers.yaml:/etc/fxgw/brokers.yaml fxgw
 # Demo:  docker run --rm -it fxgw demo
+# Kafka: set kafka.spool.dir to /var/lib/fxgw/spool and keep that volume across restarts: an undelivered
+#        spool is sent to Kafka when the gateway starts again.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -9,7 +11,9 @@ COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY collectors ./collectors
 COPY central_hub ./central_hub
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 fxgw
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 fxgw \
+    && mkdir -p /var/lib/fxgw && chown fxgw /var/lib/fxgw
+VOLUME /var/lib/fxgw
 COPY brokers.yaml /etc/fxgw/brokers.yaml
 
 USER fxgw
