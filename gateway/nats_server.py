@@ -93,9 +93,7 @@ class NatsServer:
         assert self._process.stderr is not None
         log = self._process.stderr
         try:
-            seen = read_until_ready(
-                log, lambda output: _READY in output and _LISTENING.search(output) is not None, timeout_s
-            )
+            seen = read_until_ready(log, _is_ready, timeout_s)
         except ChildStartError as exc:
             self.stop()
             raise NatsServerError(f"nats-server {exc}") from exc
