@@ -17,5 +17,7 @@ VOLUME /var/lib/fxgw
 COPY brokers.yaml /etc/fxgw/brokers.yaml
 
 USER fxgw
+# /health answers 503 when NATS is lost or no source delivers (http.port in the config, 8080 by default).
+HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "import sys, urllib.request as u; sys.exit(u.urlopen('http://127.0.0.1:8080/health').status != 200)"]
 ENTRYPOINT ["fxgw"]
 CMD ["run", "--config", "/etc/fxgw/brokers.yaml"]

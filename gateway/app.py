@@ -1,11 +1,13 @@
 """The running gateway: NATS connection, Kafka backup, pipeline, supervised collectors, timers.
 
 Lifecycle: :meth:`Gateway.start` opens the Kafka spool (when ``kafka.enabled``),
-connects to NATS and starts one named task per enabled broker, the best-price
-expiry timer, the lingering publisher and the Kafka writer; :meth:`Gateway.stop`
-cancels the collectors, publishes what is pending, gives the writer the timeout
-to deliver the spool (the rest waits there for the next start), drains the NATS
-connection within the timeout and closes it. A collector that fails is logged, taken out of the best
+connects to NATS, binds the port of /health and /metrics (when ``http.enabled``;
+gateway.health) and starts one named task per enabled broker, the best-price
+expiry timer, the lingering publisher, the Kafka writer and the HTTP server;
+:meth:`Gateway.stop` stops the HTTP server, cancels the collectors, publishes
+what is pending, gives the writer the timeout to deliver the spool (the rest
+waits there for the next start), drains the NATS connection within the timeout
+and closes it. A collector that fails is logged, taken out of the best
 price and restarted with capped exponential backoff and jitter; its state and
 last error are kept in :attr:`Gateway.collectors` for status and health.
 """
@@ -32,6 +34,7 @@ from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
+from gateway.health import HealthServer, HttpBindError
 from gateway.kafka_writer import KafkaBackup
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
@@ -91,10 +94,11 @@ class Gateway:
         self._service_tasks: list[asyncio.Task[None]] = []
         self.backup: KafkaBackup | None = None
         self._backup_task: asyncio.Task[None] | None = None
+        self._http: HealthServer | None = None
         self._stopping = False
 
     async def start(self) -> None:
-        """Connect to NATS and start every enabled collector; raises on a config, spool or NATS problem."""
+        """Connect to NATS and start every enabled collector; raises on a config, spool, NATS or HTTP port problem."""
         brokers = self.config.enabled_brokers
         unsupported = [broker for broker in brokers if broker.kind not in self._collector_classes]
         if unsupported:
@@ -123,7 +127,9 @@ class Gateway:
         self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms, self.backup)
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
-        except ConfigError:
+            http = self.config.http
+            self._http = HealthServer(self, http.host, http.port) if http.enabled else None
+        except (ConfigError, HttpBindError):
             await self._nats.close()
             if self.backup is not None:
                 self.backup.spool.close()
@@ -151,14 +157,15 @@ class Gateway:
             len(brokers),
             self.nats_url,
         )
-
-    async def wait_collectors(self) -> None:
-        """Return when every collector has finished (only finite sources, such as replays, do)."""
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._http is not None:
+            self._http.start()
+            logger.info("gateway %s: /health and /metrics on %s", self.config.instance_id, self._http.url)
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop collectors, publish what is pending, drain and close NATS."""
+        """Stop the HTTP server and the collectors, publish what is pending, drain and close NATS."""
         self._stopping = True
+        if self._http is not None:
+            await self._http.stop(timeout_s)
         tasks = [*self._tasks.values(), *self._service_tasks]
         for task in tasks:
             task.cancel()
@@ -281,6 +288,15 @@ class Gateway:
                 await self.pipeline.expire(now_ns())
             except Exception:
                 logger.exception("gateway %s: best-price expiry failed", self.config.instance_id)
+
+    @property
+    def http_port(self) -> int | None:
+        """The port of /health and /metrics (the one chosen when ``http.port`` is 0); None when disabled."""
+        return self._http.port if self._http is not None else None
+
+    @property
+    def nats_connected(self) -> bool:
+        return self._nats is not None and self._nats.is_connected
 
     def uptime_ns(self) -> int:
         return now_ns() - self.started_ns if self.started_ns else 0

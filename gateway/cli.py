@@ -219,7 +219,7 @@ def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
                 "loop": True,
             }
         )
-    return parse_config({"instance_id": "fxgw-demo", "brokers": brokers}, "demo")
+    return parse_config({"instance_id": "fxgw-demo", "http": {"port": 0}, "brokers": brokers}, "demo")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ from gateway.quality import (
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
 DEFAULT_LINGER_MS: Final = 0.5
+DEFAULT_HTTP_HOST: Final = "127.0.0.1"
+DEFAULT_HTTP_PORT: Final = 8080
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 TOPIC_NAME: Final = r"^[A-Za-z0-9._-]{1,249}$"
 
@@ -168,6 +170,19 @@ class KafkaConfig(_Strict):
         return KafkaTopics(self.ticks_topic, self.best_prices_topic, self.rejections_topic, self.status_topic)
 
 
+class HttpConfig(_Strict):
+    """The operations endpoint, GET /health and GET /metrics (gateway.health).
+
+    On by default and on loopback: an opt-in health check is the one nobody has when the spool fills, and
+    the answers name brokers, accounts' errors and topology, so exposing them beyond the host (``0.0.0.0``
+    in a container) is a deliberate choice.
+    """
+
+    enabled: bool = True
+    host: str = Field(default=DEFAULT_HTTP_HOST, pattern=r"^[A-Za-z0-9._:-]+$", description="Address to listen on.")
+    port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, description="0 = any free port (logged).")
+
+
 class CentralHubConfig(_Strict):
     """Service registry; registration is not part of this version, so ``enabled`` must stay false."""
 
@@ -185,6 +200,7 @@ class GatewayConfig(_Strict):
     best_price: BestPriceConfig = Field(default_factory=BestPriceConfig)
     brokers: tuple[BrokerConfig, ...]
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     central_hub: CentralHubConfig = Field(default_factory=CentralHubConfig)
 
     @field_validator("brokers")

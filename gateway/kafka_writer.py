@@ -20,8 +20,8 @@ policy). A writer task sends the spool's records to Kafka (aiokafka,
   deduplicate on. Idempotent producing is not used: not every Kafka-protocol
   broker supports InitProducerId.
 - **Spool full** (or the disk failing): new records for Kafka are dropped
-  (NATS still gets them), counted in ``stats``, logged at most every 10 s and
-  shown in the status line (and on /health).
+  (NATS still gets them), counted in ``stats``, logged at most every 10 s, and
+  shown in the status line, on /health and in /metrics (gateway.health).
 """
 
 from __future__ import annotations

@@ -235,6 +235,7 @@ def gateway_config(server_url: str) -> GatewayConfig:
     return parse_config(
         {
             "instance_id": "bench-oanda",
+            "http": {"port": 0},
             "brokers": [
                 {
                     "id": SOURCE,

@@ -103,7 +103,7 @@ async def measure(data: Path) -> None:
             "instruments": ["EUR_USD"],
             "healthy_after_s": HEALTHY_AFTER_S,
         }
-        gateway = Gateway(parse_config({"nats": {"url": nats_server.url}, "brokers": [broker]}))
+        gateway = Gateway(parse_config({"nats": {"url": nats_server.url}, "http": {"port": 0}, "brokers": [broker]}))
         await gateway.start()
         try:
             await watcher.wait_for_state(SourceStatus.STATE_CONNECTED, 0)

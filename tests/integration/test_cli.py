@@ -54,7 +54,10 @@ def test_check_config_names_file_key_value_and_exits_2(tmp_path: Path, yaml_text
 
 def test_run_with_unreachable_nats_fails_with_a_clear_message(tmp_path: Path) -> None:
     config = tmp_path / "gw.yaml"
-    config.write_text("nats: {url: 'nats://127.0.0.1:1', connect_timeout_s: 1}\nbrokers: [{id: a, kind: simulated}]\n")
+    config.write_text(
+        "nats: {url: 'nats://127.0.0.1:1', connect_timeout_s: 1}\n"
+        "http: {port: 0}\nbrokers: [{id: a, kind: simulated}]\n"
+    )
     result = fxgw("run", "--config", str(config))
     assert result.returncode == 1
     assert "cannot connect to NATS at nats://127.0.0.1:1" in result.stderr
@@ -70,7 +73,7 @@ def test_tail_with_unreachable_nats_fails_with_a_clear_message() -> None:
 def test_run_names_a_missing_token_variable(tmp_path: Path, nats_url: str) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(
-        f"nats: {{url: '{nats_url}'}}\n"
+        f"nats: {{url: '{nats_url}'}}\nhttp: {{port: 0}}\n"
         "brokers: [{id: o, kind: oanda, account_id: 101-004-1-001, token_env: FXGW_TEST_UNSET_TOKEN}]\n"
     )
     result = fxgw("run", "--config", str(config))
@@ -91,7 +94,7 @@ def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) 
 def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(
-        f"nats: {{url: '{nats_server.url}'}}\n"
+        f"nats: {{url: '{nats_server.url}'}}\nhttp: {{port: 0}}\n"
         "brokers: [{id: sim, kind: simulated, ticks_per_second: 200, instruments: [USD_JPY]}]\n"
     )
     gateway = subprocess.Popen(

@@ -98,7 +98,10 @@ class FailsOnceCollector(SimulatedCollector):
 async def test_a_failing_collector_leaves_the_best_price_and_is_restarted(nats_url: str) -> None:
     recorder = await Recorder().start(nats_url)
     config = parse_config(
-        {"brokers": [{"id": "flaky", "kind": "simulated", "ticks_per_second": 200, "instruments": ["USD_JPY"]}]}
+        {
+            "http": {"port": 0},
+            "brokers": [{"id": "flaky", "kind": "simulated", "ticks_per_second": 200, "instruments": ["USD_JPY"]}],
+        }
     )
     collectors: dict[str, type[Collector]] = {**COLLECTORS, "simulated": FailsOnceCollector}
     gateway = Gateway(config, nats_url, collector_classes=collectors)

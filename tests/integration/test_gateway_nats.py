@@ -131,7 +131,7 @@ def _config(shared_data: Path | None = None, **overrides: object) -> dict:
                 "speed": "max",
             }
         )
-    return {"brokers": brokers, **overrides}
+    return {"brokers": brokers, "http": {"port": 0}, **overrides}
 
 
 async def test_gateway_end_to_end_delivers_ticks_best_prices_and_rejections(nats_url: str, shared_data: Path) -> None:

@@ -42,6 +42,7 @@ def kafka() -> Iterator[TansuBroker]:
 def settings(nats_url: str, bootstrap: str, spool: Path, rate: int = TICKS_PER_SECOND) -> dict[str, Any]:
     return {
         "instance_id": "gw-test",
+        "http": {"port": 0},
         "nats": {"url": nats_url, "reconnect_wait_ms": 50},
         "brokers": [
             {"id": "sim", "kind": "simulated", "ticks_per_second": rate, "instruments": ["EUR_USD", "USD_JPY"]}

@@ -158,7 +158,9 @@ def broker(
 async def running(nats_url: str, brokers: list[dict[str, Any]]) -> AsyncIterator[tuple[Gateway, Recorder]]:
     """A started gateway for ``brokers`` and a subscriber to everything it publishes; both stopped after."""
     recorder = await Recorder().start(nats_url)
-    gateway = Gateway(parse_config({"nats": {"url": nats_url, "linger_ms": 0}, "brokers": brokers}))
+    gateway = Gateway(
+        parse_config({"nats": {"url": nats_url, "linger_ms": 0}, "http": {"port": 0}, "brokers": brokers})
+    )
     try:
         await gateway.start()
         yield gateway, recorder

@@ -136,7 +136,10 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
     [
         pytest.param(
             {"brokers": [SIM], "nats2": {}},
-            ["nats2: unknown key; allowed keys: best_price, brokers, central_hub, instance_id, kafka, nats, quality"],
+            [
+                "nats2: unknown key; allowed keys: "
+                "best_price, brokers, central_hub, http, instance_id, kafka, nats, quality"
+            ],
             id="unknown_top_level_key_lists_allowed_keys",
         ),
         pytest.param(
