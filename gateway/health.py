@@ -16,10 +16,10 @@ Status rules; ``problems`` has one sentence per finding and is empty exactly whe
 - ``degraded`` (HTTP 200): a source does not deliver (collector failed or
   finished, disconnected, token refused, request rejected, not connected
   yet) or its account lacks configured instruments; Kafka is unreachable;
-  the spool is full, or records were dropped from the Kafka copy since start;
-  NATS dropped ticks since start. Drops are counted since start, so they keep
-  the gateway degraded until it restarts: the Kafka copy or the NATS stream
-  has a hole that someone has to know about.
+  the spool is full, or records were dropped from the Kafka copy in the last
+  ``DROP_MEMORY_S`` (5 min); NATS dropped ticks in that time. The totals since
+  start stay in the document and in /metrics; only recent drops degrade, so
+  the status clears once the hole is that old.
 - ``ok`` otherwise.
 
 ``ticks_per_s`` is the rate over a rolling window of the last 10 s (shorter
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_S: Final = 10
+DROP_MEMORY_S: Final = 300
+"""How long a drop (NATS or the Kafka copy) keeps /health degraded."""
 RATE_SAMPLE_INTERVAL_S: Final = 1.0
 SHUTDOWN_GRACE_S: Final = 2
 """Longest wait for open HTTP requests when the gateway stops."""
@@ -125,11 +127,14 @@ class NatsSnapshot:
     messages: int = 0
     ticks: int = 0
     ticks_dropped: int = 0
+    ticks_dropped_recently: int = 0
+    """Within the last DROP_MEMORY_S."""
 
 
 @dataclass(slots=True, frozen=True)
 class KafkaSnapshot:
-    """The Kafka backup and its spool; ``records_*``/``ticks_dropped`` count since start."""
+    """The Kafka backup and its spool; ``records_*``/``ticks_dropped`` count since start, ``*_recently`` within
+    the last DROP_MEMORY_S."""
 
     connected: bool
     spool_pending_records: int = 0
@@ -137,6 +142,7 @@ class KafkaSnapshot:
     spool_full: bool = False
     records_dropped: int = 0
     ticks_dropped: int = 0
+    records_dropped_recently: int = 0
     records_sent: int = 0
     last_error: str = ""
     last_spool_error: str = ""
@@ -177,8 +183,11 @@ def assess(snapshot: GatewaySnapshot) -> HealthReport:
         degraded.extend(_source_problems(source_id, source))
     if snapshot.kafka is not None:
         degraded.extend(_kafka_problems(snapshot.kafka))
-    if nats.ticks_dropped:
-        degraded.append(f"nats dropped {nats.ticks_dropped:,} ticks since start (buffer full while disconnected)")
+    if nats.ticks_dropped_recently:
+        degraded.append(
+            f"nats dropped {nats.ticks_dropped_recently:,} ticks in the last {DROP_MEMORY_S // 60} min "
+            f"(buffer full while disconnected)"
+        )
     status = HealthStatus.DOWN if down else HealthStatus.DEGRADED if degraded else HealthStatus.OK
     problems = (*down, *degraded)
     document = {
@@ -223,10 +232,11 @@ def _kafka_problems(kafka: KafkaSnapshot) -> Iterator[str]:
         yield f"{what}; {kafka.spool_pending_records:,} records wait in the spool"
     if kafka.spool_full:
         yield f"kafka spool full: {kafka.records_dropped:,} records dropped from the Kafka copy"
-    elif kafka.records_dropped:
+    elif kafka.records_dropped_recently:
         yield (
-            f"kafka copy incomplete: {kafka.records_dropped:,} records ({kafka.ticks_dropped:,} ticks) dropped "
-            f"since start" + _because(kafka.last_spool_error)
+            f"kafka copy incomplete: {kafka.records_dropped_recently:,} records dropped in the last "
+            f"{DROP_MEMORY_S // 60} min ({kafka.records_dropped:,} records, {kafka.ticks_dropped:,} ticks since start)"
+            + _because(kafka.last_spool_error)
         )
 
 
@@ -344,12 +354,20 @@ class RateWindow:
 
         If every sample is older than the window (sampling stalled), the newest one is the base.
         """
-        inside = [sample for sample in self._samples if now_ns - sample[0] <= self._window_ns]
-        since_ns, base = inside[0] if inside else self._samples[-1] if self._samples else (now_ns, {})
+        since_ns, base = self._base(now_ns)
         if now_ns <= since_ns:
             return dict.fromkeys(counts, 0.0)
         elapsed_s = (now_ns - since_ns) / NS_PER_S
         return {name: (count - base.get(name, 0)) / elapsed_s for name, count in counts.items()}
+
+    def increases(self, now_ns: int, counts: Mapping[str, int]) -> dict[str, int]:
+        """How much each counter grew within the window; all of it without an earlier sample."""
+        base = self._base(now_ns)[1]
+        return {name: count - base.get(name, 0) for name, count in counts.items()}
+
+    def _base(self, now_ns: int) -> tuple[int, Mapping[str, int]]:
+        inside = [sample for sample in self._samples if now_ns - sample[0] <= self._window_ns]
+        return inside[0] if inside else self._samples[-1] if self._samples else (now_ns, {})
 
 
 # -- reading the gateway ----------------------------------------------------------------------------------------
@@ -369,8 +387,23 @@ def accepted_counts(gateway: Gateway) -> dict[str, int]:
     return {source: stats.accepted for source, stats in pipeline.sources.items()} if pipeline is not None else {}
 
 
-def take_snapshot(gateway: Gateway, rates: Mapping[str, float]) -> GatewaySnapshot:
-    """Copy what /health and /metrics report from a started gateway's counters; ``rates`` in ticks/s by source."""
+def drop_counts(gateway: Gateway) -> dict[str, int]:
+    """Totals of what was dropped since start: NATS ticks and records of the Kafka copy."""
+    pipeline = gateway.pipeline
+    counts = {"nats": pipeline.publisher.stats.ticks_dropped if pipeline is not None else 0}
+    if gateway.backup is not None:
+        counts["kafka"] = gateway.backup.stats.records_dropped
+    return counts
+
+
+def take_snapshot(
+    gateway: Gateway, rates: Mapping[str, float], recent_drops: Mapping[str, int] | None = None
+) -> GatewaySnapshot:
+    """Copy what /health and /metrics report from a started gateway's counters.
+
+    ``rates`` are ticks/s by source; ``recent_drops`` what :func:`drop_counts` grew by lately (default: all of it).
+    """
+    recent = drop_counts(gateway) if recent_drops is None else recent_drops
     pipeline = gateway.pipeline
     sources = pipeline.sources if pipeline is not None else {}
     publish = pipeline.publisher.stats if pipeline is not None else None
@@ -412,6 +445,7 @@ def take_snapshot(gateway: Gateway, rates: Mapping[str, float]) -> GatewaySnapsh
             spool_full=kafka_stats.spool_full,
             records_dropped=kafka_stats.records_dropped,
             ticks_dropped=kafka_stats.ticks_dropped,
+            records_dropped_recently=recent.get("kafka", 0),
             records_sent=kafka_stats.records_sent,
             last_error=kafka_stats.last_error,
             last_spool_error=kafka_stats.last_spool_error,
@@ -426,6 +460,7 @@ def take_snapshot(gateway: Gateway, rates: Mapping[str, float]) -> GatewaySnapsh
             messages=publish.messages if publish is not None else 0,
             ticks=publish.ticks if publish is not None else 0,
             ticks_dropped=publish.ticks_dropped if publish is not None else 0,
+            ticks_dropped_recently=recent.get("nats", 0),
         ),
         sources=snapshots,
         kafka=kafka,
@@ -501,6 +536,7 @@ class HealthServer:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self._rates = RateWindow()
+        self._drops = RateWindow(DROP_MEMORY_S)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(GatewayMetrics(self.snapshot))
         config = uvicorn.Config(
@@ -522,7 +558,9 @@ class HealthServer:
 
     def snapshot(self) -> GatewaySnapshot:
         gateway = self._gateway
-        return take_snapshot(gateway, self._rates.rates(time.monotonic_ns(), accepted_counts(gateway)))
+        now_ns = time.monotonic_ns()
+        rates = self._rates.rates(now_ns, accepted_counts(gateway))
+        return take_snapshot(gateway, rates, self._drops.increases(now_ns, drop_counts(gateway)))
 
     def report(self) -> HealthReport:
         return assess(self.snapshot())
@@ -560,7 +598,9 @@ class HealthServer:
     async def _sample_rates(self) -> None:
         while True:
             try:
-                self._rates.observe(time.monotonic_ns(), accepted_counts(self._gateway))
+                now_ns = time.monotonic_ns()
+                self._rates.observe(now_ns, accepted_counts(self._gateway))
+                self._drops.observe(now_ns, drop_counts(self._gateway))
             except Exception:  # task top: keep sampling
                 logger.exception("http %s: sampling tick rates failed", self.url)
             await asyncio.sleep(RATE_SAMPLE_INTERVAL_S)

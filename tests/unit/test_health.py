@@ -35,6 +35,7 @@ def snapshot(
     *,
     nats_connected: bool = True,
     nats_ticks_dropped: int = 0,
+    nats_dropped_earlier: int = 0,
     sources: Mapping[str, SourceSnapshot] | None = None,
     kafka: KafkaSnapshot | None = None,
 ) -> GatewaySnapshot:
@@ -42,7 +43,14 @@ def snapshot(
         instance_id="fxgw-test",
         session_id=1_700_000_000_000_000_000,
         uptime_s=12.3456,
-        nats=NatsSnapshot(nats_connected, NATS_URL, messages=70, ticks=1400, ticks_dropped=nats_ticks_dropped),
+        nats=NatsSnapshot(
+            nats_connected,
+            NATS_URL,
+            messages=70,
+            ticks=1400,
+            ticks_dropped=nats_ticks_dropped + nats_dropped_earlier,
+            ticks_dropped_recently=nats_ticks_dropped,
+        ),
         sources={"sim": SIM, "oanda-a": OANDA} if sources is None else sources,
         kafka=kafka,
     )
@@ -185,23 +193,37 @@ CASES = [
         id="spool-full",
     ),
     pytest.param(
-        snapshot(kafka=kafka(records_dropped=7, ticks_dropped=300)),
+        snapshot(kafka=kafka(records_dropped=7, ticks_dropped=300, records_dropped_recently=2)),
         DEGRADED,
-        ["kafka copy incomplete: 7 records (300 ticks) dropped since start"],
-        id="records-dropped-earlier",
+        ["kafka copy incomplete: 2 records dropped in the last 5 min (7 records, 300 ticks since start)"],
+        id="records-dropped-recently",
     ),
     pytest.param(
-        snapshot(kafka=kafka(records_dropped=7, ticks_dropped=300, last_spool_error="spool: disk full")),
+        snapshot(kafka=kafka(records_dropped=7, ticks_dropped=300)),
+        OK,
+        [],
+        id="records-dropped-longer-ago-no-longer-degrade",
+    ),
+    pytest.param(
+        snapshot(
+            kafka=kafka(
+                records_dropped=7, ticks_dropped=300, records_dropped_recently=7, last_spool_error="spool: disk full"
+            )
+        ),
         DEGRADED,
-        ["kafka copy incomplete: 7 records (300 ticks) dropped since start (spool: disk full)"],
+        [
+            "kafka copy incomplete: 7 records dropped in the last 5 min (7 records, 300 ticks since start) "
+            "(spool: disk full)"
+        ],
         id="records-dropped-by-a-disk-error",
     ),
     pytest.param(
         snapshot(nats_ticks_dropped=2500),
         DEGRADED,
-        ["nats dropped 2,500 ticks since start (buffer full while disconnected)"],
+        ["nats dropped 2,500 ticks in the last 5 min (buffer full while disconnected)"],
         id="nats-dropped-ticks",
     ),
+    pytest.param(snapshot(nats_dropped_earlier=2500), OK, [], id="nats-drops-longer-ago-no-longer-degrade"),
 ]
 
 
@@ -451,3 +473,28 @@ def test_bad_http_settings_are_named(http: dict[str, object], expected: str) -> 
     with pytest.raises(ConfigError, match="invalid configuration") as caught:
         parse_config({"http": http, "brokers": BROKERS}, "gw.yaml")
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("samples", "now_s", "counts", "expected"),
+    [
+        pytest.param([], 1, {"nats": 5}, {"nats": 5}, id="no-sample-yet-all-of-it-is-recent"),
+        pytest.param([(0, {"nats": 5})], 100, {"nats": 5}, {"nats": 0}, id="nothing-since-the-first-sample"),
+        pytest.param([(0, {"nats": 0}), (200, {"nats": 5})], 250, {"nats": 9}, {"nats": 9}, id="all-within-window"),
+        pytest.param(
+            [(0, {"nats": 0}), (200, {"nats": 5}), (400, {"nats": 9})],
+            450,
+            {"nats": 9},
+            {"nats": 4},
+            id="older-growth-forgotten",
+        ),
+        pytest.param([(0, {})], 10, {"kafka": 3}, {"kafka": 3}, id="counter-new-since-the-sample"),
+    ],
+)
+def test_increases_are_what_counters_grew_by_within_the_window(
+    samples: list[tuple[int, dict[str, int]]], now_s: int, counts: dict[str, int], expected: dict[str, int]
+) -> None:
+    window = RateWindow(window_s=300)
+    for second, sample in samples:
+        window.observe(second * NS_PER_S, sample)
+    assert window.increases(now_s * NS_PER_S, counts) == expected
