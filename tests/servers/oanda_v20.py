@@ -756,6 +756,10 @@ class OandaV20Server:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away
+        except asyncio.CancelledError:
+            # stop() cancels connections; ending quietly keeps asyncio's StreamReaderProtocol (Python 3.11) from
+            # logging the cancelled handler task as an error.
+            pass
         except Exception:
             logger.exception("oanda-v20 test server :%d: connection failed", self.port)
         finally:
