@@ -231,7 +231,8 @@ def _demo(args: argparse.Namespace) -> int:
     with NatsServer() as server:
         print(f"NATS is at {server.url}", file=sys.stderr)
         print(f"Watch it:   fxgw tail 'market.>' --url {server.url}", file=sys.stderr)
-        print("Subjects:   market.<source>.ticks, market.best.ticks, market.rejected", file=sys.stderr)
+        subjects = "market.<source>.ticks, market.best.ticks, market.rejected, market.<source>.status"
+        print(f"Subjects:   {subjects}", file=sys.stderr)
         print("Ctrl-C stops the demo.", file=sys.stderr)
         return _serve(lambda: _run_gateway(config, server.url, show_status=True, duration_s=args.duration))
 
