@@ -10,15 +10,12 @@ source is exhausted and is cancelled to stop; the gateway supervises it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Final, Generic, Protocol, TypeVar
+from typing import ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.events import TickSink
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.quote import Quote
-from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
 """Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
@@ -26,44 +23,6 @@ MIN_SLEEP_S: Final = 0.001
 """Shortest pause a collector takes: uvloop returns at once from shorter sleeps, which would spin the CPU."""
 SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
-
-
-@dataclass(frozen=True, slots=True)
-class BadInput:
-    """Raw input that could not become a Quote; published as a QualityRejection."""
-
-    source: str
-    reason: RejectionReason
-    detail: str
-    raw: bytes
-    ts_recv_ns: int
-    instrument: str = ""
-
-
-Event = Quote | BadInput
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """A change in a collector's connection to its source, published on ``market.<source>.status``."""
-
-    state: SourceStatus.State
-    detail: str = ""
-    gap_ns: int = 0
-    attempt: int = 0
-    snapshot: bool = False
-
-
-class TickSink(Protocol):
-    """Where collectors deliver events; awaiting ``submit`` is the backpressure."""
-
-    async def submit(self, events: Sequence[Event]) -> None: ...
-
-    async def report_status(self, source: str, change: StatusChange) -> None:
-        """Publish a connection change; a source that is not connected leaves the best price."""
-
-    def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
-        """Pip sizes (1e-9 units) the broker gives for its instruments, for the quality gate."""
 
 
 class CollectorConfig(BaseModel):

@@ -1,16 +1,14 @@
-"""Reconnection policy for streaming collectors: capped backoff with jitter, and a pace for new connections.
+"""Pacing of HTTP providers: new connections per host, and the provider's ``Retry-After``.
 
 Providers limit how often a client may connect (OANDA: 2 new connections per
-second) and a fleet of clients retrying in lockstep after an outage is its own
-outage, so every delay is jittered and every connection attempt to a host
-goes through that host's :class:`ConnectionPacer`.
+second), so every connection attempt to a host goes through that host's
+:class:`ConnectionPacer`; the backoff between attempts is gateway.backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -18,25 +16,6 @@ from typing import Final
 
 MAX_RETRY_AFTER_S: Final = 3600.0
 """A Retry-After longer than an hour is taken as a mistake and capped."""
-
-
-class Backoff:
-    """Delays that double from ``min_s`` to ``max_s``; each is drawn from [delay/2, delay] (jitter)."""
-
-    def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
-        self.min_s = min_s
-        self.max_s = max_s
-        self._current = min_s
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        delay = self._current * self._rng.uniform(0.5, 1.0)
-        self._current = min(self._current * 2, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        """After a healthy period the next failure starts from the minimum again."""
-        self._current = self.min_s
 
 
 class ConnectionPacer:

@@ -24,11 +24,11 @@ from typing import ClassVar, Final, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, BadInput, Collector, CollectorConfig, Event
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.errors import BadValueError, ConfigError, MalformedInputError
+from gateway.events import BadInput, Event, Quote
 from gateway.prices import parse_price
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from pydantic import Field, field_validator
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
+from gateway.events import Quote
 from gateway.instruments import default_pip_px
-from gateway.quote import Quote
 
 STEP_NS: Final = 100 * NS_PER_MS
 """Time step of the shared market walk."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.clock import NS_PER_MS
-from gateway.quote import Quote
+from gateway.events import Quote
 
 DEFAULT_STALE_AFTER_MS: Final = 15_000
 

@@ -2,7 +2,7 @@
 
 Lifecycle: :meth:`Gateway.start` opens the Kafka spool (when ``kafka.enabled``),
 connects to NATS, binds the port of /health and /metrics (when ``http.enabled``;
-gateway.health) and starts one named task per enabled broker, the best-price
+gateway.ops.server) and starts one named task per enabled broker, the best-price
 expiry timer, the lingering publisher, the Kafka writer and the HTTP server;
 :meth:`Gateway.stop` stops the HTTP server, cancels the collectors, publishes
 what is pending, gives the writer the timeout to deliver the spool (the rest
@@ -18,24 +18,24 @@ import asyncio
 import contextlib
 import enum
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
 from collectors.base import Collector
 from collectors.registry import COLLECTORS
 from gateway.aggregator import BestPriceAggregator
-from gateway.clock import NS_PER_S, now_ns
+from gateway.backoff import Backoff
+from gateway.clock import now_ns
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, GatewayError
-from gateway.health import HealthServer, HttpBindError
-from gateway.kafka_writer import KafkaBackup
+from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavailableError
+from gateway.kafka.writer import KafkaBackup
+from gateway.nats_connect import connect_nats
+from gateway.ops.server import HealthServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
@@ -47,7 +47,6 @@ RESTART_BACKOFF_MAX_S: Final = 60.0
 HEALTHY_RUN_S: Final = 60.0
 """A collector that ran this long before failing restarts after the minimum backoff again."""
 STOP_TIMEOUT_S: Final = 5.0
-ERROR_LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 
 
 class CollectorState(enum.Enum):
@@ -64,12 +63,6 @@ class CollectorStatus:
     state: CollectorState = CollectorState.RUNNING
     restarts: int = 0
     last_error: str = ""
-
-
-class NatsUnavailableError(GatewayError):
-    """The first connection to NATS failed."""
-
-    retriable = True
 
 
 class Gateway:
@@ -202,72 +195,59 @@ class Gateway:
         settings = self.config.nats
         instance = self.config.instance_id
 
-        last_error_log_ns = 0
-        unlogged_errors = 0
-
-        async def on_error(exc: Exception) -> None:
-            """Every failed reconnect attempt lands here: log one per interval with the count since."""
-            nonlocal last_error_log_ns, unlogged_errors
-            current = time.monotonic_ns()
-            if current - last_error_log_ns < ERROR_LOG_INTERVAL_NS:
-                unlogged_errors += 1
-                return
-            also = f" (and {unlogged_errors} more errors since the last report)" if unlogged_errors else ""
-            logger.warning("gateway %s: NATS %s: %r%s", instance, self.nats_url, exc, also)
-            last_error_log_ns, unlogged_errors = current, 0
-
         async def on_disconnected() -> None:
-            if self._stopping:
-                return
-            logger.warning("gateway %s: NATS disconnected; buffering up to %d bytes", instance, settings.pending_bytes)
+            if not self._stopping:
+                logger.warning(
+                    "gateway %s: NATS disconnected; buffering up to %d bytes", instance, settings.pending_bytes
+                )
 
         async def on_reconnected() -> None:
             logger.info("gateway %s: NATS reconnected", instance)
 
-        try:
-            # Reconnects go on forever, but the first connection must succeed within the timeout:
-            # a wrong URL at start-up is a configuration error, not an outage to wait out.
-            connecting = nats.connect(
-                servers=[self.nats_url],
-                name=instance,
-                connect_timeout=settings.connect_timeout_s,
-                reconnect_time_wait=settings.reconnect_wait_ms / 1000,
-                max_reconnect_attempts=-1,
-                pending_size=settings.pending_bytes,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            )
-            return await asyncio.wait_for(connecting, settings.connect_timeout_s)
-        except (TimeoutError, NatsError, OSError) as exc:
-            raise NatsUnavailableError(f"cannot connect to NATS at {self.nats_url}: {exc!r}") from exc
+        return await connect_nats(
+            self.nats_url,
+            name=instance,
+            connect_timeout_s=settings.connect_timeout_s,
+            reconnect_wait_s=settings.reconnect_wait_ms / 1000,
+            pending_bytes=settings.pending_bytes,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
 
     async def _supervise(self, collector: Collector) -> None:
-        """Run a collector; on failure log, drop it from the best price and restart with backoff."""
+        """Run a collector; on failure log, drop it from the best price and restart with backoff.
+
+        A failure that is a non-retriable GatewayError (a ConfigError, say) is final: the same
+        collector would fail the same way again, so it stays FAILED and /health says why.
+        """
         assert self.pipeline is not None
         source = collector.source_id
         status = self.collectors[source]
-        backoff_s = RESTART_BACKOFF_MIN_S
+        backoff = Backoff(RESTART_BACKOFF_MIN_S, RESTART_BACKOFF_MAX_S)
         while True:
             started = time.monotonic()
             status.state = CollectorState.RUNNING
             try:
                 await collector.run()
             except Exception as exc:
-                logger.exception("collector %s failed; restarting in about %.0f s", source, backoff_s)
                 status.state = CollectorState.FAILED
                 status.last_error = f"{type(exc).__name__}: {exc}"
                 status.restarts += 1
+                if isinstance(exc, GatewayError) and not exc.retriable:
+                    logger.error("collector %s failed and is not restarted: %s", source, exc)
+                    await self.pipeline.source_down(source, now_ns())
+                    return
+                if time.monotonic() - started >= HEALTHY_RUN_S:
+                    backoff.reset()
+                delay_s = backoff.next_delay()
+                logger.exception("collector %s failed; restarting in %.1f s", source, delay_s)
             else:
                 logger.info("collector %s finished: its source has no more data", source)
                 status.state = CollectorState.FINISHED
                 await self.pipeline.source_down(source, now_ns())
                 return
             await self.pipeline.source_down(source, now_ns())
-            if time.monotonic() - started >= HEALTHY_RUN_S:
-                backoff_s = RESTART_BACKOFF_MIN_S
-            await asyncio.sleep(backoff_s * random.uniform(0.5, 1.0))
-            backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
+            await asyncio.sleep(delay_s)
 
     async def _keep_running(self, service: Callable[[], Awaitable[None]], name: str) -> None:
         """Run a gateway service coroutine; if it fails, log it and start it again."""

@@ -17,10 +17,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-import nats
 import uvloop
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 from tqdm import tqdm
 
 from gateway.app import Gateway
@@ -28,8 +26,8 @@ from gateway.clock import now_ns
 from gateway.config import DEFAULT_NATS_URL, SUBJECT_TOKEN, GatewayConfig, KafkaConfig, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.kafka_records import DEFAULT_TICKS_TOPIC
-from gateway.kafka_replay import (
+from gateway.kafka.records import DEFAULT_TICKS_TOPIC
+from gateway.kafka.replay import (
     DEFAULT_SUBJECT_PREFIX,
     DEFAULT_TIMEOUT_S,
     RELATIVE_TIME,
@@ -41,8 +39,9 @@ from gateway.kafka_replay import (
     parse_speed,
     run_replay,
 )
+from gateway.nats_connect import connect_nats
 from gateway.nats_server import NatsServer
-from gateway.status import StatusLine
+from gateway.ops.status_line import StatusLine
 from gateway.tail import describe
 
 logger = logging.getLogger("fxgw")
@@ -239,17 +238,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     async def tail() -> None:
-        async def on_error(exc: Exception) -> None:
-            logger.debug("tail: NATS %s: %r", args.url, exc)
-
-        try:
-            # nats-py retries a failed first connection as long as reconnects are allowed: bound it.
-            connecting = nats.connect(
-                servers=[args.url], max_reconnect_attempts=-1, connect_timeout=TAIL_CONNECT_TIMEOUT_S, error_cb=on_error
-            )
-            client = await asyncio.wait_for(connecting, TAIL_CONNECT_TIMEOUT_S)
-        except (TimeoutError, NatsError, OSError) as exc:
-            raise GatewayError(f"cannot connect to NATS at {args.url}: {exc!r}") from exc
+        client = await connect_nats(args.url, name="fxgw-tail", connect_timeout_s=TAIL_CONNECT_TIMEOUT_S)
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

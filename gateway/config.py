@@ -20,7 +20,7 @@ from collectors.registry import CONFIGS, BrokerConfig
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
 from gateway.errors import ConfigError
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.kafka_records import (
+from gateway.kafka.records import (
     DEFAULT_BEST_PRICES_TOPIC,
     DEFAULT_REJECTIONS_TOPIC,
     DEFAULT_STATUS_TOPIC,
@@ -126,7 +126,7 @@ class BestPriceConfig(_Strict):
 
 
 class SpoolConfig(_Strict):
-    """The on-disk spool in front of Kafka (gateway.spool); relative paths are relative to the config file."""
+    """The on-disk spool in front of Kafka (gateway.kafka.spool); relative paths are relative to the config file."""
 
     dir: Path = Path("spool")
     max_bytes: int = Field(default=1024**3, ge=1024**2, description="Undelivered data kept; beyond it, see README.")
@@ -148,7 +148,7 @@ class SpoolConfig(_Strict):
 
 
 class KafkaConfig(_Strict):
-    """Durable backup: what goes to Kafka and how (see gateway.kafka_writer)."""
+    """Durable backup: what goes to Kafka and how (see gateway.kafka.writer)."""
 
     enabled: bool = False
     bootstrap_servers: str = Field(default="127.0.0.1:9092", pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")
@@ -171,7 +171,7 @@ class KafkaConfig(_Strict):
 
 
 class HttpConfig(_Strict):
-    """The operations endpoint, GET /health and GET /metrics (gateway.health).
+    """The operations endpoint, GET /health and GET /metrics (gateway.ops.server).
 
     On by default and on loopback: an opt-in health check is the one nobody has when the spool fills, and
     the answers name brokers, accounts' errors and topology, so exposing them beyond the host (``0.0.0.0``

@@ -1,7 +1,7 @@
-"""Exceptions raised by the gateway.
+"""Every exception the gateway and its collectors raise, in one tree.
 
-Every error the gateway raises derives from :class:`GatewayError`; third-party
-exceptions are translated at the boundary and chained with ``from``::
+Third-party exceptions (nats-py, aiokafka, httpx, OSError) are translated at
+the boundary and chained with ``from``::
 
     GatewayError
     ├── ConfigError              bad or missing configuration (names file, key, value)
@@ -9,17 +9,26 @@ exceptions are translated at the boundary and chained with ``from``::
     │   ├── MalformedInputError      not parseable at all (bad JSON, missing field)
     │   ├── BadValueError            a price or size that is not a valid number
     │   └── UnknownInstrumentError   instrument name or pip size unknown
-    ├── SourceError              a collector failed to produce data (retriable)
-    ├── PublishError             a message could not be handed to NATS (retriable)
-    ├── ReplayError              a replay lost Kafka or NATS (gateway.kafka_replay)
+    ├── SourceError              a collector failed to read its source (retriable)
+    │   └── ProviderHttpError        the provider answered an HTTP error (retriable unless the request was refused)
+    ├── NatsUnavailableError     the first connection to NATS failed (retriable)
+    ├── NatsServerError          nats-server could not be found or did not start
+    ├── ChildStartError          a child process (nats-server, a test broker) did not print its ready line
+    ├── HttpBindError            /health and /metrics cannot listen on the configured address
+    ├── ReplayError              a replay lost Kafka or NATS (retriable)
     └── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
         ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
-        └── SpoolWriteError          the disk refused a write (retriable)
+        ├── SpoolWriteError          the disk refused a write (retriable)
+        └── DamagedRecordError       one spool record is torn or corrupt (internal to the spool's readers)
 
-``retriable`` says whether trying the same operation again later can succeed.
+``retriable`` says whether trying the same operation again later can succeed; the
+gateway's supervisor reads it (gateway.app): a collector that fails with a
+non-retriable error is not restarted, since the same config would fail again.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class GatewayError(Exception):
@@ -59,7 +68,79 @@ class SourceError(GatewayError):
     retriable = True
 
 
-class PublishError(GatewayError):
-    """A message could not be handed to NATS (disconnected, buffer full)."""
+class ProviderHttpError(SourceError):
+    """A provider answered with an HTTP error; the message names the source, the status and the provider's text.
+
+    ``retry_after_s`` is the provider's ``Retry-After`` in seconds (None when absent or unreadable).
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @property
+    def refused_credentials(self) -> bool:
+        """401 or 403: the token (or key) was refused."""
+        return self.status in (401, 403)
+
+    @property
+    def refused_request(self) -> bool:
+        """400 or 404: the request itself (instrument, account) was refused; the same request fails again."""
+        return self.status in (400, 404)
+
+
+class NatsUnavailableError(GatewayError):
+    """The first connection to NATS failed within its timeout."""
 
     retriable = True
+
+
+class NatsServerError(GatewayError):
+    """nats-server could not be found or did not start."""
+
+
+class ChildStartError(GatewayError):
+    """A child process did not print its ready line: it timed out or exited; the message holds its output."""
+
+
+class HttpBindError(GatewayError):
+    """The HTTP endpoint cannot listen on the configured address (port in use, unknown host, no permission)."""
+
+
+class ReplayError(GatewayError):
+    """Kafka or NATS could not be reached, or stopped answering, during a replay."""
+
+    retriable = True
+
+
+class SpoolError(GatewayError):
+    """The spool directory cannot be used; ``directory`` names it."""
+
+    def __init__(self, message: str, *, directory: Path) -> None:
+        super().__init__(message)
+        self.directory = directory
+
+
+class SpoolFullError(SpoolError):
+    """Appending would exceed ``max_bytes`` of unacknowledged records; nothing of the batch was stored."""
+
+    retriable = True
+
+
+class SpoolWriteError(SpoolError):
+    """The disk refused a write, fsync or file creation; nothing of the batch was stored."""
+
+    retriable = True
+
+
+class DamagedRecordError(GatewayError):
+    """A spool record is unusable; ``torn`` when it was cut short (a crash mid-write) rather than corrupted.
+
+    Raised and caught inside the spool's readers, which decide what of the segment is kept.
+    """
+
+    def __init__(self, reason: str, *, torn: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.torn = torn

@@ -21,21 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Final
 
-from gateway.errors import GatewayError
+from gateway.errors import ChildStartError, NatsServerError
 
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S: Final = 15.0
 _LISTENING = re.compile(rb"Listening for client connections on ([0-9.]+):(\d+)")
 _READY = b"Server is ready"
-
-
-class NatsServerError(GatewayError):
-    """nats-server could not be found or did not start."""
-
-
-class ChildStartError(Exception):
-    """A child process did not print its ready line: it timed out or exited; the message holds its output."""
 
 
 def read_until_ready(output: IO[bytes], is_ready: Callable[[bytes], bool], timeout_s: float) -> bytes:

@@ -17,7 +17,7 @@ only appends to a buffer that its own flusher task writes to the socket, and a
 busy collector would otherwise keep that task waiting until the buffer is full.
 
 With a Kafka backup, each publish first appends the cycle's records to the
-spool (gateway.kafka_writer), so whatever NATS carries is already on disk.
+spool (gateway.kafka.writer), so whatever NATS carries is already on disk.
 """
 
 from __future__ import annotations
@@ -30,17 +30,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from collectors.base import BadInput, Event, StatusChange
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
+from gateway.events import BadInput, Event, Quote, StatusChange
 from gateway.prices import format_price
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, Rejection
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import QualityRejection, RejectionReason, SourceStatus, Tick
 
 if TYPE_CHECKING:
-    from gateway.kafka_writer import KafkaBackup
+    from gateway.kafka.writer import KafkaBackup
 
 logger = logging.getLogger(__name__)
 

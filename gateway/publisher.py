@@ -27,7 +27,7 @@ from nats.errors import Error as NatsError
 
 from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
-from gateway.quote import Quote
+from gateway.events import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
 from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE, TickRecordEncoder
 

@@ -42,9 +42,9 @@ from typing import Final
 
 from gateway.clock import NS_PER_MS
 from gateway.errors import UnknownInstrumentError
+from gateway.events import Quote
 from gateway.instruments import default_pip_px
 from gateway.prices import PRICE_SCALE, format_price
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 DEFAULT_MAX_SPREAD_PIPS: Final = 20.0

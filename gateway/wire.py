@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from gateway.quote import Quote
+from gateway.events import Quote
 
 STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
 REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"

@@ -10,7 +10,7 @@ What runs, all on this machine:
   (:class:`tests.servers.tansu.TansuBroker`: Kafka protocol, memory storage) on another;
 - a subscriber in a separate process on ``market.*.ticks`` (``bench_pipeline.SubscriberProcess``);
 - the gateway side in this process, on uvloop: the real :class:`~gateway.pipeline.Pipeline` with, in the
-  Kafka run, a :class:`~gateway.kafka_writer.KafkaBackup` wired as ``gateway.app`` wires it from the
+  Kafka run, a :class:`~gateway.kafka.writer.KafkaBackup` wired as ``gateway.app`` wires it from the
   default ``kafka`` config (spool in a temporary directory, fsync ``"interval"``, lz4, linger 5 ms) and
   its writer task (``KafkaBackup.run``) running.
 
@@ -84,14 +84,14 @@ from collectors.replay import parse_quote_line
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
-from gateway.kafka_records import ID_HEADER
-from gateway.kafka_writer import PRODUCER_BATCH_BYTES, KafkaBackup
+from gateway.kafka.records import ID_HEADER
+from gateway.kafka.spool import Spool
+from gateway.kafka.writer import PRODUCER_BATCH_BYTES, KafkaBackup
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.spool import Spool
 from gateway.wire import STREAM_CONTENT_TYPE
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
@@ -420,7 +420,7 @@ class Benchmark:
         topics = sorted({topic for topic, _, _, _ in records})
         for topic in topics:
             self._broker.create_topic(RAW_TOPIC_PREFIX + topic, TOPIC_PARTITIONS)
-        # The writer's producer settings (gateway.kafka_writer.KafkaBackup.run and the default kafka config).
+        # The writer's producer settings (gateway.kafka.writer.KafkaBackup.run and the default kafka config).
         producer = AIOKafkaProducer(
             bootstrap_servers=self._broker.bootstrap,
             client_id=f"{INSTANCE_ID}-raw",

@@ -75,16 +75,15 @@ from bench_pipeline import (
     nats_server_version,
 )
 
-from collectors.base import TickSink
 from collectors.oanda.collector import OandaCollector
 from collectors.oanda.config import OandaConfig
 from collectors.oanda.parsing import Heartbeat, parse_stream_line
 from gateway.app import Gateway
 from gateway.clock import NS_PER_S, parse_time_ns
 from gateway.config import GatewayConfig, parse_config
+from gateway.events import Quote, TickSink
 from gateway.nats_server import NatsServer
 from gateway.prices import PRICE_SCALE
-from gateway.quote import Quote
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:

@@ -67,12 +67,12 @@ from collectors.replay import parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES
-from gateway.errors import BadValueError, MalformedInputError
-from gateway.nats_server import NatsServer, NatsServerError, find_binary
+from gateway.errors import BadValueError, MalformedInputError, NatsServerError
+from gateway.events import Quote
+from gateway.nats_server import NatsServer, find_binary
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]

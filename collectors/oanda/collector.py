@@ -42,12 +42,14 @@ from urllib.parse import urlsplit
 import httpx
 import v20
 
-from collectors.base import MAX_EVENTS_PER_SUBMIT, BadInput, Collector, Event, StatusChange, TickSink
+from collectors.base import MAX_EVENTS_PER_SUBMIT, Collector
 from collectors.oanda.config import OandaConfig
 from collectors.oanda.parsing import Heartbeat, error_message, parse_stream_line, pip_px_from_location
-from collectors.reconnect import Backoff, ConnectionPacer, parse_retry_after
+from collectors.reconnect import ConnectionPacer, parse_retry_after
+from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
-from gateway.errors import BadValueError, ConfigError, InputError, SourceError
+from gateway.errors import BadValueError, ConfigError, InputError, ProviderHttpError, SourceError
+from gateway.events import BadInput, Event, StatusChange, TickSink
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
 
 logger = logging.getLogger(__name__)
@@ -67,19 +69,6 @@ class _Limits:
 
 
 _limits_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Limits] = weakref.WeakKeyDictionary()
-
-
-class OandaHttpError(SourceError):
-    """OANDA answered with an HTTP error; the message names the broker, the status and OANDA's errorMessage."""
-
-    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after_s = retry_after_s
-
-    @property
-    def refused_credentials(self) -> bool:
-        return self.status in (401, 403)
 
 
 @dataclass(slots=True)
@@ -140,7 +129,7 @@ class OandaCollector(Collector[OandaConfig]):
             while True:
                 attempt += 1
                 opened_ns = 0
-                refusal: OandaHttpError | None = None
+                refusal: ProviderHttpError | None = None
                 try:
                     if not self._instruments_checked:
                         await pacer.wait()
@@ -152,7 +141,7 @@ class OandaCollector(Collector[OandaConfig]):
                             await self._on_open(attempt, silent_since_ns, opened_ns)
                             await self._read_stream(response)
                     reason = "the server ended the stream"
-                except OandaHttpError as exc:
+                except ProviderHttpError as exc:
                     reason, refusal = str(exc), exc
                 except httpx.ReadTimeout:
                     waited_for = "data, not even a heartbeat," if opened_ns else "a response"
@@ -173,7 +162,7 @@ class OandaCollector(Collector[OandaConfig]):
 
     @contextlib.asynccontextmanager
     async def _open_stream(self, client: httpx.AsyncClient) -> AsyncIterator[httpx.Response]:
-        """The response of a stream that OANDA accepted; raises OandaHttpError otherwise."""
+        """The response of a stream that OANDA accepted; raises ProviderHttpError otherwise."""
         url = f"{self.stream_url}/v3/accounts/{self.account_id}/pricing/stream"
         params = {"instruments": ",".join(self._instruments), "snapshot": "true"}
         async with client.stream("GET", url, params=params) as response:
@@ -274,7 +263,7 @@ class OandaCollector(Collector[OandaConfig]):
             now_ns(),
         )
 
-    async def _on_refusal(self, exc: OandaHttpError, backoff: Backoff) -> float:
+    async def _on_refusal(self, exc: ProviderHttpError, backoff: Backoff) -> float:
         """Report an HTTP error; return how long to wait before the next attempt."""
         if exc.refused_credentials:
             self.stats.unauthorized = True
@@ -313,7 +302,7 @@ class OandaCollector(Collector[OandaConfig]):
         self._reported_missing = missing
         streamable = tuple(name for name in wanted if name in available)
         if not streamable:
-            raise OandaHttpError(f"{self.source_id}: none of the configured instruments is available", status=400)
+            raise ProviderHttpError(f"{self.source_id}: none of the configured instruments is available", status=400)
         pip_sizes: dict[str, int] = {}
         for name in streamable:
             try:
@@ -324,7 +313,7 @@ class OandaCollector(Collector[OandaConfig]):
         self._instruments = streamable
         self._instruments_checked = True
 
-    def _http_error(self, status: int, body: bytes, retry_after: str | None, request: str) -> OandaHttpError:
+    def _http_error(self, status: int, body: bytes, retry_after: str | None, request: str) -> ProviderHttpError:
         message = error_message(body)
         if status in (401, 403):
             text = (
@@ -342,7 +331,7 @@ class OandaCollector(Collector[OandaConfig]):
             text = f"{self.source_id}: OANDA rate limit (HTTP 429: {message})"
         else:
             text = f"{self.source_id}: {request} request failed with HTTP {status}: {message}"
-        return OandaHttpError(text, status=status, retry_after_s=parse_retry_after(retry_after))
+        return ProviderHttpError(text, status=status, retry_after_s=parse_retry_after(retry_after))
 
     async def _report(self, state: SourceStatus.State, detail: str, *, gap_ns: int = 0, attempt: int = 0) -> None:
         self._last_report = (state, detail)

@@ -19,9 +19,9 @@ import msgspec
 
 from gateway.clock import parse_time_ns
 from gateway.errors import BadValueError, InputError, MalformedInputError
+from gateway.events import Quote
 from gateway.instruments import validate_instrument
 from gateway.prices import parse_liquidity, parse_price
-from gateway.quote import Quote
 
 _KNOWN_INSTRUMENTS_LIMIT = 4096
 _known_instruments: set[str] = set()

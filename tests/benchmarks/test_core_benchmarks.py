@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 import uvloop
 
-from collectors.base import MAX_EVENTS_PER_SUBMIT, Event
+from collectors.base import MAX_EVENTS_PER_SUBMIT
 from collectors.oanda.parsing import parse_stream_line
 from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator, BestQuote
 from gateway.clock import format_time_ns, now_ns
+from gateway.events import Event, Quote
 from gateway.pipeline import Pipeline
 from gateway.prices import format_price
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 
 if TYPE_CHECKING:

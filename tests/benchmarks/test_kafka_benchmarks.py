@@ -2,7 +2,7 @@
 
 Run them with ``pytest tests/benchmarks/test_kafka_benchmarks.py --benchmark-enable``.
 Each publish cycle the pipeline hands every accepted tick, already encoded for NATS,
-to :class:`gateway.kafka_writer.KafkaRecordBuilder` (``add_tick``);
+to :class:`gateway.kafka.writer.KafkaRecordBuilder` (``add_tick``);
 ``KafkaBackup.commit`` then takes the cycle's records (``take``: one MarketDataStream
 per source and instrument) and appends them to the spool with one write, before the
 cycle is published on NATS. Cycles here are 512 ticks (the publisher's
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from gateway.kafka_records import KafkaTopics
-from gateway.kafka_writer import KafkaRecordBuilder
+from gateway.events import Quote
+from gateway.kafka.records import KafkaTopics
+from gateway.kafka.spool import RecordFields, Spool
+from gateway.kafka.writer import KafkaRecordBuilder
 from gateway.prices import PRICE_SCALE
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.spool import RecordFields, Spool
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 
 if TYPE_CHECKING:

@@ -30,11 +30,11 @@ from collectors.oanda.config import OandaConfig
 from collectors.oanda.parsing import Heartbeat, parse_stream_line
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import parse_time_ns
+from gateway.events import Quote
 from gateway.pipeline import Pipeline
 from gateway.prices import PRICE_SCALE
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.quote import Quote
 from tests.benchmarks.test_core_benchmarks import CountingNatsClient
 from tests.servers.oanda_v20 import (
     MAX_BATCH_LINES,

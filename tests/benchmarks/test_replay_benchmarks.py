@@ -1,4 +1,4 @@
-"""Benchmarks of ``fxgw replay`` (gateway.kafka_replay): decoding Kafka record values and republishing to NATS.
+"""Benchmarks of ``fxgw replay`` (gateway.kafka.replay): decoding Kafka record values and republishing to NATS.
 
 Run them with ``pytest tests/benchmarks/test_replay_benchmarks.py --benchmark-enable``.
 Records are what the gateway writes to its ticks topic: MarketDataStream values of
@@ -23,7 +23,8 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 
 from collectors.replay import parse_quote_line, quote_files, read_lines
-from gateway.kafka_replay import (
+from gateway.events import Quote
+from gateway.kafka.replay import (
     NatsTickSink,
     OutputFormat,
     ReplayRequest,
@@ -35,7 +36,6 @@ from gateway.kafka_replay import (
     run_replay,
 )
 from gateway.nats_server import NatsServer
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.servers.tansu import TansuBroker

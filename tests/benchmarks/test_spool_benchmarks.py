@@ -1,4 +1,4 @@
-"""Micro-benchmarks of the Kafka spool (gateway.spool): append on the hot path; read + ack and recovery in the writer.
+"""Micro-benchmarks of the Kafka spool (gateway.kafka.spool): append on the hot path; read + ack and recovery.
 
 Run them with ``pytest tests/benchmarks/test_spool_benchmarks.py --benchmark-enable``.
 Records are 30 KB, the size of a MarketDataStream of 512 ticks, the largest
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from gateway.spool import RecordFields, Spool
+from gateway.kafka.spool import RecordFields, Spool
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick

@@ -14,13 +14,12 @@ from gateway.app import CollectorState, Gateway
 from gateway.clock import now_ns
 from gateway.config import parse_config
 from gateway.errors import SourceError
+from gateway.events import Quote
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.quote import Quote
-
-from .natsutil import Recorder, free_port
+from tests.integration.natsutil import Recorder, free_port
 
 TICKS_PER_SUBMIT = 10
 

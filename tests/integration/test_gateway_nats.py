@@ -8,19 +8,17 @@ from pathlib import Path
 
 import nats
 
-from collectors.base import BadInput
 from collectors.replay import quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.app import CollectorState, Gateway
 from gateway.config import parse_config
+from gateway.events import BadInput, Quote
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
-
-from .natsutil import Recorder, free_port
+from tests.integration.natsutil import Recorder, free_port
 
 EUR_USD_BID = 1_085_000_000
 NOW_NS = 1_700_000_000_000_000_000

@@ -21,11 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import Gateway
 from gateway.config import parse_config
-from gateway.health import HttpBindError
+from gateway.errors import HttpBindError
 from gateway.nats_server import NatsServer
+from tests.integration.natsutil import Recorder, free_port
 from tests.servers.oanda_v20 import OandaV20Server
-
-from .natsutil import Recorder, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HTTP_ANY_PORT = {"port": 0}

@@ -25,9 +25,8 @@ import pytest
 from gateway.app import CollectorState, Gateway
 from gateway.config import parse_config
 from gateway.schema.market.v1.market_pb2 import BestPrice, RejectionReason, SourceStatus, Tick
+from tests.integration.natsutil import Recorder
 from tests.servers.oanda_v20 import MSG_BAD_INSTRUMENTS, OandaV20Server, PriceFeed, RecordedPrice
-
-from .natsutil import Recorder
 
 ACCOUNT_A = "101-004-1234567-001"
 ACCOUNT_B = "101-004-1234567-002"

@@ -22,7 +22,7 @@ import pytest
 
 from collectors.oanda.parsing import Heartbeat, parse_stream_line
 from gateway.clock import NS_PER_S, now_ns, parse_time_ns
-from gateway.quote import Quote
+from gateway.events import Quote
 from tests.servers.oanda_v20 import (
     DEFAULT_INSTRUMENTS,
     MSG_BAD_ACCOUNT_ID,

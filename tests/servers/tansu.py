@@ -32,7 +32,8 @@ import subprocess
 import threading
 from typing import IO, Final
 
-from gateway.nats_server import ChildStartError, read_until_ready
+from gateway.errors import ChildStartError
+from gateway.nats_server import read_until_ready
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import pytest
 
 from gateway.aggregator import BestPriceAggregator, BestQuote
 from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.events import Quote
 from gateway.prices import parse_price
-from gateway.quote import Quote
 
 T0 = 1_700_000_000 * NS_PER_S
 STALE_MS = 15_000

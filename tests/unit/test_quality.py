@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.events import Quote
 from gateway.prices import parse_price
 from gateway.quality import InstrumentLimits, QualityGate, QualityPolicy
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 T0 = 1_700_000_000 * NS_PER_S

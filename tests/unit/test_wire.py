@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.quote import Quote
+from gateway.events import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import TickRecordEncoder, encode_varint
 

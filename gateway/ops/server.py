@@ -51,7 +51,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.clock import NS_PER_S
-from gateway.errors import GatewayError
+from gateway.errors import HttpBindError
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
 if TYPE_CHECKING:
@@ -68,10 +68,6 @@ SHUTDOWN_GRACE_S: Final = 2
 _DELIVERING: Final = frozenset({"connected", "reconnected"})
 _REASON_PREFIX: Final = "REJECTION_REASON_"
 _STATE_PREFIX: Final = "STATE_"
-
-
-class HttpBindError(GatewayError):
-    """The HTTP endpoint cannot listen on the configured address (port in use, unknown host, no permission)."""
 
 
 class HealthStatus(enum.Enum):

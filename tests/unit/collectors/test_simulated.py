@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from collectors.simulated import MARKETS, RandomWalk, SimulatedConfig
 from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.events import Quote
 from gateway.instruments import default_pip_px
-from gateway.quote import Quote
 
 T0 = 1_700_000_000 * NS_PER_S
 ALL_MARKETS = tuple(MARKETS)

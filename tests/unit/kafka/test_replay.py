@@ -1,4 +1,4 @@
-"""gateway.kafka_replay's pure core: times, decoding, selection, merge, pacing and the sinks, without a broker."""
+"""gateway.kafka.replay's pure core: times, decoding, selection, merge, pacing and the sinks, without a broker."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 from google.protobuf.message import DecodeError
 
 from gateway.clock import NS_PER_S, parse_time_ns
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, ReplayError
+from gateway.events import Quote
 from gateway.instruments import INSTRUMENT_PATTERN
-from gateway.kafka_replay import (
+from gateway.kafka.replay import (
     KafkaTickReader,
     NatsTickSink,
     OutputFormat,
     Pacer,
     PartitionMerge,
-    ReplayError,
     ReplayRequest,
     ReplayStats,
     TextTickSink,
@@ -35,7 +35,6 @@ from gateway.kafka_replay import (
     parse_replay_time,
     parse_speed,
 )
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, Tick
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder, encode_varint
 

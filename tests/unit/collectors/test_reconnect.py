@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from collectors.reconnect import MAX_RETRY_AFTER_S, Backoff, ConnectionPacer, parse_retry_after
+from collectors.reconnect import MAX_RETRY_AFTER_S, ConnectionPacer, parse_retry_after
+from gateway.backoff import Backoff
 
 PACE_PER_SECOND = 50.0
 PACE_INTERVAL_S = 1.0 / PACE_PER_SECOND

@@ -12,7 +12,7 @@ import pytest
 
 from collectors.oanda.parsing import Heartbeat, error_message, parse_stream_line, pip_px_from_location
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
-from gateway.quote import Quote
+from gateway.events import Quote
 
 
 def _dumps(value: object) -> bytes:

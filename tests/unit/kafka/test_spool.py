@@ -1,4 +1,4 @@
-"""gateway.spool: append, read, ack, rewind, limits, recovery from torn and corrupt files, kill -9, fsync policy.
+"""gateway.kafka.spool: append, read, ack, rewind, limits, recovery from torn and corrupt files, kill -9, fsync policy.
 
 Every test works on real files in ``tmp_path``; crashes are simulated by editing
 the files the way a cut-short write or a flipped bit leaves them, and once by a
@@ -19,16 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway import spool as spool_module
-from gateway.spool import (
+from gateway.errors import SpoolError, SpoolFullError, SpoolWriteError
+from gateway.kafka import spool as spool_module
+from gateway.kafka.spool import (
     ACKED_FILE,
     META_FILE,
     RecordFields,
     Spool,
-    SpoolError,
-    SpoolFullError,
     SpoolRecord,
-    SpoolWriteError,
     read_spool_directory,
     read_spool_epoch,
 )
@@ -452,7 +450,7 @@ def test_damaged_segment_is_cut_at_the_last_good_record(
         assert spool.stats.truncated_bytes == damaged_size - records_kept * FRAME
         assert path.stat().st_size == records_kept * FRAME
         assert spool.next_seq == 6  # the reservation covers the discarded seqs: none is given twice
-    (message,) = [r for r in caplog.records if r.name == "gateway.spool" and r.levelno >= logging.WARNING]
+    (message,) = [r for r in caplog.records if r.name == "gateway.kafka.spool" and r.levelno >= logging.WARNING]
     assert message.levelno == level
     assert f"at offset {records_kept * FRAME} of {path.name}" in message.getMessage()
 
@@ -507,7 +505,7 @@ def test_records_larger_than_a_read_chunk_are_recovered(tmp_path: Path, monkeypa
 _APPEND_THEN_SIGKILL = """
 import os, signal, sys
 from pathlib import Path
-from gateway.spool import Spool
+from gateway.kafka.spool import Spool
 
 spool = Spool(Path(sys.argv[1]), max_bytes=1 << 30, segment_bytes=int(sys.argv[3]), fsync="never")
 for i in range(int(sys.argv[2])):

@@ -5,7 +5,7 @@ order from the oldest unacknowledged one, sends them, and acknowledges them once
 Kafka confirmed them; segments whose records are all acknowledged are deleted.
 Delivery is at least once: a record Kafka received but whose acknowledgement was
 not yet persisted is read again after a restart, with the same seq and so the
-same id (``gateway.kafka_records``), and consumers drop it.
+same id (``gateway.kafka.records``), and consumers drop it.
 
 Durability: an append is one ``write`` of the whole batch, so once it returns the
 records are in the OS page cache and survive a crash of the gateway (``kill -9``).
@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Final, Literal, NoReturn
 
 from gateway.clock import NS_PER_MS
-from gateway.errors import GatewayError
+from gateway.errors import DamagedRecordError, SpoolError, SpoolFullError, SpoolWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -82,26 +82,6 @@ _SEGMENT_NAME: Final = re.compile(r"([0-9]{20})\.seg")
 _SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 _WALK_CHUNK_BYTES = 64 * 1024
 _fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
-
-
-class SpoolError(GatewayError):
-    """The spool directory cannot be used; ``directory`` names it."""
-
-    def __init__(self, message: str, *, directory: Path) -> None:
-        super().__init__(message)
-        self.directory = directory
-
-
-class SpoolFullError(SpoolError):
-    """Appending would exceed ``max_bytes`` of unacknowledged records; nothing of the batch was stored."""
-
-    retriable = True
-
-
-class SpoolWriteError(SpoolError):
-    """The disk refused a write, fsync or file creation; nothing of the batch was stored."""
-
-    retriable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +120,6 @@ class _Segment:
     @property
     def last_seq(self) -> int:
         return self.first_seq + self.count - 1
-
-
-class _DamagedRecord(Exception):
-    """The record after the last good one is cut short (``torn``) or corrupt."""
-
-    def __init__(self, reason: str, *, torn: bool = False) -> None:
-        super().__init__(reason)
-        self.torn = torn
 
 
 class Spool:
@@ -413,7 +385,7 @@ class Spool:
                     break
                 offset += used
                 budget -= used
-        except (OSError, _DamagedRecord) as exc:
+        except (OSError, DamagedRecordError) as exc:
             raise SpoolError(
                 f"spool {self._directory}: cannot read {segment.path} at offset {offset}: {exc}",
                 directory=self._directory,
@@ -549,7 +521,7 @@ class Spool:
             for _seq, end, _buffer, _start, _end in _frames(fd, size, first_seq, verify_after=acked):
                 segment.size = end
                 segment.count += 1
-        except _DamagedRecord as damage:
+        except DamagedRecordError as damage:
             self.stats.truncated_bytes += size - segment.size
             log = logger.warning if damage.torn else logger.error
             log(
@@ -765,7 +737,7 @@ def read_spool_directory(directory: Path, *, unacked_only: bool = True) -> Itera
                 if seq > acked:
                     yield _decode_payload(buffer, start, frame_end, seq)
                 good_end = end
-        except _DamagedRecord as damage:
+        except DamagedRecordError as damage:
             if not (damage.torn and index == len(files) - 1):
                 logger.warning(
                     "spool %s: damaged record at offset %d of %s (%s); the rest of the file is skipped",
@@ -820,7 +792,7 @@ def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int)
         if end > size:
             break
         if frame_seq != seq:
-            raise _DamagedRecord(f"seq {frame_seq} where {seq} was written")
+            raise DamagedRecordError(f"seq {frame_seq} where {seq} was written")
         out.append(_decode_payload(buffer, pos + _HEADER.size, end, seq))
         pos = end
         seq += 1
@@ -841,9 +813,9 @@ def _decode_payload(buffer: bytes, start: int, end: int, seq: int) -> SpoolRecor
         (length,) = _U32.unpack_from(buffer, pos)
         pos += 4
     except (struct.error, UnicodeDecodeError) as exc:
-        raise _DamagedRecord(f"undecodable payload of seq {seq}: {exc}") from exc
+        raise DamagedRecordError(f"undecodable payload of seq {seq}: {exc}") from exc
     if pos + length != end:
-        raise _DamagedRecord(f"payload of seq {seq} does not fill its record")
+        raise DamagedRecordError(f"payload of seq {seq} does not fill its record")
     return SpoolRecord(seq, topic, key, buffer[pos:end], content_type)
 
 
@@ -852,7 +824,7 @@ def _frames(fd: int, size: int, first_seq: int, *, verify_after: int) -> Iterato
 
     Reads the first ``size`` bytes in large chunks. Records up to ``verify_after``
     are acknowledged: only their framing is checked, so a flipped bit in one does
-    not cost the records after it. Raises _DamagedRecord at the first record that
+    not cost the records after it. Raises DamagedRecordError at the first record that
     is cut short, out of sequence or fails its CRC.
     """
     buffer = b""
@@ -866,20 +838,20 @@ def _frames(fd: int, size: int, first_seq: int, *, verify_after: int) -> Iterato
             buffer = os.pread(fd, min(_SCAN_CHUNK_BYTES, size - offset), offset)
             view, base, pos = memoryview(buffer), offset, 0
             if len(buffer) < _HEADER.size:
-                raise _DamagedRecord("record header cut short", torn=True)
+                raise DamagedRecordError("record header cut short", torn=True)
         length, crc, frame_seq = _HEADER.unpack_from(buffer, pos)
         if frame_seq != seq:
-            raise _DamagedRecord(f"seq {frame_seq} where {seq} was expected")
+            raise DamagedRecordError(f"seq {frame_seq} where {seq} was expected")
         end = pos + _HEADER.size + length
         if base + end > size:
-            raise _DamagedRecord(f"record of {length} bytes runs past the end of the file", torn=True)
+            raise DamagedRecordError(f"record of {length} bytes runs past the end of the file", torn=True)
         if end > len(buffer):
             buffer = os.pread(fd, min(max(_SCAN_CHUNK_BYTES, end - pos), size - offset), offset)
             view, base, pos, end = memoryview(buffer), offset, 0, end - pos
             if len(buffer) < end:
-                raise _DamagedRecord(f"record of {length} bytes cut short", torn=True)
+                raise DamagedRecordError(f"record of {length} bytes cut short", torn=True)
         if seq > verify_after and zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
-            raise _DamagedRecord(f"CRC mismatch in seq {seq}")
+            raise DamagedRecordError(f"CRC mismatch in seq {seq}")
         offset = base + end
         yield seq, offset, buffer, pos + _HEADER.size, end
         seq += 1

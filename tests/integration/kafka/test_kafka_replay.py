@@ -1,6 +1,6 @@
 """``fxgw replay`` against a real Kafka-protocol broker (tansu) and a real nats-server.
 
-The topic holds what a gateway with two sources writes (gateway.kafka_records):
+The topic holds what a gateway with two sources writes (gateway.kafka.records):
 records of one source and instrument, keyed by instrument over three partitions,
 lz4-compressed, some in the protobuf library's encoding (the decoder's fallback)
 and some opening with a snapshot tick; then a redelivered record (same fxgw-id,
@@ -29,9 +29,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gateway.clock import NS_PER_MS, NS_PER_S, format_time_ns, parse_time_ns
-from gateway.errors import ConfigError
-from gateway.kafka_replay import OutputFormat, ReplayError, ReplayRequest, run_replay
-from gateway.quote import Quote
+from gateway.errors import ConfigError, ReplayError
+from gateway.events import Quote
+from gateway.kafka.replay import OutputFormat, ReplayRequest, run_replay
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.integration.natsutil import Recorder

@@ -1,4 +1,4 @@
-"""gateway.kafka_records and KafkaRecordBuilder: the topic, key, value and headers of every Kafka record."""
+"""gateway.kafka.records and KafkaRecordBuilder: the topic, key, value and headers of every Kafka record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from gateway.aggregator import BestQuote
 from gateway.clock import now_ns
-from gateway.kafka_records import (
+from gateway.events import Quote
+from gateway.kafka.records import (
     CONTENT_TYPE_HEADER,
     DEFAULT_BEST_PRICES_TOPIC,
     DEFAULT_REJECTIONS_TOPIC,
@@ -18,8 +19,7 @@ from gateway.kafka_records import (
     record_headers,
     record_id,
 )
-from gateway.kafka_writer import KafkaRecordBuilder
-from gateway.quote import Quote
+from gateway.kafka.writer import KafkaRecordBuilder
 from gateway.schema.market.v1.market_pb2 import (
     BestPrice,
     MarketDataStream,

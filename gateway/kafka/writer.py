@@ -2,7 +2,7 @@
 
 Flow: the pipeline hands each publish cycle's ticks, best prices, rejections
 and status changes to :class:`KafkaBackup` *before* it publishes them on NATS.
-:meth:`KafkaBackup.commit` turns them into records (gateway.kafka_records) and
+:meth:`KafkaBackup.commit` turns them into records (gateway.kafka.records) and
 appends them to the on-disk spool with one write, so anything a NATS consumer
 has seen is already on disk (in the OS page cache; fsync per the spool's
 policy). A writer task sends the spool's records to Kafka (aiokafka,
@@ -21,7 +21,7 @@ policy). A writer task sends the spool's records to Kafka (aiokafka,
   broker supports InitProducerId.
 - **Spool full** (or the disk failing): new records for Kafka are dropped
   (NATS still gets them), counted in ``stats``, logged at most every 10 s, and
-  shown in the status line, on /health and in /metrics (gateway.health).
+  shown in the status line, on /health and in /metrics (gateway.ops.server).
 """
 
 from __future__ import annotations
@@ -38,14 +38,15 @@ from aiokafka.errors import KafkaError
 
 from gateway.aggregator import BestQuote
 from gateway.clock import NS_PER_S, now_ns
-from gateway.kafka_records import (
+from gateway.errors import SpoolError, SpoolFullError
+from gateway.kafka.records import (
     KafkaRecord,
     KafkaTopics,
     record_headers,
 )
+from gateway.kafka.spool import Spool, SpoolRecord
 from gateway.publisher import BEST_SOURCE, best_prices_message
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
-from gateway.spool import Spool, SpoolError, SpoolFullError, SpoolRecord
 from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Replay of a time window of ticks from Kafka onto NATS or into a file (``fxgw replay``).
 
-The ticks topic (records as in gateway.kafka_records) is read from every partition,
+The ticks topic (records as in gateway.kafka.records) is read from every partition,
 from the beginning up to the end offsets found on opening, so a replay is bounded
 and ends even while the gateway keeps writing. Ticks are chosen by their own
 ``ts_event_ns`` in [since, until). Nothing skips ahead by record timestamp
@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Final, Generic, Protocol, TextIO, TypeVar
 
 import msgspec
-import nats
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from google.protobuf.message import DecodeError
@@ -53,14 +52,15 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
 from gateway.clock import NS_PER_MS, NS_PER_S, format_time_ns, now_ns, parse_time_ns
-from gateway.errors import ConfigError, GatewayError, InputError
+from gateway.errors import ConfigError, GatewayError, InputError, NatsUnavailableError, ReplayError, SpoolError
+from gateway.events import Quote
 from gateway.instruments import display_decimals
-from gateway.kafka_records import CONTENT_TYPE_HEADER, DEFAULT_TICKS_TOPIC, ID_HEADER
+from gateway.kafka.records import CONTENT_TYPE_HEADER, DEFAULT_TICKS_TOPIC, ID_HEADER
+from gateway.kafka.spool import SpoolRecord, read_spool_directory, read_spool_epoch
+from gateway.nats_connect import connect_nats
 from gateway.prices import format_price
 from gateway.publisher import DEFAULT_MAX_BATCH_TICKS, NatsPublishClient
-from gateway.quote import Quote
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.spool import SpoolError, SpoolRecord, read_spool_directory, read_spool_epoch
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 
 logger = logging.getLogger(__name__)
@@ -82,12 +82,6 @@ _SEQ: Final = 6
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ReplayError(GatewayError):
-    """Kafka or NATS could not be reached, or stopped answering, during a replay."""
-
-    retriable = True
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
@@ -1089,7 +1083,10 @@ async def run_replay(
             if request.output is not OutputFormat.NATS:
                 text = TextTickSink(stream or sys.stdout, request.output)
                 return await replay(reader, selector, text, speed=request.speed, progress=bar)
-            client = await _connect_nats(request.nats_url, request.timeout_s)
+            try:
+                client = await connect_nats(request.nats_url, name="fxgw-replay", connect_timeout_s=request.timeout_s)
+            except NatsUnavailableError as exc:
+                raise ReplayError(str(exc)) from exc
             try:
                 sink = NatsTickSink(client, request.subject_prefix)
                 stats = await replay(reader, selector, sink, speed=request.speed, progress=bar)
@@ -1108,18 +1105,3 @@ async def _confirm(client: NatsClient, request: ReplayRequest) -> None:
         await client.flush(timeout=math.ceil(request.timeout_s))
     except (NatsError, TimeoutError) as exc:
         raise ReplayError(f"NATS at {request.nats_url} did not confirm the replay: {exc!r}") from exc
-
-
-async def _connect_nats(url: str, timeout_s: float) -> NatsClient:
-    """Connected within ``timeout_s`` or ReplayError; later outages are reconnected (nats-py buffers meanwhile)."""
-
-    async def on_error(exc: Exception) -> None:
-        logger.warning("replay: NATS at %s: %r", url, exc)
-
-    try:
-        connecting = nats.connect(
-            servers=[url], name="fxgw-replay", connect_timeout=timeout_s, max_reconnect_attempts=-1, error_cb=on_error
-        )
-        return await asyncio.wait_for(connecting, timeout_s)
-    except (TimeoutError, NatsError, OSError) as exc:
-        raise ReplayError(f"cannot connect to NATS at {url} within {timeout_s:g} s: {exc!r}") from exc

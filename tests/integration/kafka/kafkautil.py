@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from gateway.kafka_records import DEFAULT_TICKS_TOPIC, ID_HEADER
+from gateway.kafka.records import DEFAULT_TICKS_TOPIC, ID_HEADER
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 
 TickKey = tuple[str, int, int]

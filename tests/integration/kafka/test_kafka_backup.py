@@ -21,12 +21,11 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import parse_config
-from gateway.kafka_replay import OutputFormat, ReplayRequest, run_replay
+from gateway.kafka.replay import OutputFormat, ReplayRequest, run_replay
 from gateway.nats_server import NatsServer
+from tests.integration.kafka.kafkautil import KafkaTicks, TickKey, read_topic
+from tests.integration.natsutil import Recorder, free_port
 from tests.servers.tansu import TansuBroker
-
-from .kafkautil import KafkaTicks, TickKey, read_topic
-from .natsutil import Recorder, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKS_PER_SECOND = 1500

@@ -7,10 +7,9 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from collectors.base import BadInput, Event
 from collectors.replay import ReplayCollector, ReplayConfig
 from collectors.simulated import SimulatedCollector, SimulatedConfig
-from gateway.quote import Quote
+from gateway.events import BadInput, Event, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 

@@ -1,4 +1,4 @@
-"""gateway.health's pure parts: the /health status rules, its document, the metrics, the rate window, the config."""
+"""gateway.ops.server's pure parts: the /health status rules, its document, the metrics, the rate window, the config."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.health import (
+from gateway.ops.server import (
     GatewayMetrics,
     GatewaySnapshot,
     HealthStatus,
