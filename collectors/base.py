@@ -14,7 +14,7 @@ from typing import ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.events import TickSink
+from gateway.events import ConnectionHealth, TickSink
 from gateway.instruments import INSTRUMENT_PATTERN
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
@@ -64,6 +64,11 @@ class Collector(abc.ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, sink: TickSink) -> None:
         self.config = config
         self.sink = sink
+
+    @property
+    def connection(self) -> ConnectionHealth | None:
+        """The health of the collector's connection to its provider; None for sources without one (simulated)."""
+        return None
 
     @property
     def source_id(self) -> str:

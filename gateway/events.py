@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus, Tick
 
@@ -86,3 +86,28 @@ class TickSink(Protocol):
 
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         """Pip sizes (1e-9 units) the broker gives for its instruments, for the quality gate."""
+
+
+DELIVERING_STATES: Final = frozenset({SourceStatus.STATE_CONNECTED, SourceStatus.STATE_RECONNECTED})
+"""Connection states in which a source delivers prices; in any other it leaves the best price."""
+
+
+def connection_delivers(state: SourceStatus.State) -> bool:
+    """The one "is this connection delivering" rule: CONNECTED or RECONNECTED."""
+    return state in DELIVERING_STATES
+
+
+@dataclass(slots=True)
+class ConnectionHealth:
+    """What a collector with a connection to its provider tells operations beyond its published statuses.
+
+    Kept up to date by the collector (collectors.streaming); read by the gateway's snapshot for /health,
+    /metrics and the status line. ``last_error`` never contains a credential.
+    """
+
+    unauthorized: bool = False
+    """The provider refuses the credentials (401/403) and has not accepted them since."""
+    last_error: str = ""
+    """Why the last connection attempt or stream ended; empty before any failure."""
+    unavailable_instruments: tuple[str, ...] = ()
+    """Configured instruments the account does not offer."""
