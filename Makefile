@@ -1,42 +1,44 @@
 # Developer tasks. `make install` once, then `make test`.
+# Every target runs with the project's .venv when there is one, else with the active interpreter
+# (a virtualenv activated elsewhere, as the README's `pip install -e ".[dev]"` leaves it).
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(VENV)/bin
+PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
 .PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka demo clean
 
-$(BIN)/python:
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[dev]"
+install: $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 
 # Regenerates the Python modules and .pyi stubs under gateway/schema/ (committed; a test fails when stale).
 proto:
-	$(BIN)/python -m grpc_tools.protoc -I proto --python_out=gateway/schema --pyi_out=gateway/schema $(PROTO_FILES)
+	$(PY) -m grpc_tools.protoc -I proto --python_out=gateway/schema --pyi_out=gateway/schema $(PROTO_FILES)
 
 test:
-	$(BIN)/python -m pytest -q
+	$(PY) -m pytest -q
 
 # Lint, formatting and types.
 check:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 bench:
-	$(BIN)/python -m pytest tests/benchmarks -q --benchmark-enable
+	$(PY) -m pytest tests/benchmarks -q --benchmark-enable
 
 bench-e2e:
-	$(BIN)/python scripts/bench_pipeline.py
+	$(PY) scripts/bench_pipeline.py
 
 bench-oanda:
-	$(BIN)/python scripts/bench_oanda.py
+	$(PY) scripts/bench_oanda.py
 
 bench-kafka:
-	$(BIN)/python scripts/bench_kafka.py
+	$(PY) scripts/bench_kafka.py
 
 demo:
-	$(BIN)/fxgw demo
+	$(PY) -m gateway.cli demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .benchmarks

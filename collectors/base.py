@@ -14,8 +14,10 @@ from typing import ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.events import ConnectionHealth, TickSink
+from gateway.errors import BadValueError, InputError
+from gateway.events import BadInput, ConnectionHealth, TickSink
 from gateway.instruments import INSTRUMENT_PATTERN
+from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
 """Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
@@ -77,3 +79,16 @@ class Collector(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     async def run(self) -> None:
         """Deliver events to the sink until the source ends or the task is cancelled."""
+
+
+def bad_input(exc: InputError, source: str, ts_recv_ns: int, *, detail: str = "", instrument: str = "") -> BadInput:
+    """The rejection of input that raised ``exc``: BAD_VALUE for a value out of range, MALFORMED otherwise.
+
+    ``detail`` defaults to the error's message and ``instrument`` to the one the error names.
+    """
+    reason = (
+        RejectionReason.REJECTION_REASON_BAD_VALUE
+        if isinstance(exc, BadValueError)
+        else RejectionReason.REJECTION_REASON_MALFORMED
+    )
+    return BadInput(source, reason, detail or str(exc), exc.raw, ts_recv_ns, instrument or exc.instrument)

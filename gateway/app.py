@@ -30,15 +30,18 @@ from collectors.base import Collector
 from collectors.registry import COLLECTORS
 from gateway.aggregator import BestPriceAggregator
 from gateway.backoff import Backoff
-from gateway.clock import now_ns
+from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavailableError
+from gateway.echo import clip
+from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavailableError, SpoolError
 from gateway.kafka.writer import KafkaBackup
 from gateway.nats_connect import connect_nats
 from gateway.ops.server import HealthServer
-from gateway.pipeline import Pipeline
+from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
+from gateway.pipeline import Pipeline, SourceStats
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
+from gateway.secrets import display_url, redact, remember_url_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class Gateway:
     ) -> None:
         """``collector_classes`` maps broker kinds to collectors (the registry, unless embedding or testing)."""
         self.config = config
-        self.nats_url = nats_url or config.nats.url
+        self.nats_url = remember_url_credentials(nats_url or config.nats.url)
         self._collector_classes = collector_classes
         self.started_ns = 0
         self.collectors: dict[str, CollectorStatus] = {}
@@ -107,21 +110,24 @@ class Gateway:
             if self.backup is not None:
                 self.backup.spool.close()
             raise
-        publisher = NatsPublisher(
-            self._nats,
-            subject_prefix=self.config.nats.subject_prefix,
-            max_batch_ticks=self.config.nats.max_batch_ticks,
-            session_id=self.started_ns,
-        )
+        publisher = NatsPublisher(self._nats, subject_prefix=self.config.nats.subject_prefix)
         aggregator = BestPriceAggregator(
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
         gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
-        self.pipeline = Pipeline(gate, aggregator, publisher, self.config.nats.linger_ms, self.backup)
+        self.pipeline = Pipeline(
+            gate,
+            aggregator,
+            publisher,
+            self.config.nats.linger_ms,
+            self.backup,
+            session_id=self.started_ns,
+            max_batch_ticks=self.config.nats.max_batch_ticks,
+        )
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
             http = self.config.http
-            self._http = HealthServer(self, http.host, http.port) if http.enabled else None
+            self._http = HealthServer(self.snapshot, http.host, http.port) if http.enabled else None
         except (ConfigError, HttpBindError):
             await self._nats.close()
             if self.backup is not None:
@@ -148,7 +154,7 @@ class Gateway:
             "gateway %s started: %d collectors, publishing to %s",
             self.config.instance_id,
             len(brokers),
-            self.nats_url,
+            display_url(self.nats_url),
         )
         if self._http is not None:
             self._http.start()
@@ -169,19 +175,25 @@ class Gateway:
             await self.backup.drain(timeout_s)
             self._backup_task.cancel()
             await asyncio.gather(self._backup_task, return_exceptions=True)
-            self.backup.spool.close()
+            try:
+                self.backup.spool.close()
+            except SpoolError as exc:  # a full or failing disk: what is on it stays for the next start
+                logger.error("gateway %s: %s", self.config.instance_id, exc)
         if self._nats is not None and not self._nats.is_closed:
             try:
                 await asyncio.wait_for(self._nats.drain(), timeout_s)
-            except (TimeoutError, NatsError) as exc:
-                logger.warning("gateway %s: NATS drain did not finish (%r); closing", self.config.instance_id, exc)
-                with contextlib.suppress(NatsError, OSError):  # closing a connection that is already lost
-                    await self._nats.close()
+            except (TimeoutError, NatsError, OSError, RuntimeError) as exc:
+                logger.warning(
+                    "gateway %s: NATS drain did not finish (%s); closing", self.config.instance_id, type(exc).__name__
+                )
+                # Closing a connection that is already lost raises from nats-py's transport (RuntimeError on uvloop).
+                with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
+                    await asyncio.wait_for(self._nats.close(), timeout_s)
         logger.info("gateway %s stopped", self.config.instance_id)
 
     def _open_backup(self) -> KafkaBackup:
         """The Kafka writer and its spool; what an earlier run left in the spool is delivered first."""
-        backup = KafkaBackup.from_config(self.config.kafka, self.config.instance_id, self.started_ns)
+        backup = KafkaBackup.from_config(self.config.kafka, self.config.instance_id)
         if backup.spool.pending_records:
             logger.info(
                 "gateway %s: spool %s holds %d undelivered records from an earlier run; they go to Kafka first",
@@ -212,6 +224,7 @@ class Gateway:
             pending_bytes=settings.pending_bytes,
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
+            credentials=settings.credentials(),
         )
 
     async def _supervise(self, collector: Collector) -> None:
@@ -231,7 +244,7 @@ class Gateway:
                 await collector.run()
             except Exception as exc:
                 status.state = CollectorState.FAILED
-                status.last_error = f"{type(exc).__name__}: {exc}"
+                status.last_error = clip(redact(f"{type(exc).__name__}: {exc}"))
                 status.restarts += 1
                 if isinstance(exc, GatewayError) and not exc.retriable:
                     logger.error("collector %s failed and is not restarted: %s", source, exc)
@@ -280,3 +293,68 @@ class Gateway:
 
     def uptime_ns(self) -> int:
         return now_ns() - self.started_ns if self.started_ns else 0
+
+    def snapshot(self) -> GatewaySnapshot:
+        """The counters of the started gateway's parts, copied now: what /health, /metrics and the status line show.
+
+        Taken when asked (an HTTP request, the once-a-second samplers of gateway.ops), never on the tick path.
+        """
+        pipeline = self.pipeline
+        assert pipeline is not None, "a snapshot needs a started gateway"
+        published = pipeline.publisher.stats
+        return GatewaySnapshot(
+            instance_id=self.config.instance_id,
+            session_id=self.started_ns,
+            uptime_s=self.uptime_ns() / NS_PER_S,
+            nats=NatsSnapshot(
+                connected=self.nats_connected,
+                url=display_url(self.nats_url),
+                messages=published.messages,
+                ticks=published.ticks,
+                ticks_dropped=published.ticks_dropped,
+            ),
+            sources={
+                source_id: self._source_snapshot(status, pipeline.sources.get(source_id) or SourceStats())
+                for source_id, status in self.collectors.items()
+            },
+            kafka=self._kafka_snapshot(self.backup) if self.backup is not None else None,
+            best=tuple(pipeline.aggregator.current().values()),
+        )
+
+    def _source_snapshot(self, status: CollectorStatus, counted: SourceStats) -> SourceSnapshot:
+        connection = self.collector_instances[status.source].connection
+        last_error = status.last_error  # why the collector last failed; while it runs, why its connection ended
+        if connection is not None and status.state is CollectorState.RUNNING:
+            last_error = connection.last_error or last_error
+        return SourceSnapshot(
+            kind=status.kind,
+            priority=status.priority,
+            state=status.state.value,
+            connection=counted.status,
+            has_connection=connection is not None,
+            accepted=counted.accepted,
+            rejected={
+                reason.removeprefix("REJECTION_REASON_"): count for reason, count in sorted(counted.rejected.items())
+            },
+            unauthorized=connection is not None and connection.unauthorized,
+            last_error=clip(redact(last_error)),
+            unavailable_instruments=connection.unavailable_instruments if connection is not None else (),
+        )
+
+    def _kafka_snapshot(self, backup: KafkaBackup) -> KafkaSnapshot:
+        stats = backup.stats
+        return KafkaSnapshot(
+            connected=stats.connected,
+            spool_pending_records=backup.spool.pending_records,
+            spool_pending_bytes=backup.spool.pending_bytes,
+            spool_full=stats.spool_full,
+            records_dropped=stats.records_dropped,
+            ticks_dropped=stats.ticks_dropped,
+            records_sent=stats.records_sent,
+            last_error=clip(redact(stats.last_error)),
+            last_spool_error=stats.last_spool_error,
+            oldest_unacked_age_s=backup.oldest_pending_age_s(),
+            max_unacked_age_s=self.config.kafka.max_unacked_age_s,
+            records_set_aside=stats.records_set_aside,
+            last_set_aside=stats.last_set_aside,
+        )

@@ -13,35 +13,47 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 import uvloop
 from nats.aio.msg import Msg
 from tqdm import tqdm
 
+from collectors.base import SOURCE_ID_PATTERN
 from gateway.app import Gateway
-from gateway.clock import now_ns
-from gateway.config import DEFAULT_NATS_URL, SUBJECT_TOKEN, GatewayConfig, KafkaConfig, load_config, parse_config
-from gateway.errors import ConfigError, GatewayError
+from gateway.clock import NS_PER_MS, NS_PER_S, now_ns, parse_time_ns
+from gateway.config import (
+    DEFAULT_NATS_URL,
+    SUBJECT_TOKEN,
+    TOPIC_NAME,
+    GatewayConfig,
+    KafkaConfig,
+    load_config,
+    parse_config,
+)
+from gateway.echo import clip, shown
+from gateway.errors import ConfigError, GatewayError, InputError, ReplayError
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.kafka.records import DEFAULT_TICKS_TOPIC
-from gateway.kafka.replay import (
+from gateway.kafka.replay.request import (
     DEFAULT_SUBJECT_PREFIX,
     DEFAULT_TIMEOUT_S,
-    RELATIVE_TIME,
+    ECHO_CHARS,
+    MAX_SPEED,
+    MAX_SUBJECT_PREFIX_CHARS,
+    MAX_TIMEOUT_S,
+    MIN_SPEED,
+    MIN_TIMEOUT_S,
     OutputFormat,
-    Progress,
     ReplayRequest,
-    parse_names,
-    parse_replay_time,
-    parse_speed,
-    run_replay,
 )
+from gateway.kafka.replay.run import Progress, run_replay
 from gateway.nats_connect import connect_nats
 from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
+from gateway.secrets import display_url, install_log_redaction, redact
 from gateway.tail import describe
 
 logger = logging.getLogger("fxgw")
@@ -50,6 +62,8 @@ DEFAULT_REPLAY_DATA: Final = Path("../shared/data/oanda-eurusd-ticks")
 STATUS_INTERVAL_S: Final = 1.0
 TAIL_CONNECT_TIMEOUT_S: Final = 5.0
 DEMO_REPLAY_SPEED: Final = 30
+EXIT_INTERRUPTED: Final = 130
+"""Exit status when a second Ctrl-C cuts the shutdown short (128 + SIGINT, as shells report it)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_redaction()
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"fxgw: config error: {exc}", file=sys.stderr)
+        print(f"fxgw: config error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except GatewayError as exc:
-        print(f"fxgw: {exc}", file=sys.stderr)
+        print(f"fxgw: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -115,38 +130,60 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "without duplicates and in event-time order, at the original pace times --speed or at full speed. "
         "Times: RFC 3339 (2026-11-21T10:00:00Z), Unix seconds, now, or before now (-30s, -15m, -2h, -1d).",
     )
+
+    class StoreValue(argparse.Action):
+        """Stores an option's value as given: argparse makes ``--option=--`` an empty list, taken back to ``--``."""
+
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: str | Sequence[Any] | None,
+            option_string: str | None = None,
+        ) -> None:
+            setattr(namespace, self.dest, "--" if values == [] else values)
+
+    replay.register("action", None, StoreValue)
     replay.add_argument("--since", required=True, help="start of the window, inclusive")
     replay.add_argument("--until", default="now", help="end of the window, exclusive (default: now)")
     replay.add_argument("--instruments", help="only these, comma-separated (e.g. EUR_USD,USD_JPY)")
     replay.add_argument("--sources", help="only these source ids, comma-separated")
     replay.add_argument(
         "--to",
-        choices=[output.value for output in OutputFormat],
+        metavar="{" + ",".join(output.value for output in OutputFormat) + "}",
         default=OutputFormat.STDOUT.value,
         help="nats: republish on <subject-prefix>.<source>.ticks; stdout: readable lines; jsonl, csv: one tick "
         "per line (default: stdout)",
     )
-    replay.add_argument("--speed", default="max", help="max, or a factor of the original pace: 1, 10, ...")
+    replay.add_argument(
+        "--speed",
+        default="max",
+        help=f"max, or a factor of the original pace from {MIN_SPEED:g} to {MAX_SPEED:,.0f}: 1, 10, ...",
+    )
     replay.add_argument("--subject-prefix", default=DEFAULT_SUBJECT_PREFIX, help="for --to nats (default: replay)")
-    replay.add_argument("--output", type=Path, help="file for --to jsonl or csv (default: standard output)")
-    replay.add_argument("--config", type=Path, help="take Kafka and NATS settings from this config file")
+    replay.add_argument("--output", help="file for --to jsonl or csv (default: standard output)")
+    replay.add_argument("--config", help="take Kafka and NATS settings from this config file")
     replay.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,...] (overrides --config)")
     replay.add_argument(
-        "--spool",
-        type=Path,
-        help="read a gateway's spool directory instead of Kafka (when there is no Kafka to read)",
+        "--spool", help="read a gateway's spool directory instead of Kafka (when there is no Kafka to read)"
     )
     replay.add_argument("--topic", help=f"ticks topic (overrides --config; default: {DEFAULT_TICKS_TOPIC})")
     replay.add_argument("--nats-url", help="overrides nats.url of --config, then $NATS_URL")
     replay.add_argument(
         "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds Kafka or NATS may stay silent before the replay fails (default: {DEFAULT_TIMEOUT_S:g})",
+        default=f"{DEFAULT_TIMEOUT_S:g}",
+        help=f"seconds Kafka or NATS may stay silent before the replay fails, {MIN_TIMEOUT_S:g} to "
+        f"{MAX_TIMEOUT_S:g} (default: {DEFAULT_TIMEOUT_S:g})",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     # A relative time such as -15m must be taken as a value, not as an unknown option.
     replay._negative_number_matcher = RELATIVE_TIME
+
+    def usage_error(message: str) -> NoReturn:
+        """argparse's own errors (a missing value, an option taken for a value) as one short line, not the usage."""
+        replay.exit(2, f"fxgw replay: error: {clip(message, ECHO_CHARS)} (see fxgw replay --help)\n")
+
+    replay.error = usage_error  # type: ignore[method-assign]  # the sub-command's parser is argparse's to build
     replay.set_defaults(handler=_replay)
 
 
@@ -156,18 +193,34 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(main_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> int:
-    uvloop.run(main_coroutine())
+    """Run ``main_coroutine`` on uvloop; 0 when it ends, 130 when a second signal cut its shutdown short."""
+    try:
+        uvloop.run(main_coroutine())
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED
     return 0
+
+
+def _on_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT or SIGTERM sets ``stop`` for a clean shutdown; a second one cancels the shutdown at once, quietly."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and main_task is not None:
+            main_task.cancel()
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
 
 
 async def _run_gateway(
     config: GatewayConfig, nats_url: str | None, *, show_status: bool, duration_s: float = 0.0
 ) -> None:
-    """Run until SIGINT/SIGTERM (or ``duration_s``), then stop cleanly."""
+    """Run until SIGINT/SIGTERM (or ``duration_s``), then stop cleanly; a second signal stops at once."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    _on_stop_signals(stop)
     gateway = Gateway(config, nats_url)
     await gateway.start()
     status_task = asyncio.create_task(_print_status(gateway), name="status-line") if show_status else None
@@ -186,33 +239,33 @@ async def _run_gateway(
 
 async def _print_status(gateway: Gateway) -> None:
     line = StatusLine()
-    line.render(gateway, now_ns())  # the baseline for the first interval's rates
+    line.render(gateway.snapshot())  # the baseline for the first interval's rates
     interactive = sys.stderr.isatty()
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
-        text = line.render(gateway, now_ns())
+        text = line.render(gateway.snapshot())
         print(f"\r\x1b[K{text}" if interactive else text, end="" if interactive else "\n", file=sys.stderr, flush=True)
 
 
-def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
-    """Two simulated brokers quoting one market with different priorities and, when data is there, a replay.
+def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
+    """Two simulated brokers quoting one market with different priorities and, when data is there, recorded quotes.
 
     The simulated brokers share USD_JPY, GBP_USD and AUD_USD, so their best price shows priority and
-    spread at work; the 2014 replay has EUR_USD to itself, since a real market of 2014 and a random walk
-    of today would cross each other all the time.
+    spread at work; the recorded 2014 quotes have EUR_USD to themselves, since a real market of 2014 and a
+    random walk of today would cross each other all the time.
     """
     common = {"kind": "simulated", "ticks_per_second": rate, "instruments": ["USD_JPY", "GBP_USD", "AUD_USD"]}
     brokers: list[dict[str, object]] = [
         {"id": "sim-primary", "priority": 20, "seed": 1, "bad_tick_ratio": 0.01, **common},
         {"id": "sim-backup", "priority": 10, "seed": 2, "spread_factor": 1.3, **common},
     ]
-    if replay_data is not None:
+    if recorded_data is not None:
         brokers.append(
             {
-                "id": "replay-eurusd",
-                "kind": "replay",
+                "id": "recorded-eurusd",
+                "kind": "recorded",
                 "priority": 0,
-                "path": str(replay_data),
+                "path": str(recorded_data),
                 "instruments": ["EUR_USD"],
                 "speed": DEMO_REPLAY_SPEED,
                 "loop": True,
@@ -224,7 +277,7 @@ def demo_config(replay_data: Path | None, rate: float) -> GatewayConfig:
 def _demo(args: argparse.Namespace) -> int:
     replay_data: Path | None = args.replay_data
     if replay_data is not None and not replay_data.is_dir():
-        print(f"replay source skipped: no quote files at {replay_data} (pass --replay-data FOLDER)", file=sys.stderr)
+        print(f"recorded source skipped: no quote files at {replay_data} (pass --replay-data FOLDER)", file=sys.stderr)
         replay_data = None
     config = demo_config(replay_data, args.rate)
     with NatsServer() as server:
@@ -272,29 +325,42 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_request(args: argparse.Namespace) -> ReplayRequest:
-    """Options first, then the config file, then defaults."""
-    config = load_config(args.config) if args.config is not None else None
+    """Options first, then the config file, then defaults; ConfigError names the first bad option and its value."""
+    config = load_config(Path(args.config)) if args.config is not None else None
     kafka = config.kafka if config is not None else KafkaConfig()
     nats_url = args.nats_url or (
         config.nats.url if config is not None else os.environ.get("NATS_URL", DEFAULT_NATS_URL)
     )
-    if re.fullmatch(SUBJECT_TOKEN, args.subject_prefix) is None:
-        raise ConfigError(f"--subject-prefix: {args.subject_prefix!r} is not a subject prefix such as replay")
-    if not args.timeout > 0:
-        raise ConfigError(f"--timeout: {args.timeout:g} is not a positive number of seconds")
+    if len(args.subject_prefix) > MAX_SUBJECT_PREFIX_CHARS or re.fullmatch(SUBJECT_TOKEN, args.subject_prefix) is None:
+        raise ConfigError(
+            f"--subject-prefix: {shown(args.subject_prefix, ECHO_CHARS)} is not a subject prefix such as replay "
+            f"(at most {MAX_SUBJECT_PREFIX_CHARS:,} characters)"
+        )
+    topic = args.topic if args.topic is not None else kafka.ticks_topic
+    if re.fullmatch(TOPIC_NAME, topic) is None:
+        raise ConfigError(f"--topic: {shown(topic, ECHO_CHARS)} is not a topic name (1 to 249 of A-Z a-z 0-9 . _ -)")
+    try:
+        output = OutputFormat(args.to)
+    except ValueError as exc:
+        choices = ", ".join(choice.value for choice in OutputFormat)
+        raise ConfigError(f"--to: {shown(args.to, ECHO_CHARS)} is not one of {choices}") from exc
+    try:
+        timeout_s = float(args.timeout)
+    except ValueError as exc:
+        raise ConfigError(f"--timeout: {shown(args.timeout, ECHO_CHARS)} is not a number of seconds") from exc
     now = now_ns()
     return ReplayRequest(
         since_ns=parse_replay_time(args.since, now, "--since"),
         until_ns=parse_replay_time(args.until, now, "--until"),
-        bootstrap_servers=args.bootstrap or kafka.bootstrap_servers,
-        topic=args.topic or kafka.ticks_topic,
+        bootstrap_servers=args.bootstrap if args.bootstrap is not None else kafka.bootstrap_servers,
+        topic=topic,
         instruments=parse_names(args.instruments, "--instruments", INSTRUMENT_PATTERN),
-        sources=parse_names(args.sources, "--sources"),
+        sources=parse_names(args.sources, "--sources", re.compile(SOURCE_ID_PATTERN)),
         speed=parse_speed(args.speed),
-        output=OutputFormat(args.to),
+        output=output,
         nats_url=nats_url,
         subject_prefix=args.subject_prefix,
-        timeout_s=args.timeout,
+        timeout_s=timeout_s,
         spool_dir=_replay_spool(args),
     )
 
@@ -302,25 +368,104 @@ def _replay_request(args: argparse.Namespace) -> ReplayRequest:
 def _replay_spool(args: argparse.Namespace) -> Path | None:
     if args.spool is not None and args.bootstrap is not None:
         raise ConfigError("give --spool or --bootstrap, not both")
-    return args.spool
+    return Path(args.spool) if args.spool is not None else None
 
 
 def _progress_bar(total_records: int) -> Progress:
     return tqdm(total=total_records or None, unit=" records", desc="replay", file=sys.stderr, leave=False)
 
 
-def _replay_output(path: Path | None) -> contextlib.AbstractContextManager[TextIO]:
+@contextlib.contextmanager
+def _replay_output(path: str | None) -> Iterator[TextIO]:
+    """Standard output, or the file ``path`` created afresh and closed at the end.
+
+    Raises ConfigError when the file cannot be created, ReplayError when its last
+    write fails on closing. When the replay fails, what standard output still
+    holds is flushed, or dropped if it cannot be (a full disk), so that Python
+    does not report the same failure again at exit.
+    """
     if path is None:
-        return contextlib.nullcontext(sys.stdout)
+        try:
+            yield sys.stdout
+        except GatewayError:
+            try:
+                sys.stdout.flush()
+            except OSError:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise
+        return
+    name = shown(path, ECHO_CHARS)
     try:
-        return path.open("w", encoding="utf-8", newline="")
+        stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115  # closed below, errors translated
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"--output {name}: cannot write ({reason})") from exc
+    try:
+        yield stream
+    except BaseException:
+        with contextlib.suppress(OSError):  # the error that stopped the replay is the one to report
+            stream.close()
+        raise
+    try:
+        stream.close()
     except OSError as exc:
-        raise ConfigError(f"--output {path}: cannot write ({exc.strerror})") from exc
+        raise ReplayError(f"--output {name}: cannot write ({exc.strerror or exc})") from exc
+
+
+RELATIVE_TIME: Final = re.compile(r"-([0-9]{1,9})(ms|s|m|h|d)")
+"""A time before now, such as ``-15m``; argparse must take it as a value, not as an option."""
+_UNIT_NS: Final = {"ms": NS_PER_MS, "s": NS_PER_S, "m": 60 * NS_PER_S, "h": 3600 * NS_PER_S, "d": 86400 * NS_PER_S}
+
+
+def parse_replay_time(text: str, now: int, name: str = "time") -> int:
+    """ns since the epoch of RFC 3339, Unix seconds, ``now`` or ``-<n><ms|s|m|h|d>`` before ``now`` (not before 1970).
+
+    Raises ConfigError naming ``name`` (the option) and the forms accepted.
+    """
+    if text == "now":
+        return now
+    relative = RELATIVE_TIME.fullmatch(text)
+    if relative is not None:
+        return max(0, now - int(relative[1]) * _UNIT_NS[relative[2]])
+    try:
+        return parse_time_ns(text)
+    except InputError as exc:
+        raise ConfigError(
+            f"{name}: {shown(text, ECHO_CHARS)} is not a time; use RFC 3339 (2026-11-21T10:00:00Z), Unix seconds, "
+            "now, or a time before now (-30s, -15m, -2h, -1d)"
+        ) from exc
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` (None: no pacing) or a factor of the pace (ReplayRequest checks its range); raises ConfigError."""
+    if text == "max":
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--speed: {shown(text, ECHO_CHARS)} is neither max nor a number (1 = original pace)"
+        ) from exc
+
+
+def parse_names(text: str | None, name: str, pattern: re.Pattern[str] | None = None) -> frozenset[str]:
+    """A comma-separated list (None or empty: no filter); each item must match ``pattern``; raises ConfigError."""
+    if not text:
+        return frozenset()
+    names = frozenset(item.strip() for item in text.split(","))
+    bad = sorted(item for item in names if not item or (pattern is not None and pattern.fullmatch(item) is None))
+    if bad:
+        more = f" (and {len(bad) - 1:,} more)" if len(bad) > 1 else ""
+        raise ConfigError(f"{name}: {shown(bad[0], ECHO_CHARS)}{more} is not a valid name in {shown(text, ECHO_CHARS)}")
+    return names
 
 
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    print(f"{args.file}: valid. instance {config.instance_id}, NATS {config.nats.url}")
+    print(f"{args.file}: valid. instance {config.instance_id}, NATS {display_url(config.nats.url)}")
+    for variable in config.nats.environment_variables:
+        if variable not in os.environ:
+            print(f"  note: environment variable {variable} (nats) is not set here")
     for broker in config.brokers:
         state = "enabled" if broker.enabled else "disabled"
         print(f"  {broker.id}: {broker.kind}, priority {broker.priority}, {state}, {', '.join(broker.instruments)}")

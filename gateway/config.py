@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from collectors.registry import CONFIGS, BrokerConfig
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
+from gateway.cycle import DEFAULT_MAX_BATCH_TICKS
+from gateway.echo import clip, shown
 from gateway.errors import ConfigError
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.kafka.records import (
@@ -27,8 +29,8 @@ from gateway.kafka.records import (
     DEFAULT_TICKS_TOPIC,
     KafkaTopics,
 )
+from gateway.nats_connect import NatsCredentials
 from gateway.prices import PRICE_SCALE
-from gateway.publisher import DEFAULT_MAX_BATCH_TICKS
 from gateway.quality import (
     DEFAULT_JUMP_CONFIRM_TICKS,
     DEFAULT_JUMP_RESET_AFTER_MS,
@@ -39,18 +41,42 @@ from gateway.quality import (
     InstrumentLimits,
     QualityPolicy,
 )
+from gateway.secrets import environment_secret
 
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
 DEFAULT_LINGER_MS: Final = 0.5
 DEFAULT_HTTP_HOST: Final = "127.0.0.1"
 DEFAULT_HTTP_PORT: Final = 8080
+DEFAULT_MAX_UNACKED_AGE_S: Final = 5.0
+"""Kafka acknowledges within milliseconds when it is well; 5 s of waiting means frozen, partitioned or overloaded."""
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+MAX_CONFIG_BYTES: Final = 1024 * 1024
+"""A real config is a few KB; a larger file is a mistake (or hostile) and is not parsed."""
+MAX_PROBLEMS_SHOWN: Final = 50
+"""Problems listed in one ConfigError; the rest are counted."""
+MAX_CONFIG_VALUES: Final = 100_000
+"""Values (keys, scalars, lists, mappings) a config may expand to through YAML aliases."""
+_FOREIGN_BOMS: Final = (
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+)
+ENV_NAME: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 TOPIC_NAME: Final = r"^[A-Za-z0-9._-]{1,249}$"
 
 
+def _relative(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A path of the config, anchored at the config file's folder when relative."""
+    base_dir = (info.context or {}).get("base_dir")
+    if value is None or base_dir is None or value.is_absolute():
+        return value
+    return Path(base_dir) / value
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NatsConfig(_Strict):
@@ -65,6 +91,44 @@ class NatsConfig(_Strict):
     pending_bytes: int = Field(default=DEFAULT_PENDING_BYTES, ge=0, description="Buffered while disconnected.")
     reconnect_wait_ms: int = Field(default=500, ge=10)
     connect_timeout_s: float = Field(default=5.0, gt=0, description="The first connection must succeed within this.")
+    user_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding the NATS user.")
+    password_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding its password.")
+    token_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding a NATS token.")
+    creds_file: Path | None = Field(default=None, description="JWT + NKey .creds file, relative to the config file.")
+    nkey_seed_file: Path | None = Field(default=None, description="NKey seed file, relative to the config file.")
+
+    @field_validator("creds_file", "nkey_seed_file", mode="after")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _relative(value, info)
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> NatsConfig:
+        if (self.user_env is None) != (self.password_env is None):
+            raise ValueError("user_env and password_env go together")
+        ways = [self.user_env, self.token_env, self.creds_file, self.nkey_seed_file]
+        if sum(way is not None for way in ways) > 1:
+            raise ValueError("give one of user_env/password_env, token_env, creds_file or nkey_seed_file")
+        return self
+
+    def credentials(self) -> NatsCredentials:
+        """The credentials these keys name, read from the environment now (ConfigError for an unset variable)."""
+
+        def secret(name: str | None, key: str) -> str | None:
+            return environment_secret(name, f"nats.{key}") if name is not None else None
+
+        return NatsCredentials(
+            user=secret(self.user_env, "user_env"),
+            password=secret(self.password_env, "password_env"),
+            token=secret(self.token_env, "token_env"),
+            creds_file=self.creds_file,
+            nkey_seed_file=self.nkey_seed_file,
+        )
+
+    @property
+    def environment_variables(self) -> tuple[str, ...]:
+        """The variables these keys name (for ``fxgw check-config``)."""
+        return tuple(name for name in (self.user_env, self.password_env, self.token_env) if name is not None)
 
 
 class InstrumentLimitsConfig(_Strict):
@@ -137,8 +201,9 @@ class SpoolConfig(_Strict):
     @field_validator("dir", mode="after")
     @classmethod
     def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
-        base_dir = (info.context or {}).get("base_dir")
-        return Path(base_dir) / value if base_dir is not None and not value.is_absolute() else value
+        relative = _relative(value, info)
+        assert relative is not None
+        return relative
 
     @model_validator(mode="after")
     def _segment_fits(self) -> SpoolConfig:
@@ -163,6 +228,12 @@ class KafkaConfig(_Strict):
         default=0, ge=0, le=1000, description="The writer hands over a whole chunk at once; lingering only delays it."
     )
     request_timeout_ms: int = Field(default=30_000, ge=100)
+    max_unacked_age_s: float = Field(
+        default=DEFAULT_MAX_UNACKED_AGE_S,
+        gt=0,
+        le=86_400,
+        description="/health is degraded while the oldest spooled record has waited longer for Kafka.",
+    )
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
 
     @property
@@ -226,16 +297,80 @@ class GatewayConfig(_Strict):
 
 
 def load_config(path: Path) -> GatewayConfig:
-    """Read and validate a YAML config file; raises ConfigError with every problem found."""
+    """Read and validate a YAML config file; raises ConfigError with every problem found.
+
+    The file must be UTF-8 (a byte-order mark of UTF-16 or UTF-32 is named as such), at most
+    ``MAX_CONFIG_BYTES``, without duplicate keys, and expand (YAML aliases included) to at most
+    ``MAX_CONFIG_VALUES`` values; anything else is a ConfigError naming the file and what was wrong.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    return parse_config(_load_yaml(raw, path), str(path), base_dir=path.parent)
+
+
+def _load_yaml(raw: bytes, path: Path) -> Any:
+    """The YAML document in ``raw``, or ConfigError naming what is wrong with it."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; this is not a gateway config")
+    for bom, encoding in _FOREIGN_BOMS:
+        if raw.startswith(bom):
+            raise ConfigError(f"{path}: the file is {encoding}; save it as UTF-8")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})"
+        ) from exc
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_config(data, str(path), base_dir=path.parent)
+        raise ConfigError(f"{path}: not valid YAML: {clip(str(exc))}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: nested too deeply to be a gateway config") from exc
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise ConfigError(f"{path}: a value is not usable: {clip(str(exc))}") from exc
+    _check_size(data, path)
+    return data
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key given twice in a mapping: YAML keys are unique, PyYAML keeps the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the constructor below names it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {shown(key)} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """ConfigError when ``data`` expands (YAML aliases repeat shared parts) to more than MAX_CONFIG_VALUES values."""
+    pending, count = [data], 0
+    while pending:
+        node = pending.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{path}: expands to more than {MAX_CONFIG_VALUES:,} values; this is not a gateway config"
+            )
+        if isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
 
 
 def parse_config(data: Any, origin: str = "<config>", base_dir: Path | None = None) -> GatewayConfig:
@@ -245,7 +380,10 @@ def parse_config(data: Any, origin: str = "<config>", base_dir: Path | None = No
     try:
         return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = "\n".join(f"  {line}" for line in _merge_union_branches(_describe(e) for e in exc.errors()))
+        lines = _merge_union_branches(_describe(e) for e in exc.errors())
+        if len(lines) > MAX_PROBLEMS_SHOWN:
+            lines = [*lines[:MAX_PROBLEMS_SHOWN], f"... and {len(lines) - MAX_PROBLEMS_SHOWN:,} more problems"]
+        problems = "\n".join(f"  {line}" for line in lines)
         raise ConfigError(f"{origin}: invalid configuration:\n{problems}") from exc
 
 
@@ -260,12 +398,12 @@ def _describe(error: Any) -> str:
     if error["type"] == "union_tag_not_found":
         return f"{path}.kind: required key is missing; allowed: {', '.join(CONFIGS)}"
     if error["type"] == "union_tag_invalid":
-        return f"{path}.kind: {error['input'].get('kind')!r} is not a known kind; allowed: {', '.join(CONFIGS)}"
+        return f"{path}.kind: {shown(error['input'].get('kind'))} is not a known kind; allowed: {', '.join(CONFIGS)}"
     if error["type"] == "missing":
         return f"{path}: required key is missing"
     if "input" in error and not isinstance(error["input"], dict | list):
-        return f"{path}: {error['input']!r} is not allowed: {message}"
-    return f"{path}: {message}"
+        return f"{path}: {shown(error['input'], 80)} is not allowed: {clip(message)}"
+    return f"{path}: {clip(message)}"
 
 
 def _merge_union_branches(lines: Iterable[str]) -> list[str]:

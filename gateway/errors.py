@@ -19,7 +19,7 @@ the boundary and chained with ``from``::
     └── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
         ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
         ├── SpoolWriteError          the disk refused a write (retriable)
-        └── DamagedRecordError       one spool record is torn or corrupt (internal to the spool's readers)
+        └── DamagedRecordError       a spool record read back is out of sequence or undecodable (internal)
 
 ``retriable`` says whether trying the same operation again later can succeed; the
 gateway's supervisor reads it (gateway.app): a collector that fails with a
@@ -135,12 +135,11 @@ class SpoolWriteError(SpoolError):
 
 
 class DamagedRecordError(GatewayError):
-    """A spool record is unusable; ``torn`` when it was cut short (a crash mid-write) rather than corrupted.
+    """A spool record read back is out of sequence or does not decode; raised and caught inside the spool's readers.
 
-    Raised and caught inside the spool's readers, which decide what of the segment is kept.
+    (Damage found when a segment is scanned is not raised: the scan skips it and says what it cost.)
     """
 
-    def __init__(self, reason: str, *, torn: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.torn = torn

@@ -81,7 +81,11 @@ class NatsServer:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> NatsServer:
         command = [find_binary(), "-a", self._host, "-p", str(self._requested_port), *self._extra_args]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+        # A session of its own: a terminal's Ctrl-C goes to the foreground process group, and the server must
+        # outlive the gateway's drain (``fxgw demo``); its owner stops it afterwards.
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0, start_new_session=True
+        )
         assert self._process.stderr is not None
         log = self._process.stderr
         try:

@@ -1,8 +1,11 @@
-"""The pipeline: collectors' events -> quality gate -> aggregator -> publisher (and the Kafka backup).
+"""The pipeline: collectors' events -> quality gate -> aggregator -> publish cycle -> spool, then NATS.
 
 Collectors call :meth:`Pipeline.submit` with a batch of events. Processing is
 synchronous and single-threaded (one event loop), so per-source sequence
-numbers need no locks.
+numbers need no locks. Accepted quotes are encoded once (gateway.wire) into the
+current publish cycle (gateway.cycle); each publish takes the cycle and hands it
+first to the Kafka spool (when the backup is on), so whatever NATS carries is
+already on disk, then to the NATS publisher.
 
 Publishing is adaptive. A submit publishes at once when the previous publish
 is at least ``linger_ms`` old (so a quiet stream gets no added latency) or when
@@ -11,13 +14,14 @@ or for :meth:`Pipeline.publish_lingering` when the stream pauses (uvloop's
 timers have 1 ms resolution, so below 1 ms that means the next turn of the
 event loop). Under load a message then carries the ticks of several
 hand-overs, which divides the per-message cost of NATS (headers, syscalls,
-the subscribers' work). After
-publishing the pipeline yields to the event loop once: nats-py's ``publish``
-only appends to a buffer that its own flusher task writes to the socket, and a
-busy collector would otherwise keep that task waiting until the buffer is full.
+the subscribers' work). After publishing the pipeline yields to the event
+loop once: nats-py's ``publish`` only appends to a buffer that its own flusher
+task writes to the socket, and a busy collector would otherwise keep that task
+waiting until the buffer is full.
 
-With a Kafka backup, each publish first appends the cycle's records to the
-spool (gateway.kafka.writer), so whatever NATS carries is already on disk.
+The pipeline owns each source's counters (:class:`SourceStats`: the tick
+``seq``, rejections by reason, the status ``seq`` and last connection state);
+the cycle builder owns ``session_id`` and the batch numbers.
 """
 
 from __future__ import annotations
@@ -26,30 +30,34 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
-from gateway.events import BadInput, Event, Quote, StatusChange
+from gateway.cycle import DEFAULT_MAX_BATCH_TICKS, CycleBuilder, PublishCycle
+from gateway.echo import NAME_CHARS, clip, clip_bytes
+from gateway.events import BadInput, Event, Quote, StatusChange, connection_delivers
 from gateway.prices import format_price
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, Rejection
 from gateway.schema.market.v1.market_pb2 import QualityRejection, RejectionReason, SourceStatus, Tick
-
-if TYPE_CHECKING:
-    from gateway.kafka.writer import KafkaBackup
+from gateway.secrets import redact
+from gateway.wire import TickRecordEncoder
 
 logger = logging.getLogger(__name__)
 
-MAX_RAW_BYTES = 512
-"""Bytes of the offending input kept in a QualityRejection."""
+
+class CycleSpool(Protocol):
+    """Where each cycle goes before NATS: the Kafka backup's spool (gateway.kafka.writer.KafkaBackup)."""
+
+    def commit(self, cycle: PublishCycle) -> None: ...
 
 
 @dataclass(slots=True)
 class SourceStats:
-    """Per-source counters since start; ``accepted`` is also the last sequence number issued."""
+    """Per-source counters since start; ``accepted`` is also the last tick sequence number issued."""
 
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -70,25 +78,45 @@ class Pipeline:
         aggregator: BestPriceAggregator,
         publisher: NatsPublisher,
         linger_ms: float = 0.0,
-        backup: KafkaBackup | None = None,
+        spool: CycleSpool | None = None,
+        *,
+        session_id: int | None = None,
+        max_batch_ticks: int = DEFAULT_MAX_BATCH_TICKS,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
-        """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task; ``backup`` spools for Kafka."""
+        """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task.
+
+        ``spool`` receives each cycle before NATS; ``session_id`` (default: now, in ns) numbers this run;
+        ``clock_ns`` is the monotonic clock the linger is measured on.
+        """
         self.gate = gate
         self.aggregator = aggregator
         self.publisher = publisher
-        self.backup = backup
+        self.spool = spool
         self.sources: dict[str, SourceStats] = {}
+        self._cycle = CycleBuilder(now_ns() if session_id is None else session_id, max_batch_ticks)
+        self._encoder = TickRecordEncoder()
         self._linger_ns = round(linger_ms * NS_PER_MS)
+        self._clock_ns = clock_ns
         self._last_publish_ns = 0
         self._lingering = asyncio.Event()
+
+    @property
+    def session_id(self) -> int:
+        """This run's session: ``(source, session_id, seq)`` identifies a tick."""
+        return self._cycle.session_id
+
+    @property
+    def has_pending(self) -> bool:
+        """Output waits for the next publish (the linger)."""
+        return self._cycle.has_pending or self.aggregator.has_changes
 
     async def submit(self, events: Sequence[Event]) -> None:
         """Process a batch of events in order, then publish, or leave it to the linger (module docstring)."""
         check = self.gate.check
         update = self.aggregator.update
-        publisher = self.publisher
-        add_tick = publisher.add_tick
-        backup_tick = self.backup.builder.add_tick if self.backup is not None else None
+        encode = self._encoder.encode
+        add_tick = self._cycle.add_tick
         sources = self.sources
         for event in events:
             if not isinstance(event, Quote):
@@ -102,14 +130,12 @@ class Pipeline:
                 self._reject_quote(event, rejection, stats)
                 continue
             stats.accepted += 1
-            record = add_tick(event, stats.accepted)
-            if backup_tick is not None:
-                backup_tick(event.source, event.instrument, record)
+            add_tick(event.source, event.instrument, encode(event, stats.accepted))
             update(event)
         if (
             self._linger_ns
-            and time.monotonic_ns() - self._last_publish_ns < self._linger_ns
-            and not publisher.has_full_batch
+            and self._clock_ns() - self._last_publish_ns < self._linger_ns
+            and not self._cycle.has_full_batch
         ):
             self._lingering.set()
             return
@@ -120,10 +146,10 @@ class Pipeline:
         while True:
             await self._lingering.wait()
             self._lingering.clear()
-            wait_ns = self._last_publish_ns + self._linger_ns - time.monotonic_ns()
+            wait_ns = self._last_publish_ns + self._linger_ns - self._clock_ns()
             if wait_ns > 0:
                 await asyncio.sleep(wait_ns / NS_PER_S)
-            if self.publisher.has_pending or self.aggregator.has_changes:
+            if self.has_pending:
                 await self.publish_pending()
 
     async def expire(self, now_ns: int) -> None:
@@ -137,26 +163,25 @@ class Pipeline:
         await self.publish_pending()
 
     async def report_status(self, source: str, change: StatusChange) -> None:
-        """Publish a source's connection change; unless it is (re)connected it leaves the best price."""
+        """Publish a source's connection change; unless it delivers (gateway.events) it leaves the best price."""
         stats = self._stats(source)
         stats.status_seq += 1
         stats.status = change.state
         timestamp_ns = now_ns()
-        status = SourceStatus(
-            source=source,
-            state=change.state,
-            ts_ns=timestamp_ns,
-            gap_ns=change.gap_ns,
-            detail=change.detail,
-            attempt=change.attempt,
-            session_id=self.publisher.session_id,
-            seq=stats.status_seq,
-            snapshot=change.snapshot,
+        self._cycle.add_status(
+            SourceStatus(
+                source=source,
+                state=change.state,
+                ts_ns=timestamp_ns,
+                gap_ns=change.gap_ns,
+                detail=clip(redact(change.detail)),
+                attempt=change.attempt,
+                session_id=self.session_id,
+                seq=stats.status_seq,
+                snapshot=change.snapshot,
+            )
         )
-        self.publisher.add_status(status)
-        if self.backup is not None:
-            self.backup.builder.add_status(status)
-        if change.state not in (SourceStatus.STATE_CONNECTED, SourceStatus.STATE_RECONNECTED):
+        if not connection_delivers(change.state):
             self.aggregator.drop_source(source, timestamp_ns)
         await self.publish_pending()
 
@@ -173,21 +198,23 @@ class Pipeline:
                 )
 
     async def publish_pending(self) -> None:
-        """Hand the best-price changes to the publisher, spool everything for Kafka, then publish it on NATS."""
+        """Take the cycle (with the best-price changes), spool it for Kafka, then publish it on NATS."""
         changes = self.aggregator.changes()
-        for best in changes:
-            self.publisher.add_best(best)
-        if self.backup is not None:
-            if changes:
-                self.backup.builder.add_best(changes)
-            self.backup.commit()
-        await self.publisher.flush()
-        self._last_publish_ns = time.monotonic_ns()
+        if changes:
+            self._cycle.add_best(changes)
+        cycle = self._cycle.take(now_ns())
+        if not cycle.empty:
+            if self.spool is not None:
+                self.spool.commit(cycle)
+            await self.publisher.publish(cycle)
+        self._last_publish_ns = self._clock_ns()
         await asyncio.sleep(0)
 
     def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:
         stats.rejected[RejectionReason.Name(rejection.reason)] += 1
-        self._add_rejection(QualityRejection(tick=quote.to_tick(), reason=rejection.reason, detail=rejection.detail))
+        self._cycle.add_rejection(
+            QualityRejection(tick=quote.to_tick(), reason=rejection.reason, detail=rejection.detail)
+        )
 
     def _stats(self, source: str) -> SourceStats:
         stats = self.sources.get(source)
@@ -196,18 +223,18 @@ class Pipeline:
         return stats
 
     def _reject_input(self, bad: BadInput) -> None:
+        """A rejection for input that never became a quote; what it echoes of the input is bounded (gateway.echo)."""
         stats = self._stats(bad.source)
         stats.rejected[RejectionReason.Name(bad.reason)] += 1
-        self._add_rejection(
+        raw, cut_bytes = clip_bytes(bad.raw)
+        detail = clip(bad.detail)
+        if cut_bytes:
+            detail += f" [raw input cut to {len(raw):,} of {len(bad.raw):,} bytes]"
+        self._cycle.add_rejection(
             QualityRejection(
-                tick=Tick(instrument=bad.instrument, source=bad.source, ts_recv_ns=bad.ts_recv_ns),
+                tick=Tick(instrument=bad.instrument[:NAME_CHARS], source=bad.source, ts_recv_ns=bad.ts_recv_ns),
                 reason=bad.reason,
-                detail=bad.detail,
-                raw=bad.raw[:MAX_RAW_BYTES],
+                detail=detail,
+                raw=raw,
             )
         )
-
-    def _add_rejection(self, rejection: QualityRejection) -> None:
-        self.publisher.add_rejection(rejection)
-        if self.backup is not None:
-            self.backup.builder.add_rejection(rejection)

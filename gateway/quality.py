@@ -15,9 +15,16 @@ including the receive time, arrive in the Quote. Checks, in order:
 9. PRICE_JUMP: mid more than ``max_jump_pips`` from the last accepted mid
    (tradeable quotes only). So that a market that really moved is not locked
    out, a jump is accepted (and becomes the new reference) when either the
-   reference is older than ``jump_reset_after_ms`` (a gap: the market moved
-   while we did not see it), or ``jump_confirm_ticks`` consecutive ticks agree
-   with each other within the limit (the last of them is accepted).
+   reference was received ``jump_reset_after_ms`` or more before this quote
+   (receive times, the gateway's clock: a gap in which the market moved while
+   we did not see it; a broker's clock can be wrong), or ``jump_confirm_ticks``
+   consecutive rejected ticks all lie within the limit of the FIRST of them (the
+   last of them is accepted). Comparing each with the run's first tick, not
+   with its predecessor, means a feed walking away by just under the limit per
+   tick never confirms itself.
+
+Limits are inclusive: a spread or a move equal to its limit passes; a quote
+older than ``max_age_ms`` (strictly) is stale.
 
 A snapshot quote (the first of an instrument on a reopened stream) skips
 STALE and DUPLICATE: it is the broker's current state, however old its time,
@@ -227,7 +234,7 @@ class QualityGate:
             return None
         limit = rules.max_jump_sum_px
         pending = track.pending_sums
-        if pending and abs(price_sum - pending[-1]) > limit:
+        if pending and abs(price_sum - pending[0]) > limit:  # the run must stay near its first tick
             pending.clear()
         if len(pending) >= self._confirm_before:
             return None

@@ -80,11 +80,11 @@ from bench_pipeline import (
 )
 from nats.aio.client import Client as NatsClient
 
-from collectors.replay import parse_quote_line
+from collectors.recorded import parse_quote_line
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
-from gateway.kafka.records import ID_HEADER
+from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
 from gateway.kafka.writer import PRODUCER_BATCH_BYTES, KafkaBackup
 from gateway.nats_server import NatsServer
@@ -92,7 +92,7 @@ from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.wire import STREAM_CONTENT_TYPE
+from gateway.wire import ID_HEADER, STREAM_CONTENT_TYPE
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -353,16 +353,15 @@ class Benchmark:
 
     async def _with_kafka(self, nc: NatsClient, count: int, kafka: KafkaConfig, session_id: int) -> Run:
         run = Run("NATS + Kafka", kafka=KafkaFigures())
-        backup = KafkaBackup.from_config(kafka, INSTANCE_ID, session_id)
+        backup = KafkaBackup.from_config(kafka, INSTANCE_ID)
         writer = asyncio.create_task(backup.run(), name="kafka-writer")
         sampler = BacklogSampler(backup.spool)
         sampling = asyncio.create_task(sampler.run(), name="spool-backlog")
         try:
             await _wait_connected(backup)
             self._say(f"NATS + Kafka: the same {count:,} quotes, spooled and sent to tansu ...")
-            publisher = NatsPublisher(nc, session_id=session_id)
             gate, aggregator = QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0})
-            pipeline = Pipeline(gate, aggregator, publisher, DEFAULT_LINGER_MS, backup)
+            pipeline = Pipeline(gate, aggregator, NatsPublisher(nc), DEFAULT_LINGER_MS, backup, session_id=session_id)
             start_ns = await self._begin(run)
             if self._profiler is not None:
                 self._profiler.enable()
@@ -466,7 +465,10 @@ class Benchmark:
             )
             backup = KafkaBackup.from_config(kafka, INSTANCE_ID, now_ns())
             backup.spool.append(
-                [(DRAIN_TOPIC_PREFIX + topic, key, value, STREAM_CONTENT_TYPE) for topic, key, value, _ in records]
+                [
+                    KafkaRecord(DRAIN_TOPIC_PREFIX + topic, key or b"", value, STREAM_CONTENT_TYPE)
+                    for topic, key, value, _ in records
+                ]
             )
             self._tansu_cpu.start()
             started = time.perf_counter()

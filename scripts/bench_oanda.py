@@ -348,7 +348,7 @@ async def run_gateway(
         deadline = time.monotonic() + STREAM_OPEN_TIMEOUT_S
         while collector.stats.prices == 0:
             if time.monotonic() > deadline:
-                raise BenchmarkError(f"no price within {STREAM_OPEN_TIMEOUT_S:g} s: {collector.stats.last_error}")
+                raise BenchmarkError(f"no price within {STREAM_OPEN_TIMEOUT_S:g} s: {collector.connection.last_error}")
             await asyncio.sleep(0.01)
         await asyncio.sleep(WARM_UP_S)
 
@@ -358,7 +358,7 @@ async def run_gateway(
             return Snapshot(
                 time.perf_counter(),
                 *cpu.read(),
-                stats.lines,
+                stats.messages,
                 stats.prices,
                 stats.heartbeats,
                 stats.malformed,

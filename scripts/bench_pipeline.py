@@ -28,7 +28,7 @@ Phases:
    shorter sleep returns at once and would spin). Latency is from the tick's
    ``ts_recv_ns`` to its receipt by the subscriber.
 
-The quote files are read and parsed (unzip + CSV, ``collectors.replay``) before the
+The quote files are read and parsed (unzip + CSV, ``collectors.recorded``) before the
 phases; that cost is printed but is not part of the gateway figures. CPU is
 ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for
 nats-server. Peak RSS is ``ru_maxrss`` of each process: "after throughput" is the gateway
@@ -63,7 +63,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S
-from collectors.replay import parse_quote_line, quote_files, read_lines
+from collectors.recorded import parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.config import DEFAULT_LINGER_MS, DEFAULT_PENDING_BYTES

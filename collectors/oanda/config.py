@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from collectors.base import CollectorConfig
+from collectors.streaming import StreamingConfig
 
 OANDA_HOSTS: Final = {
     "practice": ("https://api-fxpractice.oanda.com", "https://stream-fxpractice.oanda.com"),
@@ -17,8 +17,12 @@ ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ACCOUNT_ID_PATTERN: Final = r"^\d{3}-\d{3}-\d+-\d{3}$"
 
 
-class OandaConfig(CollectorConfig):
-    """One OANDA account. The token is read from the environment variable ``token_env``."""
+class OandaConfig(StreamingConfig):
+    """One OANDA account. The token is read from the environment variable ``token_env``.
+
+    The connection settings (``heartbeat_timeout_s``, ``reconnect_min_s``, ...) are StreamingConfig's; their
+    defaults are OANDA's: it sends a heartbeat every 5 s.
+    """
 
     kind: Literal["oanda"] = "oanda"
     environment: Literal["practice", "live"] = "practice"
@@ -27,20 +31,6 @@ class OandaConfig(CollectorConfig):
     token_env: str = Field(pattern=ENV_NAME_PATTERN, description="Name of the variable holding the API token.")
     rest_url: str | None = Field(default=None, description="Overrides the environment's REST host.")
     stream_url: str | None = Field(default=None, description="Overrides the environment's streaming host.")
-    heartbeat_timeout_s: float = Field(
-        default=15.0, gt=0, description="A stream silent this long (OANDA sends heartbeats every 5 s) is reopened."
-    )
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    reconnect_min_s: float = Field(default=0.5, gt=0, description="First delay after a failure; doubles up to max.")
-    reconnect_max_s: float = Field(
-        default=10.0, gt=0, description="Longest wait between attempts: also the longest gap after the source is back."
-    )
-    healthy_after_s: float = Field(
-        default=30.0, gt=0, description="A stream that lived this long resets the backoff to reconnect_min_s."
-    )
-    refused_retry_s: float = Field(
-        default=60.0, gt=0, description="Wait after OANDA refused the token (401/403) or the request (400)."
-    )
 
     @field_validator("rest_url", "stream_url")
     @classmethod
@@ -62,8 +52,6 @@ class OandaConfig(CollectorConfig):
     def _consistent(self) -> OandaConfig:
         if (self.account_id is None) == (self.account_id_env is None):
             raise ValueError("give exactly one of account_id and account_id_env")
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must not be below reconnect_min_s")
         return self
 
     @property

@@ -14,6 +14,7 @@ the wrong type is reported with its JSON path. Fields the gateway does not use
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import final
 
 import msgspec
 
@@ -49,6 +50,7 @@ class StreamMessage(msgspec.Struct):
 _decode = msgspec.json.Decoder(StreamMessage).decode
 
 
+@final  # so that ``type(parsed) is Heartbeat`` narrows: the framing's per-line test, cheaper than isinstance
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     """OANDA's keep-alive, sent every 5 s on a healthy stream."""

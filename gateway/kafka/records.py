@@ -1,22 +1,24 @@
-"""What the gateway writes to Kafka: topics, keys, values and headers of each record (pure).
+"""What the gateway writes to Kafka: topic, key, value and content type of each record of a publish cycle (pure).
 
 Every record is one of:
 
 - a tick batch on the ticks topic: key = instrument, value = MarketDataStream of
-  one source and one instrument (``ticks`` only), so each instrument stays in
-  order in its partition;
+  one source and one instrument (``ticks`` only): one instrument's part of a
+  cycle's tick batch (gateway.cycle), with that batch's ``batch_seq``,
+  ``batch_time_ns`` and ``session_id``, so each instrument stays in order in its
+  partition;
 - a best-price batch on the best-prices topic: key = instrument, value =
   MarketDataStream with ``source = "best"`` and that instrument's BestPrices;
 - a rejection on the rejections topic: key = source, value = QualityRejection;
 - a status change on the status topic: key = source, value = SourceStatus.
 
-Headers: ``content-type`` (the protobuf message name, as on NATS) and
-``fxgw-id``, the record's stable unique id ``<instance_id>:<spool epoch>:<spool seq>``
-(the epoch is the spool directory's creation time, so a new spool never repeats
-an id). The id is given once, when the record enters the spool, and a redelivered record
-(after a Kafka outage or a crash) carries the same id, so a consumer drops a
-record whose id it has seen. Ticks can also be deduplicated one by one on
-(source, session_id, seq).
+Headers (gateway.wire.kafka_headers): ``content-type`` (the protobuf message
+name, as on NATS) and ``fxgw-id``, the record's stable unique id
+``<instance_id>:<spool epoch>:<spool seq>`` (the epoch is the spool directory's
+creation time, so a new spool never repeats an id). The id is given once, when
+the record enters the spool, and a redelivered record (after a Kafka outage or
+a crash) carries the same id, so a consumer drops a record whose id it has
+seen. Ticks can also be deduplicated one by one on (source, session_id, seq).
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-ID_HEADER: Final = "fxgw-id"
-CONTENT_TYPE_HEADER: Final = "content-type"
+from gateway.aggregator import BestQuote
+from gateway.cycle import PublishCycle, TickBatch
+from gateway.wire import (
+    REJECTION_CONTENT_TYPE,
+    STATUS_CONTENT_TYPE,
+    STREAM_CONTENT_TYPE,
+    best_prices_message,
+    stream_header,
+)
 
 DEFAULT_TICKS_TOPIC: Final = "market-data-stream"
 DEFAULT_BEST_PRICES_TOPIC: Final = "market-best-prices"
@@ -45,7 +54,7 @@ class KafkaTopics:
 
 @dataclass(frozen=True, slots=True)
 class KafkaRecord:
-    """One record bound for Kafka, before it has an id."""
+    """One record bound for Kafka, before it has an id (the spool gives it one)."""
 
     topic: str
     key: bytes
@@ -53,13 +62,46 @@ class KafkaRecord:
     content_type: str
 
 
-def record_headers(content_type: str, instance_id: str, spool_epoch: int, spool_seq: int) -> list[tuple[str, bytes]]:
-    return [
-        (CONTENT_TYPE_HEADER, content_type.encode()),
-        (ID_HEADER, record_id(instance_id, spool_epoch, spool_seq)),
-    ]
+def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]:
+    """The Kafka records of one publish cycle: ticks, best prices, rejections, statuses, in that order."""
+    records: list[KafkaRecord] = []
+    for batch in cycle.ticks:
+        for instrument, tick_records in _by_instrument(batch).items():
+            header = stream_header(batch.source, cycle.time_ns, batch.batch_seq, cycle.session_id)
+            value = header + b"".join(tick_records)
+            records.append(KafkaRecord(topics.ticks, instrument.encode(), value, STREAM_CONTENT_TYPE))
+    for best in cycle.best:
+        by_instrument: dict[str, list[BestQuote]] = {}
+        for change in best.changes:
+            by_instrument.setdefault(change.instrument, []).append(change)
+        for instrument, changes in by_instrument.items():
+            message = best_prices_message(changes)
+            message.session_id = cycle.session_id
+            message.batch_time_ns = cycle.time_ns
+            message.batch_seq = best.batch_seq
+            records.append(
+                KafkaRecord(topics.best_prices, instrument.encode(), message.SerializeToString(), STREAM_CONTENT_TYPE)
+            )
+    for rejection in cycle.rejections:
+        key = rejection.tick.source.encode()
+        records.append(KafkaRecord(topics.rejections, key, rejection.SerializeToString(), REJECTION_CONTENT_TYPE))
+    for status in cycle.statuses:
+        records.append(
+            KafkaRecord(topics.status, status.source.encode(), status.SerializeToString(), STATUS_CONTENT_TYPE)
+        )
+    return records
 
 
-def record_id(instance_id: str, spool_epoch: int, spool_seq: int) -> bytes:
-    """The ``fxgw-id`` header value of the record stored under ``spool_seq``."""
-    return f"{instance_id}:{spool_epoch}:{spool_seq}".encode()
+def _by_instrument(batch: TickBatch) -> dict[str, list[bytes]]:
+    """The batch's tick records per instrument, each list in arrival order; one slice when there is one instrument."""
+    instruments = batch.instruments
+    first = instruments[0]
+    if instruments.count(first) == len(instruments):
+        return {first: batch.records}
+    groups: dict[str, list[bytes]] = {}
+    for instrument, record in zip(instruments, batch.records, strict=True):
+        group = groups.get(instrument)
+        if group is None:
+            group = groups[instrument] = []
+        group.append(record)
+    return groups

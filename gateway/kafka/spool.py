@@ -5,7 +5,7 @@ order from the oldest unacknowledged one, sends them, and acknowledges them once
 Kafka confirmed them; segments whose records are all acknowledged are deleted.
 Delivery is at least once: a record Kafka received but whose acknowledgement was
 not yet persisted is read again after a restart, with the same seq and so the
-same id (``gateway.kafka.records``), and consumers drop it.
+same id (``gateway.wire.kafka_record_id``), and consumers drop it.
 
 Durability: an append is one ``write`` of the whole batch, so once it returns the
 records are in the OS page cache and survive a crash of the gateway (``kill -9``).
@@ -32,21 +32,44 @@ of a lost one): before handing out a seq above ``reserved_seq`` the spool raises
 it by ``SEQ_RESERVE`` and writes ``meta`` durably, and a start after a crash
 continues above it. Seqs can therefore jump after a crash; ids stay unique.
 
+The spool trusts none of its own files blindly; each finding is logged with the
+file (README, "Kafka backup, spool and replay", says what each costs):
+
+- every number read is checked for type and range (``meta``: format, epoch,
+  reserved_seq up to MAX_RESERVED_SEQ; ``acked`` and segment names up to
+  MAX_SEQ). An invalid ``meta`` is treated like a lost one: a new epoch starts.
+  A segment file with an invalid name is ignored and kept.
+- ``acked`` is cross-checked with the segments: one above every seq they hold
+  is impossible, so the segments win and every record in them is kept (and sent
+  again: consumers drop repeats by id). Nothing is deleted on the word of ``acked`` alone.
+- every record's CRC is checked when a segment is scanned (on open, and by
+  :func:`read_spool_directory`). A damaged record is skipped and scanning
+  resumes at the next record whose header verifies (:func:`_resync`), so one
+  flipped byte costs one record. A torn tail (the last record cut short, as a
+  crash leaves it) is cut off the file; other damaged bytes stay in it, skipped,
+  and a file without one verifiable record is renamed aside. Seqs therefore have
+  gaps where records were lost; a segment file with a gap is kept as several
+  parts (``_Segment.start``), never rewritten.
+
 Errors (``gateway.errors`` is the root)::
 
     GatewayError
-    └── SpoolError            the directory cannot be used: in use, unsupported format, unreadable
+    └── SpoolError            the directory cannot be used: in use, unsupported format, unreadable;
+        │                     or the seqs are exhausted (only files claiming seqs near MAX_SEQ do that)
         ├── SpoolFullError    max_bytes of unacknowledged records reached (retriable)
         └── SpoolWriteError   the disk refused a write or fsync, e.g. ENOSPC (retriable)
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
 import re
+import reprlib
 import struct
 import time
 import zlib
@@ -57,12 +80,11 @@ from typing import Final, Literal, NoReturn
 
 from gateway.clock import NS_PER_MS
 from gateway.errors import DamagedRecordError, SpoolError, SpoolFullError, SpoolWriteError
+from gateway.kafka.records import KafkaRecord
 
 logger = logging.getLogger(__name__)
 
 FsyncPolicy = Literal["always", "interval", "never"]
-RecordFields = tuple[str, bytes, bytes, str]
-"""What :meth:`Spool.append` takes per record: topic, key, value, content type."""
 
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 DEFAULT_FSYNC_INTERVAL_MS: Final = 200
@@ -73,47 +95,77 @@ SEQ_RESERVE: Final = 1 << 20
 FORMAT_VERSION: Final = 1
 META_FILE: Final = "meta"
 ACKED_FILE: Final = "acked"
+MAX_SEQ: Final = 2**63 - 1
+"""The highest seq the spool hands out or accepts in a segment name or ``acked``: seqs (and epochs) stay within a
+signed 64-bit integer, which every consumer of the ids can parse."""
+MAX_RESERVED_SEQ: Final = 2**62
+"""The highest ``reserved_seq`` accepted in ``meta``. It leaves 2**62 seqs to hand out (14,000 years at 10 million
+records/s), so a larger one is damage; refusing it costs a new epoch, trusting it could exhaust the seqs."""
+META_MAX_BYTES: Final = 4096
+"""A ``meta`` file is about 80 bytes; a larger one is damage and is not read whole."""
+RESYNC_SEQS: Final = 256
+"""After a damaged record, scanning resumes at the first verified header of one of the next RESYNC_SEQS seqs. A lost
+4 KiB disk page holds at most 146 of the smallest records (28 bytes). Searching a range costs no more than searching
+one seq (one regular expression pass: about 1 s per 64 MB segment when nothing is found, plus ~1.5 us for each
+8-byte field in the values that looks like one of the seqs); at most 256 keeps the expression to two alternatives
+of a byte class and 7 literal bytes (:func:`_seq_pattern`)."""
 
 _HEADER: Final = struct.Struct("<IIQ")
 _SEQ: Final = struct.Struct("<Q")
 _U16: Final = struct.Struct("<H")
 _U32: Final = struct.Struct("<I")
 _SEGMENT_NAME: Final = re.compile(r"([0-9]{20})\.seg")
-_SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+_CHECKPOINT: Final = re.compile(rb"[0-9]{1,19}\n?")
+_CHECKPOINT_MAX_BYTES: Final = 64
+_MAX_U64: Final = 2**64 - 1
+_SEQ_AT: Final = 8  # offset of the seq in a header
+_MAX_EPOCH: Final = 2**63 - 1  # ns; in ids, which consumers parse as signed 64-bit integers
+_Frame = tuple[int, int, int, bytes, int, int]
+SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+"""Bytes read at once when a whole segment is checked (opening a spool, read_spool_directory); a larger record
+is read whole."""
 _WALK_CHUNK_BYTES = 64 * 1024
 _fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolRecord:
-    """A record read back from the spool; ``seq`` is unique within the spool's epoch."""
+    """A record read back from the spool: the record as appended, under its ``seq`` (unique within the epoch)."""
 
     seq: int
-    topic: str
-    key: bytes
-    value: bytes
-    content_type: str
+    record: KafkaRecord
 
 
 @dataclass(slots=True)
 class SpoolStats:
-    """Counters since the spool was opened; ``fsyncs`` counts flushes of segment data."""
+    """Counters since the spool was opened; ``fsyncs`` counts flushes of segment data.
+
+    ``corrupt_records`` and ``corrupt_bytes`` are what opening found damaged: the seqs missing between two verified
+    records, plus one record for each damaged file end (how many records it held is unknown), and the bytes
+    skipped or cut off; acknowledged records included (the log says whether anything undelivered was lost).
+    """
 
     appended_records: int = 0
     appended_bytes: int = 0
     rejected_records: int = 0
     recovered_records: int = 0
-    truncated_bytes: int = 0
+    corrupt_records: int = 0
+    corrupt_bytes: int = 0
     fsyncs: int = 0
     segments_deleted: int = 0
 
 
 @dataclass(slots=True, eq=False)  # compared by identity
 class _Segment:
-    """A segment file: records ``first_seq`` .. ``last_seq`` in its first ``size`` bytes."""
+    """Records ``first_seq`` .. ``last_seq``, without gaps, in bytes ``start`` .. ``size`` of a segment file.
+
+    A file is one segment, or several parts when damaged records left gaps in it (only files found when opening);
+    the parts of a file are consecutive in ``Spool._segments`` and the file is deleted with its last part.
+    """
 
     first_seq: int
     path: Path
+    start: int = 0
     size: int = 0
     count: int = 0
 
@@ -122,14 +174,38 @@ class _Segment:
         return self.first_seq + self.count - 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Damage:
+    """Bytes ``offset`` .. ``resume`` of a segment file that hold no verifiable record (found by :func:`_frames`).
+
+    ``lost_seq`` is the seq expected at ``offset``; ``resume_seq`` the seq of the verified record at ``resume``, or
+    None when nothing verifiable follows (``resume`` is then the file's size). ``torn``: such a tail is a record
+    cut short (a write cut short by a crash), not corrupted bytes.
+    """
+
+    offset: int
+    resume: int
+    lost_seq: int
+    resume_seq: int | None
+    reason: str
+    torn: bool
+
+    @property
+    def lost_records(self) -> int:
+        """Records lost: the seqs skipped (0 for bytes inserted between records); 1 for a tail (at least one)."""
+        return 1 if self.resume_seq is None else self.resume_seq - self.lost_seq
+
+
 class Spool:
     """An open spool directory; single-threaded, all methods synchronous (local-disk I/O).
 
     ``Spool(directory, max_bytes=...)`` creates the directory if needed, takes an
     exclusive lock on it (a second gateway on the same directory gets SpoolError)
-    and recovers it: every segment is read and every unacknowledged record's CRC
-    checked; a torn tail (a write cut short) or a corrupt record ends its segment,
-    which is truncated there, counted in ``stats.truncated_bytes`` and logged.
+    and recovers it: every number in ``meta`` and ``acked`` is checked, every
+    segment read and every record's CRC checked; a damaged record is skipped
+    (scanning resumes at the next verifiable one), a torn tail is cut off; both
+    are counted in ``stats.corrupt_records`` and ``stats.corrupt_bytes`` and
+    logged with file, offset and the seqs lost (see the module docstring).
 
     ``max_bytes`` bounds the unacknowledged records (their on-disk size); the disk
     holds at most one segment more, because segments are deleted whole.
@@ -180,7 +256,9 @@ class Spool:
         ``fsync``: ``"always"`` flushes to disk after every append; ``"interval"``
         after an append at least ``fsync_interval_ms`` after the previous flush, and
         on :meth:`sync`; ``"never"`` leaves it to the OS. Raises ValueError for bad
-        arguments and SpoolError when the directory cannot be opened.
+        arguments and SpoolError when the directory cannot be opened (in use, of
+        another format, unreadable, or two segments claim the same seqs); damaged
+        contents are logged and recovered from, not raised.
         """
         if max_bytes <= 0 or segment_bytes <= 0 or fsync_interval_ms < 0:
             raise ValueError(
@@ -258,19 +336,21 @@ class Spool:
     @property
     def pending_bytes(self) -> int:
         """On-disk bytes of the unacknowledged records (headers included); what ``max_bytes`` bounds."""
-        return self._live_bytes - self._ack_offset
+        segments = self._segments
+        return self._live_bytes - self._ack_offset + segments[0].start if segments else 0
 
     # -- writing -------------------------------------------------------------------------------------------------
 
-    def append(self, records: Sequence[RecordFields]) -> int:
-        """Store a batch of ``(topic, key, value, content_type)`` records with one write; return the first's seq.
+    def append(self, records: Sequence[KafkaRecord]) -> int:
+        """Store a batch of records with one write; return the first one's seq.
 
         The records get consecutive seqs from the returned one. Either the whole
         batch is stored or none of it: raises SpoolFullError (counted in
         ``stats.rejected_records``) when it would take the unacknowledged records
-        beyond ``max_bytes``, SpoolWriteError when the disk refuses it, and
-        ValueError when a field is too long for the format (topic and content
-        type 65,535 bytes, key and value 4 GiB).
+        beyond ``max_bytes``, SpoolWriteError when the disk refuses it, SpoolError
+        when it would need a seq above MAX_SEQ (only reachable from files that
+        claim seqs near it), and ValueError when a field is too long for the format
+        (topic and content type 65,535 bytes, key and value 4 GiB).
         """
         self._check_open()
         first_seq = self._next_seq
@@ -278,8 +358,8 @@ class Spool:
             return first_seq
         try:
             encoded = [
-                (_encode_fields(topic, key, content_type, len(value)), value)
-                for topic, key, value, content_type in records
+                (_encode_fields(record.topic, record.key, record.content_type, len(record.value)), record.value)
+                for record in records
             ]
         except struct.error as exc:
             raise ValueError(f"spool {self._directory}: a record is too large for the spool format: {exc}") from exc
@@ -296,7 +376,7 @@ class Spool:
         data = b"".join(chunks)
         try:
             if seq - 1 > self._reserved_seq:
-                self._write_meta(seq - 1 + SEQ_RESERVE)
+                self._reserve(seq - 1)
             segment = self._segment_for(len(data))
         except OSError as exc:
             raise self._write_error("cannot reserve seqs or create a segment", exc) from exc
@@ -372,7 +452,7 @@ class Spool:
                     if segment is self._segments[-1]:
                         break
                     segment = self._segments[self._segments.index(segment) + 1]
-                    offset, seq = 0, segment.first_seq
+                    offset, seq = segment.start, segment.first_seq
                     continue
                 fd = self._reader_fd(segment)
                 chunk = os.pread(fd, min(segment.size - offset, max(budget, _HEADER.size)), offset)
@@ -421,9 +501,10 @@ class Spool:
         done = 0
         while done < len(segments) and segments[done].last_seq <= upto_seq and segments[done] is not self._writing:
             done += 1
-        ack_offset = self._ack_offset if done == 0 else 0
+        ack_offset = 0
         if done < len(segments):
             first = segments[done]
+            ack_offset = self._ack_offset if done == 0 else first.start
             if self._read_segment is first and self._read_seq == upto_seq + 1:
                 ack_offset = self._read_offset  # the usual case: everything read so far is acknowledged
             elif first.last_seq <= upto_seq:
@@ -431,8 +512,9 @@ class Spool:
             elif first.first_seq <= upto_seq:
                 start_seq = max(self._acked + 1, first.first_seq)
                 ack_offset = self._offset_of(first, ack_offset, start_seq, upto_seq + 1)
-        for segment in segments[:done]:
-            self._delete(segment)
+        for index in range(done):
+            segment = segments[index]
+            self._delete(segment, last_part=index + 1 == len(segments) or segments[index + 1].path != segment.path)
         del segments[:done]
         self._acked = upto_seq
         self._ack_offset = ack_offset
@@ -450,6 +532,7 @@ class Spool:
     # -- internals -----------------------------------------------------------------------------------------------
 
     def _recover(self) -> None:
+        """Lock the directory and rebuild the state from its files, trusting none of them blindly (module docstring)."""
         directory = self._directory
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
@@ -460,46 +543,50 @@ class Spool:
             raise SpoolError(f"spool {directory} is in use by another process", directory=directory) from exc
         if created and self._durable:
             _fsync_directory(directory.parent)
-        meta = _read_meta(directory)
         files = _segment_files(directory)
-        acked = _read_checkpoint(directory)
-        if files:
-            acked = max(acked, files[0][0] - 1)  # segments are deleted only once wholly acknowledged
-        highest = acked
-        for first_seq, path in files:
-            segment = self._recover_segment(first_seq, path, acked)
-            if self._segments and segment.count and segment.first_seq <= self._segments[-1].last_seq:
+        meta = self._recover_meta(bool(files))
+        scanned = [self._scan_segment(first_seq, path) for first_seq, path in files]
+        parts = [part for file_parts, _damages in scanned for part in file_parts]
+        for previous, part in itertools.pairwise(parts):
+            if part.first_seq <= previous.last_seq:
                 raise SpoolError(
-                    f"spool {directory}: {path.name} overlaps {self._segments[-1].path.name}; "
-                    "something other than the spool wrote to the directory",
+                    f"spool {directory}: {part.path.name} holds seq {part.first_seq}, already in "
+                    f"{previous.path.name}; something other than the spool wrote to the directory",
                     directory=directory,
                 )
-            highest = max(highest, segment.last_seq)
-            if segment.count and segment.last_seq > acked:
-                self._segments.append(segment)
-            else:
-                os.unlink(path)
+        acked = _read_checkpoint(directory)
+        if parts:
+            acked = _checked_checkpoint(directory, acked, files[0][0], parts[-1].last_seq)
+        for (_first_seq, path), (file_parts, damages) in zip(files, scanned, strict=True):
+            for damage in damages:
+                self.stats.corrupt_records += damage.lost_records
+                self.stats.corrupt_bytes += damage.resume - damage.offset
+                _log_damage(directory, path, damage, acked, newest=path == files[-1][1], cut=damage.torn)
+            kept = [part for part in file_parts if part.last_seq > acked]
+            if kept:
+                self._segments += kept
+            elif file_parts or all(damage.torn for damage in damages):
+                os.unlink(path)  # empty, or every verifiable record in it acknowledged
                 self.stats.segments_deleted += 1
+            else:
+                self._set_aside(path)
         if meta is None:
-            if files:
-                logger.error(
-                    "spool %s: %s is missing or unreadable; a new epoch starts, so records sent before "
-                    "the crash may reach Kafka twice under different ids",
-                    directory,
-                    META_FILE,
-                )
             self._epoch, self._reserved_seq = time.time_ns(), 0
         else:
             self._epoch, self._reserved_seq = meta
-        self._next_seq = max(highest, self._reserved_seq) + 1
+        self._next_seq = max(parts[-1].last_seq if parts else 0, self._reserved_seq) + 1
         if meta is None:
             self._write_meta(self._next_seq - 1)
         self._acked = acked if self._segments else self._next_seq - 1
-        self._live_bytes = sum(segment.size for segment in self._segments)
+        self._live_bytes = sum(segment.size - segment.start for segment in self._segments)
         self._live_records = sum(segment.count for segment in self._segments)
-        if self._segments and self._segments[0].first_seq <= acked:
+        if self._segments:
             first = self._segments[0]
-            self._ack_offset = self._offset_of(first, 0, first.first_seq, acked + 1)
+            self._ack_offset = (
+                self._offset_of(first, first.start, first.first_seq, acked + 1)
+                if first.first_seq <= acked
+                else first.start
+            )
         self._rewind()
         self.stats.recovered_records = self.pending_records
         logger.info(
@@ -512,33 +599,59 @@ class Spool:
             self._next_seq,
         )
 
-    def _recover_segment(self, first_seq: int, path: Path, acked: int) -> _Segment:
-        """Scan a segment left by an earlier run; cut it at the first torn or corrupt record."""
-        segment = _Segment(first_seq, path)
+    def _recover_meta(self, has_segments: bool) -> tuple[int, int] | None:
+        """``(epoch, reserved_seq)`` from ``meta``; None (logged when records may be affected) to start a new epoch."""
+        try:
+            return _read_meta(self._directory)
+        except FileNotFoundError:
+            if not has_segments:
+                return None  # a new spool
+            reason = "is missing"
+        except ValueError as exc:
+            reason = f"is invalid ({exc})"
+        logger.error(
+            "spool %s: %s %s; a new epoch starts%s",
+            self._directory,
+            META_FILE,
+            reason,
+            ", so records sent before may reach Kafka again under new ids" if has_segments else "",
+        )
+        return None
+
+    def _set_aside(self, path: Path) -> None:
+        """Rename a segment file without one verifiable record out of the spool's way (a new segment may need its
+        name), keeping it for inspection."""
+        aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
+        os.rename(path, aside)
+        logger.error(
+            "spool %s: %s holds no verifiable record; renamed %s and no longer read",
+            self._directory,
+            path.name,
+            aside.name,
+        )
+
+    def _scan_segment(self, first_seq: int, path: Path) -> tuple[list[_Segment], list[_Damage]]:
+        """The parts of a segment file left by an earlier run (its verified records) and its damaged stretches.
+
+        A torn tail (the last record cut short, nothing verifiable after it) is cut off the file; other damaged
+        bytes stay in the file, skipped. Logging waits for the caller, who knows what was acknowledged.
+        """
+        parts: list[_Segment] = []
+        damages: list[_Damage] = []
+        part: _Segment | None = None
         fd = os.open(path, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
-            for _seq, end, _buffer, _start, _end in _frames(fd, size, first_seq, verify_after=acked):
-                segment.size = end
-                segment.count += 1
-        except DamagedRecordError as damage:
-            self.stats.truncated_bytes += size - segment.size
-            log = logger.warning if damage.torn else logger.error
-            log(
-                "spool %s: %s at offset %d of %s (%s); cut there, %d bytes discarded",
-                self._directory,
-                "record cut short (a write cut short by a crash, or a damaged length)"
-                if damage.torn
-                else "corrupt record",
-                segment.size,
-                path.name,
-                damage,
-                size - segment.size,
-            )
-            os.truncate(path, segment.size)
+            for seq, offset, end, _buffer, _start, _end in _frames(fd, os.fstat(fd).st_size, first_seq, damages.append):
+                if part is None or offset != part.size:  # the first record, or the first after damaged bytes
+                    part = _Segment(seq, path, start=offset, size=offset)
+                    parts.append(part)
+                part.size = end
+                part.count += 1
         finally:
             os.close(fd)
-        return segment
+        if damages and damages[-1].torn:
+            os.truncate(path, damages[-1].offset)
+        return parts, damages
 
     def _reject(self, count: int, size: int, pending: int) -> NoReturn:
         self.stats.rejected_records += count
@@ -612,6 +725,19 @@ class Spool:
             f"spool {self._directory}: {what}: {exc.strerror or exc}; {consequence}", directory=self._directory
         )
 
+    def _reserve(self, last_seq: int) -> None:
+        """Reserve seqs up to ``last_seq`` and SEQ_RESERVE beyond (up to MAX_RESERVED_SEQ) before handing them out.
+
+        Every seq handed out passes here first, so this is where seqs beyond MAX_SEQ are refused (SpoolError).
+        """
+        if last_seq > MAX_SEQ:
+            raise SpoolError(
+                f"spool {self._directory}: no seqs left (the next is {self._next_seq}, the highest allowed "
+                f"{MAX_SEQ}): its files claim seqs no spool reaches; move the directory away to start a new spool",
+                directory=self._directory,
+            )
+        self._write_meta(max(min(last_seq + SEQ_RESERVE, MAX_RESERVED_SEQ), last_seq))
+
     def _write_meta(self, reserved_seq: int) -> None:
         """Persist the epoch and the seq reservation durably, whatever the fsync policy (see the module docstring)."""
         meta = {"format": FORMAT_VERSION, "epoch": self._epoch, "reserved_seq": reserved_seq}
@@ -623,11 +749,14 @@ class Spool:
         _replace_file(self._directory / ACKED_FILE, b"%d\n" % self._acked, self._dir_fd if durable else None)
         self._checkpoint_pending = False
 
-    def _delete(self, segment: _Segment) -> None:
-        self._live_bytes -= segment.size
+    def _delete(self, segment: _Segment, *, last_part: bool) -> None:
+        """Forget an acknowledged segment; delete its file unless a later part of the file is still needed."""
+        self._live_bytes -= segment.size - segment.start
         self._live_records -= segment.count
         if segment is self._read_fd_segment:
             self._close_reader()
+        if not last_part:
+            return
         try:
             os.unlink(segment.path)
         except OSError as exc:
@@ -713,49 +842,74 @@ def read_spool_directory(directory: Path, *, unacked_only: bool = True) -> Itera
     """Yield the records of a spool directory in seq order, without modifying it (for replay tools).
 
     Works on a spool in use by a gateway. With ``unacked_only`` it skips what the
-    ``acked`` checkpoint covers; the checkpoint may be up to CHECKPOINT_INTERVAL_MS
-    behind, so some delivered records can appear. Every yielded record's CRC is
-    checked; a damaged record ends its segment with a warning, except an
-    incomplete one at the end of the newest segment, which is a write in progress.
-    Raises SpoolError for an unsupported format, OSError when the directory cannot be read.
+    ``acked`` checkpoint covers (cross-checked with the segments as when opening);
+    the checkpoint may be up to CHECKPOINT_INTERVAL_MS behind, so some delivered
+    records can appear. Every record's CRC is checked; damaged records are
+    skipped and logged as when opening, except an incomplete record at the end of
+    the newest segment, which is a write in progress. Raises SpoolError for an
+    unsupported format or when the directory or a file cannot be read.
     """
-    _read_meta(directory)
+    try:
+        yield from _read_directory(directory, unacked_only)
+    except OSError as exc:
+        raise SpoolError(f"spool {directory}: cannot read: {exc}", directory=directory) from exc
+
+
+def _read_directory(directory: Path, unacked_only: bool) -> Iterator[SpoolRecord]:
+    """:func:`read_spool_directory` without the translation of OSError."""
+    with contextlib.suppress(FileNotFoundError, ValueError):  # the records are readable without it
+        _read_meta(directory)  # for its format: another format's segments cannot be read
     files = _segment_files(directory)
     acked = 0
-    if unacked_only:
+    if unacked_only and files:
         acked = _read_checkpoint(directory)
-        if files:
-            acked = max(acked, files[0][0] - 1)
-    for index, (first_seq, path) in enumerate(files):
+        if acked >= files[-1][0]:  # within the newest file or above it: cross-check it with its last record
+            acked = _checked_checkpoint(directory, acked, files[0][0], _last_seq(*files[-1]))
+        acked = max(acked, files[0][0] - 1)
+    for first_seq, path in files:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             continue  # acknowledged and deleted since the listing
-        good_end = 0
+
+        def report(damage: _Damage, path: Path = path) -> None:
+            newest = path == files[-1][1]
+            if not (damage.torn and newest):  # else a write in progress
+                _log_damage(directory, path, damage, acked, newest=newest, cut=False)
+
         try:
-            for seq, end, buffer, start, frame_end in _frames(fd, os.fstat(fd).st_size, first_seq, verify_after=acked):
+            for seq, _offset, _end, buffer, start, end in _frames(fd, os.fstat(fd).st_size, first_seq, report):
                 if seq > acked:
-                    yield _decode_payload(buffer, start, frame_end, seq)
-                good_end = end
-        except DamagedRecordError as damage:
-            if not (damage.torn and index == len(files) - 1):
-                logger.warning(
-                    "spool %s: damaged record at offset %d of %s (%s); the rest of the file is skipped",
-                    directory,
-                    good_end,
-                    path.name,
-                    damage,
-                )
+                    try:
+                        record = _decode_payload(buffer, start, end, seq)
+                    except DamagedRecordError as exc:  # a verified CRC over bytes no spool wrote
+                        logger.error("spool %s: %s: %s; skipped", directory, path.name, exc)
+                        continue
+                    yield record
         finally:
             os.close(fd)
 
 
+def _last_seq(first_seq: int, path: Path) -> int:
+    """The seq of the last verifiable record of a segment file (``first_seq - 1`` when it has none)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        frames = _frames(fd, os.fstat(fd).st_size, first_seq, lambda _damage: None)
+        return max((frame[0] for frame in frames), default=first_seq - 1)
+    finally:
+        os.close(fd)
+
+
 def read_spool_epoch(directory: Path) -> int:
-    """The epoch of a spool directory (for the ids of replayed records); SpoolError if it has no readable meta."""
-    meta = _read_meta(directory)
-    if meta is None:
-        raise SpoolError(f"spool {directory}: no readable {META_FILE} file", directory=directory)
-    return meta[0]
+    """The epoch of a spool directory (for the ids of replayed records); SpoolError if ``meta`` is absent or invalid."""
+    try:
+        return _read_meta(directory)[0]
+    except FileNotFoundError as exc:
+        raise SpoolError(f"spool {directory}: no {META_FILE} file", directory=directory) from exc
+    except ValueError as exc:
+        raise SpoolError(f"spool {directory}: {META_FILE} is invalid ({exc})", directory=directory) from exc
+    except OSError as exc:
+        raise SpoolError(f"spool {directory}: cannot read {META_FILE}: {exc}", directory=directory) from exc
 
 
 # -- format helpers --------------------------------------------------------------------------------------------
@@ -816,16 +970,31 @@ def _decode_payload(buffer: bytes, start: int, end: int, seq: int) -> SpoolRecor
         raise DamagedRecordError(f"undecodable payload of seq {seq}: {exc}") from exc
     if pos + length != end:
         raise DamagedRecordError(f"payload of seq {seq} does not fill its record")
-    return SpoolRecord(seq, topic, key, buffer[pos:end], content_type)
+    return SpoolRecord(seq, KafkaRecord(topic, key, buffer[pos:end], content_type))
 
 
-def _frames(fd: int, size: int, first_seq: int, *, verify_after: int) -> Iterator[tuple[int, int, bytes, int, int]]:
-    """Yield ``(seq, end offset, buffer, payload start, payload end)`` for each record of a segment file.
+def _fields_may_fill(buffer: bytes, start: int, length: int) -> bool:
+    """Whether a payload of ``length`` bytes at ``buffer[start]`` can be its four length-prefixed fields.
 
-    Reads the first ``size`` bytes in large chunks. Records up to ``verify_after``
-    are acknowledged: only their framing is checked, so a flipped bit in one does
-    not cost the records after it. Raises DamagedRecordError at the first record that
-    is cut short, out of sequence or fails its CRC.
+    A cheap test of a resync candidate before its CRC, which may cover megabytes: false candidates (8 bytes that
+    happen to look like a seq) fail it. True when the prefixes run beyond ``buffer`` (the CRC decides).
+    """
+    pos, end = start, start + length
+    for prefix in (_U16, _U32, _U16, _U32):
+        if pos + prefix.size > len(buffer):
+            return True
+        pos += prefix.size + prefix.unpack_from(buffer, pos)[0]
+        if pos > end:
+            return False
+    return pos == end
+
+
+def _frames(fd: int, size: int, first_seq: int, damaged: Callable[[_Damage], None]) -> Iterator[_Frame]:
+    """Yield ``(seq, offset, end offset, buffer, payload start, payload end)`` for each verified record of a segment.
+
+    Reads the first ``size`` bytes in large chunks and checks each record's framing, seq and CRC. A record that
+    fails is reported to ``damaged`` and scanning resumes at the next verifiable record (:func:`_resync`); when none
+    follows, the damage runs to the end of the file and scanning stops.
     """
     buffer = b""
     view = memoryview(buffer)
@@ -835,66 +1004,214 @@ def _frames(fd: int, size: int, first_seq: int, *, verify_after: int) -> Iterato
     while offset < size:
         pos = offset - base
         if pos + _HEADER.size > len(buffer):
-            buffer = os.pread(fd, min(_SCAN_CHUNK_BYTES, size - offset), offset)
+            buffer = os.pread(fd, min(SCAN_CHUNK_BYTES, size - offset), offset)
             view, base, pos = memoryview(buffer), offset, 0
-            if len(buffer) < _HEADER.size:
-                raise DamagedRecordError("record header cut short", torn=True)
-        length, crc, frame_seq = _HEADER.unpack_from(buffer, pos)
-        if frame_seq != seq:
-            raise DamagedRecordError(f"seq {frame_seq} where {seq} was expected")
-        end = pos + _HEADER.size + length
-        if base + end > size:
-            raise DamagedRecordError(f"record of {length} bytes runs past the end of the file", torn=True)
-        if end > len(buffer):
-            buffer = os.pread(fd, min(max(_SCAN_CHUNK_BYTES, end - pos), size - offset), offset)
-            view, base, pos, end = memoryview(buffer), offset, 0, end - pos
-            if len(buffer) < end:
-                raise DamagedRecordError(f"record of {length} bytes cut short", torn=True)
-        if seq > verify_after and zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
-            raise DamagedRecordError(f"CRC mismatch in seq {seq}")
-        offset = base + end
-        yield seq, offset, buffer, pos + _HEADER.size, end
-        seq += 1
+        torn = False
+        if pos + _HEADER.size > len(buffer):
+            reason, torn = "record header cut short", True
+        else:
+            length, crc, frame_seq = _HEADER.unpack_from(buffer, pos)
+            end = pos + _HEADER.size + length
+            if frame_seq != seq:
+                reason = f"seq {frame_seq} where {seq} was expected"
+            elif base + end > size:
+                reason, torn = f"record of {length} bytes runs past the end of the file", True
+            else:
+                if end > len(buffer):
+                    buffer = os.pread(fd, min(max(SCAN_CHUNK_BYTES, end - pos), size - offset), offset)
+                    view, base, pos, end = memoryview(buffer), offset, 0, end - pos
+                if len(buffer) < end:
+                    reason, torn = f"record of {length} bytes cut short", True  # the file shrank while read
+                elif zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+                    reason = f"CRC mismatch in seq {seq}"
+                else:
+                    offset = base + end
+                    yield seq, base + pos, offset, buffer, pos + _HEADER.size, end
+                    seq += 1
+                    continue
+        found = _resync(fd, size, offset, seq)
+        if found is None:
+            damaged(_Damage(offset, size, seq, None, reason, torn))
+            return
+        damaged(_Damage(offset, found[0], seq, found[1], reason, torn=False))
+        offset, seq = found
+
+
+def _resync(fd: int, size: int, offset: int, seq: int) -> tuple[int, int] | None:
+    """``(offset, seq)`` of the first verifiable record after the damaged bytes at ``offset``, or None.
+
+    A record qualifies when its seq is one of the RESYNC_SEQS from ``seq`` on (``seq`` itself too: bytes may have
+    been inserted before an intact record) and its CRC verifies; records are in seq order, so the first found
+    is the earliest. Searches to the end of the file, a chunk at a time, with one regular expression matching
+    any of the seqs' 8 bytes; a record whose length field is intact is found right after its damaged bytes.
+    """
+    pattern = _seq_pattern(seq, min(seq + RESYNC_SEQS - 1, _MAX_U64))
+    base = offset + 1  # file offset of chunk[0]; header candidates start here or later
+    while base + _HEADER.size <= size:
+        chunk = os.pread(fd, min(SCAN_CHUNK_BYTES + _HEADER.size, size - base), base)
+        match = pattern.search(chunk, _SEQ_AT)
+        while match is not None:  # searched one by one: a false match may overlap a true one
+            pos = match.start() - _SEQ_AT
+            length, crc, frame_seq = _HEADER.unpack_from(chunk, pos)
+            start = base + pos
+            if start + _HEADER.size + length <= size and _fields_may_fill(chunk, pos + _HEADER.size, length):
+                payload = chunk[pos + _HEADER.size : pos + _HEADER.size + length]
+                if len(payload) < length:
+                    payload = os.pread(fd, length, start + _HEADER.size)
+                if len(payload) == length and zlib.crc32(payload, zlib.crc32(_SEQ.pack(frame_seq))) == crc:
+                    return start, frame_seq
+            match = pattern.search(chunk, match.start() + 1)
+        base += SCAN_CHUNK_BYTES  # a header starting in the overlap is searched again: harmless
+    return None
+
+
+def _seq_pattern(first: int, last: int) -> re.Pattern[bytes]:
+    """A regular expression matching the 8 little-endian bytes of any seq from ``first`` to ``last`` (< 256 apart).
+
+    One alternative per value of the upper 7 bytes (two at most): a byte class for the lowest byte, then the rest.
+    """
+    alternatives = []
+    for high in range(first >> 8, (last >> 8) + 1):
+        low_byte = first & 0xFF if high == first >> 8 else 0
+        high_byte = last & 0xFF if high == last >> 8 else 0xFF
+        rest = _SEQ.pack(high << 8)[1:]
+        alternatives.append(b"[\\x%02x-\\x%02x]" % (low_byte, high_byte) + b"".join(b"\\x%02x" % byte for byte in rest))
+    return re.compile(b"|".join(alternatives))
 
 
 def _segment_files(directory: Path) -> list[tuple[int, Path]]:
-    """``(first seq, path)`` of every segment file, oldest first."""
+    """``(first seq, path)`` of every segment file, oldest first; a name outside 1 .. MAX_SEQ is logged and skipped."""
     files = []
     for path in directory.iterdir():
         match = _SEGMENT_NAME.fullmatch(path.name)
         if match:
-            files.append((int(match.group(1)), path))
+            first_seq = int(match.group(1))
+            if 1 <= first_seq <= MAX_SEQ:
+                files.append((first_seq, path))
+            else:
+                logger.error(
+                    "spool %s: %s is not a segment name (seq %d is outside 1 to %d); the file is ignored and kept",
+                    directory,
+                    path.name,
+                    first_seq,
+                    MAX_SEQ,
+                )
     return sorted(files)
 
 
-def _read_meta(directory: Path) -> tuple[int, int] | None:
-    """``(epoch, reserved_seq)``, or None when the file is absent or unreadable; SpoolError for another format."""
-    path = directory / META_FILE
+def _read_meta(directory: Path) -> tuple[int, int]:
+    """``(epoch, reserved_seq)`` from the ``meta`` file, each checked for type and range.
+
+    Raises FileNotFoundError when there is none, ValueError (its message the reason) when it is unreadable or
+    invalid, SpoolError when it is of another format (a newer gateway's spool must not be overwritten), OSError.
+    """
+    with open(directory / META_FILE, "rb") as file:
+        data = file.read(META_MAX_BYTES + 1)
+    if len(data) > META_MAX_BYTES:
+        raise ValueError(f"larger than {META_MAX_BYTES} bytes")
     try:
-        meta = json.loads(path.read_bytes())
-        version, epoch, reserved_seq = meta["format"], int(meta["epoch"]), int(meta["reserved_seq"])
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        logger.error("spool %s: %s is unreadable (%r)", directory, path.name, exc)
-        return None
-    if version != FORMAT_VERSION:
+        meta = json.loads(data)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"not a JSON object: {reprlib.repr(meta)}")
+    version = meta.get("format")
+    if type(version) is int and version > FORMAT_VERSION:
         raise SpoolError(
-            f"spool {directory}: format {version!r} is not supported (this gateway writes {FORMAT_VERSION})",
+            f"spool {directory}: format {reprlib.repr(version)} is not supported "
+            f"(this gateway writes {FORMAT_VERSION})",
             directory=directory,
         )
-    return epoch, reserved_seq
+    _checked_int(meta, "format", FORMAT_VERSION, FORMAT_VERSION)
+    return _checked_int(meta, "epoch", 0, _MAX_EPOCH), _checked_int(meta, "reserved_seq", 0, MAX_RESERVED_SEQ)
+
+
+def _checked_int(meta: dict[str, object], field: str, low: int, high: int) -> int:
+    """``meta[field]`` if it is an integer from ``low`` to ``high``; else ValueError naming the field and value."""
+    value = meta.get(field)
+    if type(value) is not int or not low <= value <= high:
+        shown = "missing" if field not in meta else reprlib.repr(value)
+        raise ValueError(f"{field}: {shown} is not an integer from {low} to {high}")
+    return value
 
 
 def _read_checkpoint(directory: Path) -> int:
-    """The ``acked`` checkpoint; 0 when absent or unreadable (a power loss can leave it empty; callers bound it)."""
+    """The ``acked`` checkpoint; 0 when absent, empty (a power loss can leave it so) or invalid (logged)."""
     try:
-        return int((directory / ACKED_FILE).read_bytes())
+        with open(directory / ACKED_FILE, "rb") as file:
+            data = file.read(_CHECKPOINT_MAX_BYTES + 1)
     except FileNotFoundError:
         return 0
-    except ValueError:
-        logger.warning("spool %s: %s is unreadable; acknowledged records may be sent again", directory, ACKED_FILE)
-        return 0
+    if _CHECKPOINT.fullmatch(data) and int(data) <= MAX_SEQ:
+        return int(data)
+    if data:
+        logger.error(
+            "spool %s: %s holds %r%s, not a seq from 0 to %d; ignored, so acknowledged records may be sent again",
+            directory,
+            ACKED_FILE,
+            data[:_CHECKPOINT_MAX_BYTES],
+            "..." if len(data) > _CHECKPOINT_MAX_BYTES else "",
+            MAX_SEQ,
+        )
+    else:
+        logger.warning("spool %s: %s is empty; acknowledged records may be sent again", directory, ACKED_FILE)
+    return 0
+
+
+def _checked_checkpoint(directory: Path, acked: int, first_seq: int, highest: int) -> int:
+    """The checkpoint ``acked`` cross-checked with the segments: the first is named ``first_seq``, their last
+    verified record is ``highest``.
+
+    Everything below the first segment is acknowledged (segments are deleted only once they are). A checkpoint
+    above ``highest`` is impossible (a power loss cutting records Kafka had is the only innocent cause): the
+    segments win, so every record in them is kept and sent again; consumers drop the repeats by id.
+    """
+    if acked > highest:
+        logger.error(
+            "spool %s: %s says seq %d is acknowledged, above the last record in the segments (seq %d); ignored: "
+            "every record from seq %d on is kept and sent again (consumers drop repeats by fxgw-id)",
+            directory,
+            ACKED_FILE,
+            acked,
+            highest,
+            first_seq,
+        )
+        acked = 0
+    return max(acked, first_seq - 1)
+
+
+def _log_damage(directory: Path, path: Path, damage: _Damage, acked: int, *, newest: bool, cut: bool) -> None:
+    """Log a damaged stretch of a segment file and what it cost: an error when it may have cost an unacknowledged
+    record, else a warning (a torn tail of the ``newest`` file: a write that never completed; bytes inserted
+    between records; acknowledged records only). ``cut``: the stretch was cut off the file, not skipped."""
+    size = damage.resume - damage.offset
+    if damage.resume_seq is None:
+        lost = (
+            f"seq {damage.lost_seq} and any later seq of the file lost, {size} bytes {'cut off' if cut else 'skipped'}"
+        )
+        harmless = damage.torn and newest
+    else:
+        last_lost = damage.resume_seq - 1
+        if not damage.lost_records:
+            lost = "no record lost (bytes inserted)"
+        elif damage.lost_seq == last_lost:
+            lost = f"seq {last_lost} lost"
+        else:
+            lost = f"seqs {damage.lost_seq} to {last_lost} lost"
+        if damage.lost_records and last_lost <= acked:
+            lost += " (acknowledged already)"
+        lost += f", {size} bytes skipped; seq {damage.resume_seq} follows at offset {damage.resume}"
+        harmless = last_lost <= acked or not damage.lost_records
+    logger.log(
+        logging.WARNING if harmless else logging.ERROR,
+        "spool %s: %s at offset %d of %s (%s): %s",
+        directory,
+        "record cut short" if damage.torn else "damaged record",
+        damage.offset,
+        path.name,
+        damage.reason,
+        lost,
+    )
 
 
 def _replace_file(path: Path, data: bytes, dir_fd: int | None) -> None:

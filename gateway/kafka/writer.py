@@ -1,15 +1,16 @@
 """Kafka as the durable record: every published item goes to the spool first, then to Kafka, in order.
 
-Flow: the pipeline hands each publish cycle's ticks, best prices, rejections
-and status changes to :class:`KafkaBackup` *before* it publishes them on NATS.
-:meth:`KafkaBackup.commit` turns them into records (gateway.kafka.records) and
-appends them to the on-disk spool with one write, so anything a NATS consumer
+Flow: the pipeline hands each publish cycle (gateway.cycle) to
+:meth:`KafkaBackup.commit` *before* it publishes it on NATS; commit turns it
+into records (gateway.kafka.records) and appends them to the on-disk spool with
+one write, so anything a NATS consumer
 has seen is already on disk (in the OS page cache; fsync per the spool's
 policy). A writer task sends the spool's records to Kafka (aiokafka,
 ``acks=all``) and acknowledges them in the spool once Kafka confirmed them.
 
 - **Kafka down or slow**: sends fail or wait; the writer rewinds to the first
-  unacknowledged record and retries with capped backoff, forever. The spool
+  unacknowledged record and retries with capped, jittered backoff
+  (gateway.backoff), forever. The spool
   grows meanwhile; NATS is not affected. After a crash or ``kill -9`` the next
   start sends what the spool still holds before anything newer.
 - **Order**: one chunk of records is in flight at a time and a chunk never
@@ -29,25 +30,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
-from gateway.aggregator import BestQuote
+from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
+from gateway.cycle import PublishCycle
 from gateway.errors import SpoolError, SpoolFullError
-from gateway.kafka.records import (
-    KafkaRecord,
-    KafkaTopics,
-    record_headers,
-)
+from gateway.kafka.records import KafkaTopics, cycle_records
 from gateway.kafka.spool import Spool, SpoolRecord
-from gateway.publisher import BEST_SOURCE, best_prices_message
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
-from gateway.wire import REJECTION_CONTENT_TYPE, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE
+from gateway.logs import ThrottledLog
+from gateway.wire import kafka_headers, kafka_record_id
 
 if TYPE_CHECKING:
     from gateway.config import KafkaConfig
@@ -62,9 +59,12 @@ capped it near 100,000 ticks/s under load. 960 KiB stays below Kafka's default m
 so a partition's batch fits even uncompressed."""
 PRODUCER_BATCH_BYTES: Final = 2 * CHUNK_BYTES
 CHUNK_RECORDS: Final = 4096
+MAX_AGE_ENTRIES: Final = 4096
+"""Most commit times kept to age the oldest waiting record (PendingAges); beyond, neighbours merge."""
+SIZE_ERRORS: Final = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+"""Kafka's (or aiokafka's) answers that a record or its batch is too large: sending it again cannot succeed."""
 RETRY_MIN_S: Final = 0.2
 RETRY_MAX_S: Final = 10.0
-LOG_INTERVAL_NS: Final = 10 * NS_PER_S
 
 
 @dataclass(slots=True)
@@ -82,82 +82,51 @@ class KafkaStats:
     last_error: str = ""
     last_spool_error: str = ""
     last_sent_ns: int = 0
+    records_set_aside: int = 0
+    """Records Kafka refused as too large: left out of the Kafka copy so the writer goes on (NATS had them)."""
+    last_set_aside: str = ""
 
 
-class KafkaRecordBuilder:
-    """Groups one publish cycle's output into Kafka records (pure): ticks by (source, instrument)."""
+class PendingAges:
+    """When the records still waiting for Kafka were spooled, to tell how long the oldest has waited (monotonic ns).
 
-    __slots__ = ("_batch_seq", "_pending", "_records", "_session_id", "_tick_count", "_ticks", "topics")
+    One entry per commit ``(last seq, time of the commit)``, dropped when acknowledged; past ``MAX_AGE_ENTRIES``
+    neighbours are merged (the earlier time kept), so the age is never understated and the memory is bounded.
+    Records an earlier run left in the spool count from ``opened_ns``, when this run opened it.
+    """
 
-    def __init__(self, topics: KafkaTopics, session_id: int) -> None:
-        self.topics = topics
-        self._session_id = session_id
-        self._ticks: dict[tuple[str, str], list[bytes]] = {}
-        self._records: list[KafkaRecord] = []
-        self._batch_seq: dict[str, int] = {}
-        self._tick_count = 0
-        self._pending = False
+    __slots__ = ("_entries", "_first_own_seq", "_opened_ns")
 
-    def add_tick(self, source: str, instrument: str, tick_record: bytes) -> None:
-        """A Tick already encoded as a MarketDataStream ``ticks`` entry (gateway.wire)."""
-        group = self._ticks.get((source, instrument))
-        if group is None:
-            group = self._ticks[(source, instrument)] = []
-        group.append(tick_record)
+    def __init__(self, first_own_seq: int, opened_ns: int) -> None:
+        self._entries: deque[tuple[int, int]] = deque()
+        self._first_own_seq = first_own_seq
+        self._opened_ns = opened_ns
 
-    def add_best(self, changes: Sequence[BestQuote]) -> None:
-        by_instrument: dict[str, list[BestQuote]] = {}
-        for best in changes:
-            by_instrument.setdefault(best.instrument, []).append(best)
-        batch_time_ns = now_ns()
-        for instrument, quotes in by_instrument.items():
-            message = best_prices_message(quotes)
-            message.session_id = self._session_id
-            message.batch_time_ns = batch_time_ns
-            message.batch_seq = self._next_batch_seq(BEST_SOURCE)
-            self._records.append(
-                KafkaRecord(
-                    self.topics.best_prices, instrument.encode(), message.SerializeToString(), STREAM_CONTENT_TYPE
-                )
-            )
+    def appended(self, last_seq: int, now_ns: int) -> None:
+        self._entries.append((last_seq, now_ns))
+        if len(self._entries) > MAX_AGE_ENTRIES:
+            entries = list(self._entries)
+            merged = [(entries[i + 1][0], entries[i][1]) for i in range(0, len(entries) - 1, 2)]
+            if len(entries) % 2:
+                merged.append(entries[-1])
+            self._entries = deque(merged)
 
-    def add_rejection(self, rejection: QualityRejection) -> None:
-        key = rejection.tick.source.encode()
-        self._records.append(
-            KafkaRecord(self.topics.rejections, key, rejection.SerializeToString(), REJECTION_CONTENT_TYPE)
-        )
+    def __len__(self) -> int:
+        """Commit times kept (at most MAX_AGE_ENTRIES + 1)."""
+        return len(self._entries)
 
-    def add_status(self, status: SourceStatus) -> None:
-        self._records.append(
-            KafkaRecord(self.topics.status, status.source.encode(), status.SerializeToString(), STATUS_CONTENT_TYPE)
-        )
+    def acknowledged(self, upto_seq: int) -> None:
+        entries = self._entries
+        while entries and entries[0][0] <= upto_seq:
+            entries.popleft()
 
-    def _next_batch_seq(self, source: str) -> int:
-        """Per-source record counter from 1, so a consumer of a topic can see a missing record."""
-        batch_seq = self._batch_seq[source] = self._batch_seq.get(source, 0) + 1
-        return batch_seq
-
-    def take(self) -> tuple[list[KafkaRecord], int]:
-        """The records built since the last call, and how many ticks they hold."""
-        records, self._records = self._records, []
-        ticks = 0
-        if self._ticks:
-            batch_time_ns = now_ns()
-            for (source, instrument), tick_records in self._ticks.items():
-                header = MarketDataStream(
-                    source=source,
-                    batch_time_ns=batch_time_ns,
-                    batch_seq=self._next_batch_seq(source),
-                    session_id=self._session_id,
-                ).SerializeToString()
-                records.append(
-                    KafkaRecord(
-                        self.topics.ticks, instrument.encode(), header + b"".join(tick_records), STREAM_CONTENT_TYPE
-                    )
-                )
-                ticks += len(tick_records)
-            self._ticks = {}
-        return records, ticks
+    def oldest_age_ns(self, acked_seq: int, pending_records: int, now_ns: int) -> int:
+        """How long the oldest unacknowledged record has waited; 0 when none waits."""
+        if not pending_records:
+            return 0
+        if acked_seq + 1 < self._first_own_seq or not self._entries:
+            return max(0, now_ns - self._opened_ns)
+        return max(0, now_ns - self._entries[0][1])
 
 
 class KafkaBackup:
@@ -165,7 +134,7 @@ class KafkaBackup:
 
     def __init__(
         self,
-        builder: KafkaRecordBuilder,
+        topics: KafkaTopics,
         spool: Spool,
         *,
         bootstrap_servers: str,
@@ -174,7 +143,7 @@ class KafkaBackup:
         linger_ms: int = 0,
         request_timeout_ms: int = 30_000,
     ) -> None:
-        self.builder = builder
+        self.topics = topics
         self.spool = spool
         self.stats = KafkaStats()
         self._bootstrap = bootstrap_servers
@@ -185,11 +154,13 @@ class KafkaBackup:
             "request_timeout_ms": request_timeout_ms,
         }
         self._wake = asyncio.Event()
-        self._last_full_log_ns = 0
-        self._last_send_log_ns = 0
+        self._spool_errors = ThrottledLog(logger)
+        self._send_errors = ThrottledLog(logger)
+        self._set_aside_log = ThrottledLog(logger)
+        self.pending_ages = PendingAges(spool.next_seq, time.monotonic_ns())
 
     @classmethod
-    def from_config(cls, kafka: KafkaConfig, instance_id: str, session_id: int) -> KafkaBackup:
+    def from_config(cls, kafka: KafkaConfig, instance_id: str) -> KafkaBackup:
         """The spool (opened and recovered) and the writer, as ``kafka`` in the config describes them."""
         spool_config = kafka.spool
         spool = Spool(
@@ -200,7 +171,7 @@ class KafkaBackup:
             fsync_interval_ms=spool_config.fsync_interval_ms,
         )
         return cls(
-            KafkaRecordBuilder(kafka.topics, session_id),
+            kafka.topics,
             spool,
             bootstrap_servers=kafka.bootstrap_servers,
             instance_id=instance_id,
@@ -209,13 +180,14 @@ class KafkaBackup:
             request_timeout_ms=kafka.request_timeout_ms,
         )
 
-    def commit(self) -> None:
-        """Append what the builder holds to the spool (before it is published on NATS) and wake the writer."""
-        records, ticks = self.builder.take()
+    def commit(self, cycle: PublishCycle) -> None:
+        """Append the cycle's records to the spool (before it is published on NATS) and wake the writer."""
+        records = cycle_records(cycle, self.topics)
+        ticks = cycle.tick_count
         if not records:
             return
         try:
-            self.spool.append([(r.topic, r.key, r.value, r.content_type) for r in records])
+            self.spool.append(records)
         except SpoolError as exc:
             self.stats.records_dropped += len(records)
             self.stats.ticks_dropped += ticks
@@ -226,11 +198,18 @@ class KafkaBackup:
         self.stats.spool_full = False
         self.stats.records_spooled += len(records)
         self.stats.ticks_spooled += ticks
+        self.pending_ages.appended(self.spool.next_seq - 1, time.monotonic_ns())
         self._wake.set()
+
+    def oldest_pending_age_s(self) -> float:
+        """Seconds the oldest record not yet acknowledged by Kafka has waited in the spool (0 when none waits)."""
+        spool = self.spool
+        age_ns = self.pending_ages.oldest_age_ns(spool.acked_seq, spool.pending_records, time.monotonic_ns())
+        return age_ns / NS_PER_S
 
     async def run(self) -> None:
         """Deliver the spool to Kafka forever: connect, send chunk by chunk, rewind and retry on failure."""
-        retry_s = RETRY_MIN_S
+        backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S)
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,
@@ -244,15 +223,14 @@ class KafkaBackup:
             try:
                 await producer.start()
                 self._set_connected(True)
-                retry_s = RETRY_MIN_S
+                backoff.reset()
                 await self._deliver(producer)
             except (KafkaError, OSError, SpoolError) as exc:
                 self._set_connected(False, f"{type(exc).__name__}: {exc}")
             finally:
                 self.spool.rewind()
                 await _stop_quietly(producer)
-            await asyncio.sleep(retry_s)
-            retry_s = min(retry_s * 2, RETRY_MAX_S)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _deliver(self, producer: AIOKafkaProducer) -> None:
         """Send chunks in order until one fails (then raise); wait for new records when caught up."""
@@ -263,20 +241,55 @@ class KafkaBackup:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            futures = [await self._send(producer, record) for record in chunk]
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            try:
+                futures = [await self._send(producer, record) for record in chunk]
+                results = await asyncio.gather(*futures, return_exceptions=True)
+            except SIZE_ERRORS as exc:  # aiokafka checks a record's size when it is handed over
+                results = [exc]
             failures = [result for result in results if isinstance(result, BaseException)]
-            if failures:
+            if failures and all(isinstance(failure, SIZE_ERRORS) for failure in failures):
+                await self._send_one_by_one(producer, chunk)
+            elif failures:
                 self.stats.send_failures += 1
                 raise failures[0] if isinstance(failures[0], KafkaError | OSError) else KafkaError(str(failures[0]))
             spool.ack(chunk[-1].seq)
+            self.pending_ages.acknowledged(chunk[-1].seq)
             self.stats.records_sent += len(chunk)
             self.stats.last_sent_ns = now_ns()
             if not self.stats.connected:
                 self._set_connected(True)
 
-    async def _send(self, producer: AIOKafkaProducer, record: SpoolRecord) -> asyncio.Future[object]:
-        headers = record_headers(record.content_type, self._instance_id, self.spool.epoch, record.seq)
+    async def _send_one_by_one(self, producer: AIOKafkaProducer, chunk: list[SpoolRecord]) -> None:
+        """Resend a chunk Kafka refused as too large record by record; set aside the records refused alone.
+
+        A record refused on its own can never be delivered (the broker's ``message.max.bytes`` is below it):
+        waiting for it would stop the Kafka copy for good. It is counted, logged and shown on /health, and the
+        writer goes on. Any other failure raises, and the chunk is sent again from its first record.
+        """
+        for record in chunk:
+            try:
+                await (await self._send(producer, record))
+            except SIZE_ERRORS as exc:
+                self._set_aside(record, exc)
+
+    def _set_aside(self, spooled: SpoolRecord, exc: KafkaError) -> None:
+        record = spooled.record
+        self.stats.records_set_aside += 1
+        self.stats.records_dropped += 1  # counted with every other record left out of the Kafka copy
+        self.stats.last_set_aside = (
+            f"{record.topic} record {spooled.seq} of {len(record.value):,} bytes refused as too large "
+            f"({type(exc).__name__})"
+        )
+        self._set_aside_log.error(
+            "kafka %s: %s; left out of the Kafka copy (NATS carried it), %d such records so far",
+            self._bootstrap,
+            self.stats.last_set_aside,
+            self.stats.records_set_aside,
+        )
+
+    async def _send(self, producer: AIOKafkaProducer, spooled: SpoolRecord) -> asyncio.Future[object]:
+        record = spooled.record
+        headers = kafka_headers(record.content_type, kafka_record_id(self._instance_id, self.spool.epoch, spooled.seq))
         future: asyncio.Future[object] = await producer.send(
             record.topic, record.value, key=record.key or None, headers=headers
         )
@@ -300,30 +313,28 @@ class KafkaBackup:
     def _set_connected(self, connected: bool, error: str = "") -> None:
         if connected and not self.stats.connected:
             logger.info("kafka %s: connected; %d records to deliver", self._bootstrap, self.spool.pending_records)
+        if connected:
+            self.stats.last_error = ""  # /health shows a current error, not one Kafka has recovered from
         if not connected:
             self.stats.last_error = error
-            current = time.monotonic_ns()
-            if self.stats.connected or current - self._last_send_log_ns >= LOG_INTERVAL_NS:
-                self._last_send_log_ns = current
-                logger.warning(
-                    "kafka %s unavailable (%s); %d records (%d bytes) wait in the spool",
-                    self._bootstrap,
-                    error,
-                    self.spool.pending_records,
-                    self.spool.pending_bytes,
-                )
+            self._send_errors.log(
+                logging.WARNING,
+                "kafka %s unavailable (%s); %d records (%d bytes) wait in the spool",
+                self._bootstrap,
+                error,
+                self.spool.pending_records,
+                self.spool.pending_bytes,
+                force=self.stats.connected,  # the first failure after a good spell is always logged
+            )
         self.stats.connected = connected
 
     def _log_spool_error(self, exc: SpoolError) -> None:
-        current = time.monotonic_ns()
-        if current - self._last_full_log_ns >= LOG_INTERVAL_NS:
-            self._last_full_log_ns = current
-            logger.error(
-                "%s; dropped from the Kafka copy so far: %d records, %d ticks (NATS still receives them)",
-                exc,
-                self.stats.records_dropped,
-                self.stats.ticks_dropped,
-            )
+        self._spool_errors.error(
+            "%s; dropped from the Kafka copy so far: %d records, %d ticks (NATS still receives them)",
+            exc,
+            self.stats.records_dropped,
+            self.stats.ticks_dropped,
+        )
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

@@ -1,57 +1,64 @@
-"""The one-line live status of ``fxgw run --status`` and ``fxgw demo``."""
+"""The one-line live status of ``fxgw run --status`` and ``fxgw demo``, rendered from gateway snapshots.
+
+One line per interval: uptime, each source's ticks/s since the previous line
+(with the collector's state unless it runs, and the connection's unless it
+delivers), rejections and NATS drops since start, the Kafka backup and its
+spool, and the first MAX_BEST_SHOWN best prices.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Final
 
 from gateway.aggregator import BestQuote
-from gateway.app import CollectorState, Gateway
-from gateway.clock import NS_PER_S
+from gateway.events import connection_delivers
 from gateway.instruments import display_decimals
+from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, SourceSnapshot
 from gateway.prices import format_price
-from gateway.schema.market.v1.market_pb2 import SourceStatus
 
-_QUIET_STATES = (SourceStatus.STATE_UNSPECIFIED, SourceStatus.STATE_CONNECTED, SourceStatus.STATE_RECONNECTED)
-
-MAX_BEST_SHOWN = 3
+MAX_BEST_SHOWN: Final = 3
 
 
-@dataclass(slots=True)
 class StatusLine:
-    """Turns successive gateway snapshots into rates; call :meth:`render` once per interval."""
+    """Renders successive snapshots; rates run from the previous snapshot, so render once per interval."""
 
-    _last_accepted: dict[str, int] = field(default_factory=dict)
-    _last_ns: int = 0
+    __slots__ = ("_previous",)
 
-    def render(self, gateway: Gateway, now_ns: int) -> str:
-        pipeline = gateway.pipeline
-        if pipeline is None:
-            return "starting"
-        elapsed_s = (now_ns - self._last_ns) / NS_PER_S if self._last_ns else 0.0
-        self._last_ns = now_ns
-        parts = [f"[{gateway.uptime_ns() / NS_PER_S:6.0f}s]"]
-        for source, status in gateway.collectors.items():
-            stats = pipeline.sources.get(source)
-            accepted = stats.accepted if stats else 0
-            rate = (accepted - self._last_accepted.get(source, 0)) / elapsed_s if elapsed_s else 0.0
-            self._last_accepted[source] = accepted
-            state = "" if status.state is CollectorState.RUNNING else f" {status.state.value}"
-            if stats is not None and stats.status not in _QUIET_STATES:
-                state += " " + SourceStatus.State.Name(stats.status).removeprefix("STATE_").lower()
-            parts.append(f"{source} {rate:,.0f} t/s{state}")
-        rejected = sum(stats.rejected_total for stats in pipeline.sources.values())
-        dropped = pipeline.publisher.stats.ticks_dropped
-        parts.append(f"rejected {rejected}" + (f" dropped {dropped}" if dropped else ""))
-        backup = gateway.backup
-        if backup is not None:
-            kafka_stats = backup.stats
-            kafka = "kafka" if kafka_stats.connected else "kafka DOWN"
-            flag = " SPOOL FULL" if kafka_stats.spool_full else ""
-            lost = f" dropped {kafka_stats.records_dropped} records" if kafka_stats.records_dropped else ""
-            parts.append(f"{kafka} spool {backup.spool.pending_records}{flag}{lost}")
-        best = pipeline.aggregator.current()
-        parts.extend(_best(price) for price in list(best.values())[:MAX_BEST_SHOWN])
+    def __init__(self) -> None:
+        self._previous: GatewaySnapshot | None = None
+
+    def render(self, snapshot: GatewaySnapshot) -> str:
+        """The line for ``snapshot``; the first one shows rates of 0 (there is no interval yet)."""
+        previous, self._previous = self._previous, snapshot
+        elapsed_s = snapshot.uptime_s - previous.uptime_s if previous is not None else 0.0
+        parts = [f"[{snapshot.uptime_s:6.0f}s]"]
+        for source_id, source in snapshot.sources.items():
+            before = previous.sources.get(source_id) if previous is not None else None
+            grown = source.accepted - (before.accepted if before is not None else 0)
+            rate = grown / elapsed_s if elapsed_s > 0 else 0.0
+            parts.append(f"{source_id} {rate:,.0f} t/s{_state(source)}")
+        dropped = snapshot.nats.ticks_dropped
+        parts.append(f"rejected {snapshot.rejected_total}" + (f" dropped {dropped}" if dropped else ""))
+        if snapshot.kafka is not None:
+            parts.append(_kafka(snapshot.kafka))
+        parts.extend(_best(price) for price in snapshot.best[:MAX_BEST_SHOWN])
         return " | ".join(parts)
+
+
+def _state(source: SourceSnapshot) -> str:
+    """The collector's state unless it runs, then the connection's unless it delivers or has none yet."""
+    state = "" if source.state == "running" else f" {source.state}"
+    name = source.connection_name
+    if name is not None and not connection_delivers(source.connection):
+        state += f" {name}"
+    return state
+
+
+def _kafka(kafka: KafkaSnapshot) -> str:
+    connected = "kafka" if kafka.connected else "kafka DOWN"
+    full = " SPOOL FULL" if kafka.spool_full else ""
+    lost = f" dropped {kafka.records_dropped} records" if kafka.records_dropped else ""
+    return f"{connected} spool {kafka.spool_pending_records}{full}{lost}"
 
 
 def _best(price: BestQuote) -> str:

@@ -27,15 +27,17 @@ import uvloop
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT
 from collectors.oanda.parsing import parse_stream_line
-from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
+from collectors.recorded import RecordedQuote, parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator, BestQuote
 from gateway.clock import format_time_ns, now_ns
+from gateway.cycle import CycleBuilder
 from gateway.events import Event, Quote
 from gateway.pipeline import Pipeline
 from gateway.prices import format_price
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
+from gateway.wire import TickRecordEncoder
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick
@@ -234,22 +236,22 @@ def test_best_price_update_with_two_sources(
 
 
 def test_serialize_512_tick_batch(benchmark: Any, per_tick: PerTick, eurusd_quotes: list[RecordedQuote]) -> None:
-    """Write 512 accepted quotes into one MarketDataStream and serialize it: NatsPublisher.add_tick + flush."""
+    """Write 512 accepted quotes into one MarketDataStream and serialize it: encode, CycleBuilder, publish."""
     quotes = [
         _tick(quote, SOURCE, ts)
         for quote, ts in zip(eurusd_quotes[:SERIALIZED_BATCH], _event_times(SERIALIZED_BATCH), strict=True)
     ]
     loop = uvloop.new_event_loop()
 
-    def fresh_publisher() -> tuple[tuple[NatsPublisher, CountingNatsClient], dict[str, Any]]:
+    def fresh_publisher() -> tuple[tuple[CycleBuilder, NatsPublisher, CountingNatsClient], dict[str, Any]]:
         client = CountingNatsClient()
-        return (NatsPublisher(client, max_batch_ticks=SERIALIZED_BATCH), client), {}
+        return (CycleBuilder(session_id=1, max_batch_ticks=SERIALIZED_BATCH), NatsPublisher(client), client), {}
 
-    def serialize(publisher: NatsPublisher, client: CountingNatsClient) -> bytes:
-        add_tick = publisher.add_tick
+    def serialize(cycles: CycleBuilder, publisher: NatsPublisher, client: CountingNatsClient) -> bytes:
+        add_tick, encode = cycles.add_tick, TickRecordEncoder().encode
         for seq, quote in enumerate(quotes, 1):
-            add_tick(quote, seq)
-        loop.run_until_complete(publisher.flush())
+            add_tick(quote.source, quote.instrument, encode(quote, seq))
+        loop.run_until_complete(publisher.publish(cycles.take(0)))
         return client.payloads[0][1]
 
     try:

@@ -1,11 +1,11 @@
 """Micro-benchmarks of the Kafka path's hot part: what a publish cycle costs before anything reaches Kafka.
 
 Run them with ``pytest tests/benchmarks/test_kafka_benchmarks.py --benchmark-enable``.
-Each publish cycle the pipeline hands every accepted tick, already encoded for NATS,
-to :class:`gateway.kafka.writer.KafkaRecordBuilder` (``add_tick``);
-``KafkaBackup.commit`` then takes the cycle's records (``take``: one MarketDataStream
-per source and instrument) and appends them to the spool with one write, before the
-cycle is published on NATS. Cycles here are 512 ticks (the publisher's
+Each publish the pipeline adds every accepted tick, already encoded, to its
+:class:`gateway.cycle.CycleBuilder` (``add_tick``) and takes the cycle;
+``KafkaBackup.commit`` turns it into records (:func:`gateway.kafka.records.cycle_records`:
+one MarketDataStream per source and instrument) and appends them to the spool with one
+write, before the cycle is published on NATS. Cycles here are 512 ticks (the cycle's
 ``DEFAULT_MAX_BATCH_TICKS``) of one source over one or three instruments, and 1,000
 ticks of one instrument (a full submit of ``collectors.base.MAX_EVENTS_PER_SUBMIT``,
 what a saturated replay produces). The spool lives in pytest's ``tmp_path``. Figures
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from gateway.cycle import CycleBuilder
 from gateway.events import Quote
-from gateway.kafka.records import KafkaTopics
-from gateway.kafka.spool import RecordFields, Spool
-from gateway.kafka.writer import KafkaRecordBuilder
+from gateway.kafka.records import KafkaRecord, KafkaTopics, cycle_records
+from gateway.kafka.spool import Spool
 from gateway.prices import PRICE_SCALE
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
@@ -68,55 +68,65 @@ def encoded_cycle(ticks: int, instruments: tuple[str, ...]) -> list[tuple[str, b
     return cycle
 
 
-def fill(builder: KafkaRecordBuilder, cycle: list[tuple[str, bytes]]) -> None:
+def fill(builder: CycleBuilder, cycle: list[tuple[str, bytes]]) -> None:
     add_tick = builder.add_tick
     for instrument, record in cycle:
         add_tick(SOURCE, instrument, record)
 
 
+def take_records(builder: CycleBuilder, topics: KafkaTopics) -> tuple[list[KafkaRecord], int]:
+    """What KafkaBackup.commit builds from the pipeline's cycle: its records and its tick count."""
+    cycle = builder.take(FIRST_NS)
+    return cycle_records(cycle, topics), cycle.tick_count
+
+
 def assert_records_hold(records: list[Any], cycle: list[tuple[str, bytes]], topics: KafkaTopics) -> None:
-    """One ticks-topic record per instrument, keyed by it, holding that instrument's ticks in cycle order."""
-    instruments = list(dict.fromkeys(instrument for instrument, _ in cycle))
-    assert [record.key for record in records] == [instrument.encode() for instrument in instruments]
+    """Ticks-topic records keyed by instrument (one per batch of the cycle and instrument), in cycle order."""
+    held: dict[bytes, list[int]] = {}
     for record in records:
         assert (record.topic, record.content_type) == (topics.ticks, STREAM_CONTENT_TYPE)
         stream = MarketDataStream.FromString(record.value)
         assert (stream.source, stream.session_id) == (SOURCE, SESSION_ID)
-        expected = [seq for seq, (instrument, _) in enumerate(cycle, 1) if instrument.encode() == record.key]
-        assert [tick.seq for tick in stream.ticks] == expected
         assert {tick.instrument for tick in stream.ticks} == {record.key.decode()}
+        held.setdefault(record.key, []).extend(tick.seq for tick in stream.ticks)
+    expected: dict[bytes, list[int]] = {}
+    for seq, (instrument, _) in enumerate(cycle, 1):
+        expected.setdefault(instrument.encode(), []).append(seq)
+    assert held == expected
+    assert list(held) == list(expected)  # instruments in the order of their first tick
 
 
 @pytest.mark.parametrize(("ticks", "instruments"), CYCLES)
-def test_take_builds_one_record_per_instrument(
+def test_take_builds_one_record_per_batch_and_instrument(
     benchmark: Any, per_tick: PerTick, ticks: int, instruments: tuple[str, ...]
 ) -> None:
-    """KafkaRecordBuilder.take of a filled cycle: a MarketDataStream header per instrument + join of its ticks."""
+    """Take a filled cycle and build its records: a MarketDataStream header per instrument + join of its ticks."""
     topics = KafkaTopics()
-    builder = KafkaRecordBuilder(topics, SESSION_ID)
+    builder = CycleBuilder(SESSION_ID)
     cycle = encoded_cycle(ticks, instruments)
 
-    def filled() -> tuple[tuple[()], dict[str, Any]]:
+    def filled() -> None:
         fill(builder, cycle)
-        return (), {}
 
-    records, taken_ticks = benchmark.pedantic(builder.take, setup=filled, rounds=2_000, warmup_rounds=20)
+    records, taken_ticks = benchmark.pedantic(
+        take_records, args=(builder, topics), setup=filled, rounds=2_000, warmup_rounds=20
+    )
 
     assert taken_ticks == ticks
     assert_records_hold(records, cycle, topics)
-    assert builder.take() == ([], 0)
+    assert take_records(builder, topics) == ([], 0)
     per_tick(ticks)
 
 
 def test_add_tick_and_take_a_cycle(benchmark: Any, per_tick: PerTick) -> None:
-    """What the pipeline pays the builder per cycle: add_tick for each of 512 ticks over 3 instruments, then take."""
+    """What a cycle costs on the Kafka side: add_tick for each of 512 ticks over 3 instruments, take, records."""
     topics = KafkaTopics()
-    builder = KafkaRecordBuilder(topics, SESSION_ID)
+    builder = CycleBuilder(SESSION_ID)
     cycle = encoded_cycle(512, ("EUR_USD", "USD_JPY", "GBP_USD"))
 
     def one_cycle() -> tuple[list[Any], int]:
         fill(builder, cycle)
-        return builder.take()
+        return take_records(builder, topics)
 
     records, taken_ticks = benchmark.pedantic(one_cycle, rounds=2_000, warmup_rounds=20)
 
@@ -131,19 +141,18 @@ def test_spool_append_of_a_cycles_records(
     benchmark: Any, per_tick: PerTick, tmp_path: Path, fsync: str, ticks: int, instruments: tuple[str, ...]
 ) -> None:
     """Spool.append of one cycle's records, as KafkaBackup.commit hands them over: encode, CRC, one write."""
-    builder = KafkaRecordBuilder(KafkaTopics(), SESSION_ID)
+    builder = CycleBuilder(SESSION_ID)
     fill(builder, encoded_cycle(ticks, instruments))
-    records, _ = builder.take()
-    fields: list[RecordFields] = [(r.topic, r.key, r.value, r.content_type) for r in records]
+    records, _ = take_records(builder, KafkaTopics())
     record_bytes = sum(len(r.value) for r in records)
 
     with Spool(tmp_path, max_bytes=MAX_BYTES, segment_bytes=SEGMENT_BYTES, fsync=fsync) as spool:  # type: ignore[arg-type]
-        benchmark.pedantic(spool.append, args=(fields,), rounds=SPOOL_ROUNDS, warmup_rounds=10)
+        benchmark.pedantic(spool.append, args=(records,), rounds=SPOOL_ROUNDS, warmup_rounds=10)
 
         appended = spool.stats.appended_records
         assert appended >= len(records) and appended % len(records) == 0
         assert spool.pending_records == appended
         first_cycle = spool.read(max_records=len(records), max_bytes=MAX_BYTES)
-    assert [(r.topic, r.key, r.value, r.content_type) for r in first_cycle] == fields
+    assert [r.record for r in first_cycle] == records
     benchmark.extra_info["record_bytes_per_tick"] = record_bytes / ticks
     per_tick(ticks)

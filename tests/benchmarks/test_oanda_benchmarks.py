@@ -247,7 +247,7 @@ def test_collector_stream_path_to_stubbed_nats(
     def run(
         collector: OandaCollector, response: httpx.Response, client: CountingNatsClient
     ) -> tuple[OandaCollector, CountingNatsClient]:
-        loop.run_until_complete(collector._read_stream(response))
+        loop.run_until_complete(collector.deliver(response.aiter_raw(), collector.new_framing()))
         return collector, client
 
     try:
@@ -255,7 +255,7 @@ def test_collector_stream_path_to_stubbed_nats(
     finally:
         loop.close()
 
-    assert (collector.stats.lines, collector.stats.prices, collector.stats.malformed) == (EURUSD_LINES,) * 2 + (0,)
+    assert (collector.stats.messages, collector.stats.prices, collector.stats.malformed) == (EURUSD_LINES,) * 2 + (0,)
     assert isinstance(collector.sink, Pipeline)
     stats = collector.sink.sources[SOURCE]
     assert (stats.accepted, stats.rejected_total) == (EURUSD_LINES, 0)

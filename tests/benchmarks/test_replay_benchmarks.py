@@ -4,7 +4,8 @@ Run them with ``pytest tests/benchmarks/test_replay_benchmarks.py --benchmark-en
 Records are what the gateway writes to its ticks topic: MarketDataStream values of
 512 real OANDA EUR/USD quotes of May 2014 (``../shared/data``), the largest batch
 it publishes. Targets: >= 1,000,000 ticks/s decoded (the struct fast path; the
-protobuf library's figure is measured beside it) and >= 300,000 ticks/s
+protobuf library's figure and the fallback's, on the same records with the
+header after the ticks, are measured beside it) and >= 300,000 ticks/s
 republished to a real nats-server. Per-tick figures are printed after the
 benchmark table; ``extra_info`` also holds ticks/s at the median round.
 """
@@ -22,22 +23,15 @@ import pytest
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from collectors.replay import parse_quote_line, quote_files, read_lines
+from collectors.recorded import parse_quote_line, quote_files, read_lines
 from gateway.events import Quote
-from gateway.kafka.replay import (
-    NatsTickSink,
-    OutputFormat,
-    ReplayRequest,
-    TickRun,
-    TickSelector,
-    _decode_fixed_layout,
-    _decode_protobuf,
-    decode_ticks,
-    run_replay,
-)
+from gateway.kafka.replay.outputs import NatsTickSink
+from gateway.kafka.replay.request import OutputFormat, ReplayRequest
+from gateway.kafka.replay.run import run_replay
+from gateway.kafka.replay.selection import TickSelector
 from gateway.nats_server import NatsServer
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
-from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
+from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder, TickRun, decode_fixed_layout, decode_ticks
 from tests.servers.tansu import TansuBroker
 
 if TYPE_CHECKING:
@@ -58,38 +52,52 @@ def _ticks_per_s(benchmark: Any, ticks_per_round: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def record_values(shared_data: Path) -> list[bytes]:
-    """RECORDS values of TICKS_PER_RECORD real EUR/USD quotes each, as the gateway writes them (gateway.wire)."""
+def record_parts(shared_data: Path) -> list[tuple[bytes, bytes]]:
+    """RECORDS (header, ticks) pairs of TICKS_PER_RECORD real EUR/USD quotes each, as the gateway writes them."""
     days = quote_files(shared_data / "oanda-eurusd-ticks")
     lines = ((line, day_start_ns) for path, day_start_ns in days for line in read_lines(path))
     recorded = [
         parse_quote_line(line, day_start_ns) for line, day_start_ns in islice(lines, RECORDS * TICKS_PER_RECORD)
     ]
     encoder = TickRecordEncoder()
-    values = []
+    parts = []
     for start in range(0, len(recorded), TICKS_PER_RECORD):
         header = MarketDataStream(source=SOURCE, batch_time_ns=SESSION_ID, batch_seq=start + 1, session_id=SESSION_ID)
         entries = (
             encoder.encode(Quote("EUR_USD", SOURCE, q.bid_px, q.ask_px, 10**6, 10**6, q.ts_ns, q.ts_ns + 5), seq)
             for seq, q in enumerate(recorded[start : start + TICKS_PER_RECORD], start + 1)
         )
-        values.append(header.SerializeToString() + b"".join(entries))
-    assert len(values) == RECORDS
-    return values
+        parts.append((header.SerializeToString(), b"".join(entries)))
+    assert len(parts) == RECORDS
+    return parts
+
+
+@pytest.fixture(scope="module")
+def record_values(record_parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """The records as the gateway writes them: the header, then the ticks."""
+    return [header + ticks for header, ticks in record_parts]
+
+
+@pytest.fixture(scope="module")
+def fallback_values(record_parts: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """The same records with the header after the ticks: valid protobuf, but not the layout of the fast path."""
+    return [ticks + header for header, ticks in record_parts]
 
 
 def _ticks(runs: Iterator[list[TickRun]]) -> int:
     return sum(len(run.rows) for batch in runs for run in batch)
 
 
-def test_decode_record_values_fast_path(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
+def test_decode_record_values_fast_path(
+    benchmark: Any, per_tick: PerTick, record_values: list[bytes], fallback_values: list[bytes]
+) -> None:
     """decode_ticks over 200 records of 512 ticks: header varints, one regex check, one struct per tick."""
-    assert all(_decode_fixed_layout(value) is not None for value in record_values), "expected the fast path"
+    assert all(decode_fixed_layout(value) is not None for value in record_values), "expected the fast path"
 
     decoded = benchmark.pedantic(lambda: [decode_ticks(value) for value in record_values], rounds=20, warmup_rounds=2)
 
     assert _ticks(iter(decoded)) == RECORDS * TICKS_PER_RECORD
-    assert decoded[-1] == _decode_protobuf(record_values[-1])
+    assert decoded[-1] == decode_ticks(fallback_values[-1])
     per_tick(RECORDS * TICKS_PER_RECORD)
     _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
 
@@ -112,11 +120,13 @@ def test_read_record_values_with_the_protobuf_library(
     _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
 
 
-def test_decode_record_values_protobuf_fallback(benchmark: Any, per_tick: PerTick, record_values: list[bytes]) -> None:
-    """The fallback on the same records: the library's read, then each tick re-encoded for republishing."""
-    decoded = benchmark.pedantic(
-        lambda: [_decode_protobuf(value) for value in record_values], rounds=5, warmup_rounds=1
-    )
+def test_decode_record_values_protobuf_fallback(
+    benchmark: Any, per_tick: PerTick, fallback_values: list[bytes]
+) -> None:
+    """decode_ticks falling back on the same records: the library's read, then each tick re-encoded for republishing."""
+    assert all(decode_fixed_layout(value) is None for value in fallback_values), "expected the protobuf fallback"
+
+    decoded = benchmark.pedantic(lambda: [decode_ticks(value) for value in fallback_values], rounds=5, warmup_rounds=1)
 
     assert _ticks(iter(decoded)) == RECORDS * TICKS_PER_RECORD
     per_tick(RECORDS * TICKS_PER_RECORD)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from gateway.kafka.spool import RecordFields, Spool
+from gateway.kafka.records import KafkaRecord
+from gateway.kafka.spool import Spool
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.benchmark
 
 VALUE_BYTES: Final = 30_000
-RECORD: Final[RecordFields] = (
+RECORD: Final = KafkaRecord(
     "market-data-stream",
     b"EUR_USD",
     bytes(range(256)) * (VALUE_BYTES // 256) + bytes(VALUE_BYTES % 256),

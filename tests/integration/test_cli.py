@@ -39,7 +39,7 @@ def test_check_config_accepts_the_example_brokers_yaml() -> None:
             "nats: {urll: x}\nbrokers: [{id: a, kind: simulated}]\n",
             "nats.urll: unknown key; allowed keys: connect_timeout_s",
         ),
-        ("brokers:\n  - {id: a, kind: fix}\n", "'fix' is not a known kind; allowed: oanda, simulated, replay"),
+        ("brokers:\n  - {id: a, kind: fix}\n", "'fix' is not a known kind; allowed: oanda, simulated, recorded"),
         ("brokers: [\n", "not valid YAML"),
     ],
     ids=["bad-value", "unknown-key", "unknown-kind", "yaml-syntax"],
@@ -87,7 +87,7 @@ def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) 
     url = re.search(r"NATS is at (nats://127\.0\.0\.1:\d+)", result.stderr)
     assert url and f"fxgw tail 'market.>' --url {url[1]}" in result.stderr
     status = [line for line in result.stderr.splitlines() if line.startswith("[")]
-    assert status and "sim-primary" in status[-1] and "replay-eurusd" in status[-1] and "EUR_USD" in status[-1]
+    assert status and "sim-primary" in status[-1] and "recorded-eurusd" in status[-1] and "EUR_USD" in status[-1]
     assert "gateway fxgw-demo stopped" in result.stderr
 
 

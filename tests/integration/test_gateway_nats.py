@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nats
 
-from collectors.replay import quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.app import CollectorState, Gateway
 from gateway.config import parse_config
@@ -39,8 +39,8 @@ def _tick(source: str, i: int, bid_px: int = EUR_USD_BID, spread_px: int = 100_0
 
 async def _pipeline(url: str, priorities: dict[str, int]) -> tuple[Pipeline, nats.aio.client.Client]:
     client = await nats.connect(servers=[url])
-    publisher = NatsPublisher(client, max_batch_ticks=100, session_id=42)
-    return Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator(priorities), publisher), client
+    gate, aggregator = QualityGate(QualityPolicy()), BestPriceAggregator(priorities)
+    return Pipeline(gate, aggregator, NatsPublisher(client), session_id=42, max_batch_ticks=100), client
 
 
 async def test_subscriber_receives_exactly_the_accepted_ticks_decoded(nats_url: str) -> None:
@@ -207,15 +207,15 @@ async def test_ticks_accepted_while_nats_restarts_are_buffered_and_delivered() -
 async def test_linger_publishes_a_quiet_tick_at_once_and_coalesces_a_burst(nats_url: str) -> None:
     recorder = await Recorder().start(nats_url)
     client = await nats.connect(servers=[nats_url])
-    publisher = NatsPublisher(client, session_id=7)
-    pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({"lg": 1}), publisher, linger_ms=1000)
+    gate, aggregator = QualityGate(QualityPolicy()), BestPriceAggregator({"lg": 1})
+    pipeline = Pipeline(gate, aggregator, NatsPublisher(client), linger_ms=1000, session_id=7)
     lingering = asyncio.create_task(pipeline.publish_lingering(), name="publish-lingering")
     try:
         await pipeline.submit([_tick("lg", 0)])  # first after a quiet spell: published at once
-        assert publisher.stats.ticks == 1
+        assert pipeline.publisher.stats.ticks == 1
         for i in range(1, 4):  # within the linger: left pending
             await pipeline.submit([_tick("lg", i, EUR_USD_BID + i * 10_000)])
-        assert publisher.stats.ticks == 1 and publisher.has_pending
+        assert pipeline.publisher.stats.ticks == 1 and pipeline.has_pending
 
         # The lingering task publishes them, then the best price (a message of its own, which may come later).
         await recorder.wait_for(lambda r: len(r.ticks("lg")) == 4 and len(r.best_prices()) == 2)

@@ -23,6 +23,7 @@ from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.errors import HttpBindError
 from gateway.nats_server import NatsServer
+from gateway.ops.status_line import StatusLine
 from tests.integration.natsutil import Recorder, free_port
 from tests.servers.oanda_v20 import OandaV20Server
 
@@ -85,6 +86,7 @@ async def test_health_is_ok_and_metrics_count_what_the_gateway_counted(nats_url:
 
             response = await client.get("/health")
             samples = await metrics(client)
+            state = gateway.snapshot()
             assert gateway.pipeline is not None
             counted = gateway.pipeline.sources["sim"]
             port = gateway.http_port
@@ -114,6 +116,13 @@ async def test_health_is_ok_and_metrics_count_what_the_gateway_counted(nats_url:
     assert samples[("fxgw_nats_ticks_dropped_total", labels())] == 0
     assert 1 < samples[("fxgw_uptime_seconds", labels())] < 60
     assert not any(name.startswith("fxgw_kafka_") for name, _ in samples)
+
+    # The snapshot all three render from, taken after them: the same counters, the status line's best prices.
+    assert state.sources["sim"].delivering and sim["accepted"] <= state.sources["sim"].accepted <= counted.accepted
+    assert state.session_id == gateway.started_ns and state.nats.ticks >= health["nats"]["ticks"]
+    assert {best.instrument for best in state.best} == {"EUR_USD", "USD_JPY"}
+    line = StatusLine().render(state)
+    assert line.startswith("[") and " | sim 0 t/s | rejected " in line and "EUR_USD " in line
     with pytest.raises(httpx.ConnectError):  # stopped with the gateway
         httpx.get(f"http://127.0.0.1:{port}/health")
 

@@ -349,6 +349,8 @@ async def test_a_refused_token_is_reported_by_variable_name_and_retried_slowly(
             assert {request.status for request in requests} == {401}
             assert all(gap >= 1.0 - CLOCK_SLACK_S for gap in gaps_s([request.at_s for request in requests]))
             assert server_b.stats.connections == 0 and recorder.ticks("oanda-b") == []
+            connection = gateway.collector_instances["oanda-b"].connection  # what /health reads
+            assert connection is not None and connection.unauthorized and connection.last_error == unauthorized.detail
             assert states(recorder, "oanda-a") == [CONNECTED]
             assert all(only_source(b, "oanda-a") for b in recorder.best_prices())
             assert_no_crash(gateway)
@@ -378,6 +380,8 @@ async def test_an_instrument_the_account_lacks_is_rejected_by_name_and_the_other
         assert "oanda-a" in rejected.detail and "FOO_BAR" in rejected.detail and "EUR_USD" not in rejected.detail
         assert [stream.instruments for stream in server.stats.streams] == [("EUR_USD",)]
         assert {t.instrument for t in recorder.ticks("oanda-a")} == {"EUR_USD"}
+        connection = gateway.collector_instances["oanda-a"].connection  # what /health reads
+        assert connection is not None and connection.unavailable_instruments == ("FOO_BAR",)
         assert recorder.rejections == []
         assert_no_crash(gateway)
 

@@ -25,6 +25,7 @@ from gateway.clock import NS_PER_S, now_ns, parse_time_ns
 from gateway.events import Quote
 from tests.servers.oanda_v20 import (
     DEFAULT_INSTRUMENTS,
+    DEFAULT_MAX_STREAMS_PER_ACCOUNT,
     MSG_BAD_ACCOUNT_ID,
     MSG_BAD_INSTRUMENTS,
     MSG_FORBIDDEN,
@@ -96,8 +97,16 @@ class StreamRecorder:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def make_server(feed: PriceFeed | None = None, **options: int) -> OandaV20Server:
-    return OandaV20Server(accounts=ACCOUNTS, feed=feed, heartbeat_interval_s=HEARTBEAT_S, **options)
+def make_server(
+    feed: PriceFeed | None = None, *, max_streams_per_account: int = DEFAULT_MAX_STREAMS_PER_ACCOUNT
+) -> OandaV20Server:
+    return OandaV20Server(
+        accounts=ACCOUNTS, feed=feed, heartbeat_interval_s=HEARTBEAT_S, max_streams_per_account=max_streams_per_account
+    )
+
+
+def prices_at_least(stream: StreamRecorder, count: int) -> Callable[[], bool]:
+    return lambda: len(stream.prices) >= count
 
 
 def stream_url(server: OandaV20Server, account: str = ACCOUNT) -> str:
@@ -405,7 +414,7 @@ async def test_every_stream_gets_every_line_of_its_instruments_and_no_other(
         open_stream(client, server, "EUR_USD,EUR_JPY") as both,
     ):
         for stream in (usd, jpy, both):
-            await stream.wait_until(lambda stream=stream: len(stream.prices) >= 200)
+            await stream.wait_until(prices_at_least(stream, 200))
         received = [stream.prices for stream in (usd, jpy, both)]
     for lines, sent, wanted in zip(
         received, server.stats.sent_prices, ({"EUR_USD"}, {"EUR_JPY"}, {"EUR_USD", "EUR_JPY"}), strict=True

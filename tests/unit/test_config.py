@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from collectors.oanda.config import OandaConfig
-from collectors.replay import ReplayConfig
+from collectors.recorded import RecordedConfig
 from collectors.simulated import SimulatedConfig
 from gateway.config import GatewayConfig, load_config, parse_config
 from gateway.errors import ConfigError
@@ -87,7 +87,12 @@ def test_full_config_file_gives_typed_brokers_and_the_quality_policy(
         64,
     )
     assert config.best_price.stale_after_ms == 7000
-    assert [type(broker) for broker in config.brokers] == [OandaConfig, SimulatedConfig, ReplayConfig, SimulatedConfig]
+    assert [type(broker) for broker in config.brokers] == [
+        OandaConfig,
+        SimulatedConfig,
+        RecordedConfig,
+        SimulatedConfig,
+    ]
     oanda, sim, replay, _ = config.brokers
     assert (oanda.id, oanda.priority, oanda.instruments) == ("oanda-practice", 10, ("EUR_USD", "USD_JPY", "XAU_USD"))
     assert (sim.ticks_per_second, sim.seed) == (20, 3)
@@ -164,7 +169,7 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
         ),
         pytest.param(
             {"brokers": [{**SIM, "kind": "fix"}]},
-            ["brokers[0].kind: 'fix' is not a known kind; allowed: oanda, simulated, replay"],
+            ["brokers[0].kind: 'fix' is not a known kind; allowed: oanda, simulated, recorded"],
             id="unknown_broker_kind_lists_kinds",
         ),
         pytest.param(
@@ -292,7 +297,7 @@ def test_broker_without_kind_names_the_allowed_kinds() -> None:
     # "brokers[0]: Unable to extract tag using discriminator 'kind'".
     message = config_error({"brokers": [{"id": "sim"}]})
     assert "brokers[0].kind" in message
-    assert "oanda, simulated, replay" in message
+    assert "oanda, simulated, recorded" in message
 
 
 @pytest.mark.parametrize(
@@ -384,7 +389,9 @@ def test_disabled_replay_may_point_at_a_missing_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        pytest.param({"instruments": ["EUR_USD", "USD_JPY"]}, "a replay plays one instrument", id="two_instruments"),
+        pytest.param(
+            {"instruments": ["EUR_USD", "USD_JPY"]}, "a recorded source plays one instrument", id="two_instruments"
+        ),
         pytest.param({"speed": 0}, "speed must be a positive number or 'max'", id="zero_speed"),
         pytest.param({"speed": "fast"}, "brokers[0].speed", id="speed_word"),
     ],

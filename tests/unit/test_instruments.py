@@ -21,9 +21,20 @@ from gateway.prices import parse_price
         pytest.param("EUR_JPY", "0.01", id="eur_jpy_cross"),
         pytest.param("GBP_JPY", "0.01", id="gbp_jpy_cross"),
         pytest.param("JPY_USD", "0.0001", id="jpy_as_base_is_not_a_jpy_quote"),
+        pytest.param("USD_INR", "0.01", id="usd_inr_hundredth"),
+        pytest.param("USD_HUF", "0.01", id="usd_huf_hundredth"),
+        pytest.param("USD_THB", "0.01", id="usd_thb_hundredth"),
+        pytest.param("EUR_HUF", "0.01", id="eur_huf_cross"),
+        pytest.param("USD_KRW", "0.01", id="usd_krw"),
+        pytest.param("USD_MXN", "0.0001", id="usd_mxn_four_decimals"),
+        pytest.param("USD_ZAR", "0.0001", id="usd_zar_four_decimals"),
+        pytest.param("USD_TRY", "0.0001", id="usd_try_four_decimals"),
+        pytest.param("USD_CZK", "0.0001", id="usd_czk_four_decimals"),
+        pytest.param("USD_BRL", "0.0001", id="iso_4217_beyond_the_majors"),
+        pytest.param("USD_AED", "0.0001", id="usd_aed"),
     ],
 )
-def test_currency_pair_pip_is_one_hundredth_for_jpy_quotes_else_one_ten_thousandth(instrument: str, pip: str) -> None:
+def test_pair_pip_is_one_hundredth_for_jpy_like_quotes_else_one_ten_thousandth(instrument: str, pip: str) -> None:
     assert default_pip_px(instrument) == parse_price(pip)
 
 
@@ -41,6 +52,9 @@ def test_pip_sizes_in_units() -> None:
         pytest.param("BCO_USD", id="brent"),
         pytest.param("BTC_USD", id="crypto"),
         pytest.param("USD_XAU", id="metal_as_quote"),
+        pytest.param("XPT_USD", id="platinum"),
+        pytest.param("USD_XXX", id="iso_no_currency_code"),
+        pytest.param("USD_ABC", id="not_a_currency"),
     ],
 )
 def test_non_currency_pair_has_no_default_pip_and_the_error_names_the_config_key(instrument: str) -> None:

@@ -1,4 +1,4 @@
-"""gateway.publisher: status messages and best-price messages as handed to the NATS client.
+"""gateway.publisher: publish cycles' status messages as handed to the NATS client.
 
 The client here is a recording stand-in for ``nats.aio.client.Client.publish`` (as in the benchmarks): these
 tests check subjects, headers, payloads and counters; delivery through a real nats-server is covered by
@@ -11,9 +11,9 @@ import pytest
 from nats.errors import ConnectionClosedError, OutboundBufferLimitError
 from nats.errors import Error as NatsError
 
-from gateway.aggregator import BestQuote
-from gateway.publisher import BEST_SOURCE, NatsPublisher, best_prices_message
-from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, SourceStatus
+from gateway.cycle import CycleBuilder
+from gateway.publisher import NatsPublisher, PublishStats
+from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.wire import STATUS_CONTENT_TYPE
 
 SESSION_ID = 1_700_000_000_000_000_000
@@ -36,6 +36,28 @@ class RecordingClient:
         self.published.append((subject, payload, dict(headers or {})))
 
 
+class Feeder:
+    """A cycle builder and the publisher it feeds: ``flush`` takes a cycle and publishes it, as the pipeline does."""
+
+    def __init__(self, client: RecordingClient, *, subject_prefix: str = "market") -> None:
+        self.cycles = CycleBuilder(SESSION_ID)
+        self.publisher = NatsPublisher(client, subject_prefix=subject_prefix)
+
+    def add_status(self, status: SourceStatus) -> None:
+        self.cycles.add_status(status)
+
+    @property
+    def has_pending(self) -> bool:
+        return self.cycles.has_pending
+
+    @property
+    def stats(self) -> PublishStats:
+        return self.publisher.stats
+
+    async def flush(self) -> None:
+        await self.publisher.publish(self.cycles.take(T0))
+
+
 def status(
     source: str = "oanda", seq: int = 1, state: SourceStatus.State = SourceStatus.STATE_CONNECTED
 ) -> SourceStatus:
@@ -52,7 +74,7 @@ def status(
 )
 async def test_status_is_published_on_the_sources_status_subject(prefix: str, source: str, subject: str) -> None:
     client = RecordingClient()
-    publisher = NatsPublisher(client, subject_prefix=prefix, session_id=SESSION_ID)
+    publisher = Feeder(client, subject_prefix=prefix)
     sent = status(source, seq=3)
     publisher.add_status(sent)
     await publisher.flush()
@@ -90,7 +112,7 @@ async def test_status_is_published_on_the_sources_status_subject(prefix: str, so
 )
 async def test_status_payload_is_the_source_status_unchanged(sent: SourceStatus) -> None:
     client = RecordingClient()
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     publisher.add_status(sent)
     await publisher.flush()
     assert [SourceStatus.FromString(payload) for _, payload, _ in client.published] == [sent]
@@ -98,7 +120,7 @@ async def test_status_payload_is_the_source_status_unchanged(sent: SourceStatus)
 
 async def test_statuses_are_published_in_order_each_with_its_own_message_id() -> None:
     client = RecordingClient()
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     sent = [status("a", 1), status("b", 1), status("a", 2, SourceStatus.STATE_DISCONNECTED)]
     for item in sent:
         publisher.add_status(item)
@@ -114,7 +136,7 @@ async def test_statuses_are_published_in_order_each_with_its_own_message_id() ->
 @pytest.mark.parametrize("count", [0, 1, 3])
 async def test_pending_status_is_pending_until_flushed(count: int) -> None:
     client = RecordingClient()
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     for seq in range(1, count + 1):
         publisher.add_status(status(seq=seq))
     assert publisher.has_pending is (count > 0)
@@ -137,7 +159,7 @@ async def test_failed_status_publish_is_counted_as_dropped_and_the_rest_still_go
     failures: list[NatsError | None], published_seqs: list[int], published: int, dropped: int
 ) -> None:
     client = RecordingClient(failures)
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     for seq in (1, 2, 3):
         publisher.add_status(status(seq=seq))
     await publisher.flush()  # never raises
@@ -150,7 +172,7 @@ async def test_failed_status_publish_is_counted_as_dropped_and_the_rest_still_go
 
 async def test_failed_status_publish_records_the_error() -> None:
     client = RecordingClient([OutboundBufferLimitError()])
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     publisher.add_status(status())
     await publisher.flush()
     assert publisher.stats.last_error.startswith("OutboundBufferLimitError")
@@ -158,90 +180,10 @@ async def test_failed_status_publish_records_the_error() -> None:
 
 async def test_dropped_status_is_not_retried_on_the_next_flush() -> None:
     client = RecordingClient([ConnectionClosedError()])
-    publisher = NatsPublisher(client, session_id=SESSION_ID)
+    publisher = Feeder(client)
     publisher.add_status(status(seq=1))
     await publisher.flush()
     publisher.add_status(status(seq=2))
     await publisher.flush()
     assert [SourceStatus.FromString(payload).seq for _, payload, _ in client.published] == [2]
     assert (publisher.stats.statuses, publisher.stats.statuses_dropped) == (1, 1)
-
-
-# -- best_prices_message ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("best", "expected"),
-    [
-        pytest.param(
-            BestQuote("EUR_USD", 1_091_770_000, "a", 1_091_780_000, "b", 2, T0),
-            BestPrice(
-                instrument="EUR_USD",
-                bid_px=1_091_770_000,
-                bid_source="a",
-                ask_px=1_091_780_000,
-                ask_source="b",
-                live_sources=2,
-                ts_ns=T0,
-                crossed=False,
-                tradeable=True,
-            ),
-            id="normal",
-        ),
-        pytest.param(
-            BestQuote("EUR_USD", 1_091_790_000, "a", 1_091_780_000, "b", 2, T0),
-            BestPrice(
-                instrument="EUR_USD",
-                bid_px=1_091_790_000,
-                bid_source="a",
-                ask_px=1_091_780_000,
-                ask_source="b",
-                live_sources=2,
-                ts_ns=T0,
-                crossed=True,
-                tradeable=False,
-            ),
-            id="crossed_is_not_tradeable",
-        ),
-        pytest.param(
-            BestQuote("USD_JPY", 150_000_000_000, "a", 150_000_000_000, "b", 2, T0),
-            BestPrice(
-                instrument="USD_JPY",
-                bid_px=150_000_000_000,
-                bid_source="a",
-                ask_px=150_000_000_000,
-                ask_source="b",
-                live_sources=2,
-                ts_ns=T0,
-                crossed=False,
-                tradeable=True,
-            ),
-            id="locked_across_sources_is_tradeable",
-        ),
-        pytest.param(
-            BestQuote("EUR_USD", 0, "", 0, "", 0, T0),
-            BestPrice(instrument="EUR_USD", ts_ns=T0, live_sources=0, crossed=False, tradeable=False),
-            id="no_live_source",
-        ),
-    ],
-)
-def test_best_prices_message_holds_each_change_as_a_best_price(best: BestQuote, expected: BestPrice) -> None:
-    message = best_prices_message([best])
-    assert message.source == BEST_SOURCE == "best"
-    assert list(message.best_prices) == [expected]
-    assert not message.ticks
-
-
-@pytest.mark.parametrize("count", [0, 1, 5])
-def test_best_prices_message_keeps_the_changes_in_order(count: int) -> None:
-    changes = [BestQuote(f"EUR_US{chr(65 + i)}", i + 1, "a", i + 2, "b", 1, T0 + i) for i in range(count)]
-    message = best_prices_message(changes)
-    assert [(b.instrument, b.bid_px, b.ask_px, b.ts_ns) for b in message.best_prices] == [
-        (c.instrument, c.bid_px, c.ask_px, c.ts_ns) for c in changes
-    ]
-
-
-def test_best_prices_message_leaves_numbering_to_the_publisher() -> None:
-    message = best_prices_message([BestQuote("EUR_USD", 1, "a", 2, "b", 1, T0)])
-    assert (message.batch_seq, message.batch_time_ns, message.session_id) == (0, 0, 0)
-    assert MarketDataStream.FromString(message.SerializeToString()) == message

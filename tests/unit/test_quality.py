@@ -649,3 +649,57 @@ def test_prices_in_details_use_the_brokers_pip_decimals() -> None:
 def test_snapshot_skips_stale_and_duplicate_but_no_other_check(steps: list[tuple[Quote, int | None]]) -> None:
     gate = QualityGate(QualityPolicy())
     assert reasons(gate, [quote for quote, _ in steps]) == [expected for _, expected in steps]
+
+
+def test_a_feed_walking_away_just_under_the_limit_per_tick_never_confirms_itself() -> None:
+    """Each step is 99 pips (under the 100-pip limit) from the previous one, but the run drifts from its first tick."""
+    gate = QualityGate(QualityPolicy(jump_confirm_ticks=3))
+    assert gate.check(at(REF, 0)) is None
+    mid = parse_price(REF[0])
+    results = []
+    for step in range(1, 9):
+        bid = mid + step * 99 * 100_000 + 100 * 100_000  # the first step is already a jump (199 pips)
+        results.append(gate.check(tick(f"{bid / 1e9:.5f}", f"{(bid + 10_000) / 1e9:.5f}", at_ms=100 * step)))
+    assert all(result is not None and result.reason == JUMP for result in results)
+    # the run restarts whenever it leaves its first tick's limit: it counts 1, 2, 1, 2, ... and never reaches 3
+    assert [result.detail.rsplit("; ", 1)[1][:6] for result in results if result is not None] == [
+        "1 of 3",
+        "2 of 3",
+    ] * 4
+
+
+def test_a_run_within_the_limit_of_its_first_tick_confirms_even_when_it_wanders_inside_it() -> None:
+    gate = QualityGate(QualityPolicy(jump_confirm_ticks=3))
+    assert gate.check(at(REF, 0)) is None
+    first = parse_price(SPIKE[0])
+    run = [first, first + 90 * 100_000, first - 90 * 100_000]  # 180 pips apart from each other, 90 from the first
+    results = [
+        gate.check(tick(f"{bid / 1e9:.5f}", f"{(bid + 10_000) / 1e9:.5f}", at_ms=100 * (i + 1)))
+        for i, bid in enumerate(run)
+    ]
+    assert [None if r is None else r.reason for r in results] == [JUMP, JUMP, OK]
+
+
+@pytest.mark.parametrize(
+    ("limit_pips", "move_pips", "expected"),
+    [(100, 100, OK), (100, 100.1, JUMP), (20, 20, OK)],
+    ids=["jump_equal_to_the_limit_passes", "jump_over_the_limit", "small_limit_inclusive"],
+)
+def test_the_jump_limit_is_inclusive(limit_pips: float, move_pips: float, expected: int | None) -> None:
+    gate = QualityGate(QualityPolicy(max_jump_pips=limit_pips))
+    bid = parse_price(REF[0])
+    ask = parse_price(REF[1])
+    assert gate.check(at(REF, 0)) is None
+    moved = round(move_pips * 100_000)
+    assert reasons(gate, [tick(f"{(bid + moved) / 1e9:.6f}", f"{(ask + moved) / 1e9:.6f}", at_ms=100)]) == [expected]
+
+
+@pytest.mark.parametrize(("received_after_ms", "expected"), [(60_000, OK), (59_999, JUMP)])
+def test_the_reset_silence_is_measured_on_receive_times_and_is_inclusive(
+    received_after_ms: int, expected: int | None
+) -> None:
+    """Broker times 10 ms apart, receive times ``received_after_ms`` apart: only the gateway's clock counts."""
+    gate = QualityGate(QualityPolicy(jump_reset_after_ms=60_000, max_age_ms=10**9))
+    assert gate.check(at(REF, 0, age_ms=1)) is None
+    late = at(SPIKE, 10, age_ms=1 + received_after_ms - 10)
+    assert reasons(gate, [late]) == [expected]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -21,9 +22,17 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import parse_config
-from gateway.kafka.replay import OutputFormat, ReplayRequest, run_replay
+from gateway.kafka.records import KafkaRecord, KafkaTopics
+from gateway.kafka.replay.request import OutputFormat, ReplayRequest
+from gateway.kafka.replay.run import run_replay
+from gateway.kafka.spool import Spool
+from gateway.kafka.writer import KafkaBackup
 from gateway.nats_server import NatsServer
-from tests.integration.kafka.kafkautil import KafkaTicks, TickKey, read_topic
+from gateway.ops.activity import RecentActivity
+from gateway.ops.health import assess
+from gateway.schema.market.v1.market_pb2 import SourceStatus
+from gateway.wire import STATUS_CONTENT_TYPE
+from tests.integration.kafka.kafkautil import KafkaTicks, TickKey, read_records, read_topic
 from tests.integration.natsutil import Recorder, free_port
 from tests.servers.tansu import TansuBroker
 
@@ -323,3 +332,63 @@ async def test_replay_reads_the_spool_when_kafka_was_never_reachable(
     assert sorted((row["seq"], row["ts_event_ns"]) for row in rows) == sorted(
         (tick.seq, tick.ts_event_ns) for tick in recorder.ticks("sim")
     )
+
+
+async def test_a_frozen_broker_turns_health_degraded_with_the_age_of_the_oldest_record_and_clears_after(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    config = settings(nats_url, kafka.bootstrap, tmp_path / "spool")
+    config["kafka"]["max_unacked_age_s"] = 1.0
+    config["kafka"]["request_timeout_ms"] = 30_000  # the writer keeps waiting on the frozen broker: "connected"
+    gateway = Gateway(parse_config(config))
+    await gateway.start()
+    assert gateway.backup is not None
+    try:
+        await wait_until(lambda: gateway.snapshot().kafka.records_sent > 0, what="records in Kafka")  # type: ignore[union-attr]
+        assert not gateway.snapshot().kafka.stalled  # type: ignore[union-attr]
+        kafka.freeze()
+        await wait_until(lambda: gateway.snapshot().kafka.oldest_unacked_age_s > 1.5, what="a stall")  # type: ignore[union-attr]
+        frozen = gateway.snapshot()
+        assert frozen.kafka is not None and frozen.kafka.stalled and frozen.kafka.spool_pending_records > 0
+        report = assess(frozen, RecentActivity())
+        assert report.status.value == "degraded"
+        assert any(
+            re.search(r"records wait in the spool; the oldest has waited [\d.]+ s \(limit 1 s\)", problem)
+            for problem in report.problems
+        ), report.problems
+        assert report.document["kafka"]["oldest_unacked_age_s"] > 1.0
+        kafka.thaw()
+        await wait_until(lambda: not gateway.snapshot().kafka.stalled, what="the stall to clear")  # type: ignore[union-attr]
+        await wait_until(lambda: gateway.snapshot().kafka.last_error == "", what="the error to clear")  # type: ignore[union-attr]
+    finally:
+        kafka.thaw()
+        await gateway.stop()
+
+
+async def test_a_record_too_large_for_kafka_is_set_aside_and_the_records_after_it_are_delivered(
+    kafka: TansuBroker, tmp_path: Path
+) -> None:
+    """A spool holding a record above the producer's request limit: the writer must not stop on it for good."""
+    topics = KafkaTopics()
+    small = [
+        KafkaRecord(topics.status, b"s", SourceStatus(source="s", seq=n).SerializeToString(), STATUS_CONTENT_TYPE)
+        for n in (1, 2)
+    ]
+    huge = KafkaRecord(topics.status, b"s", b"\0" * (8 * 1024 * 1024), STATUS_CONTENT_TYPE)
+    spool = Spool(tmp_path / "spool", max_bytes=64 * 1024 * 1024, segment_bytes=32 * 1024 * 1024)
+    spool.append([small[0], huge, small[1]])
+    backup = KafkaBackup(
+        topics, spool, bootstrap_servers=kafka.bootstrap, instance_id="gw-big", request_timeout_ms=2000
+    )
+    writer = asyncio.create_task(backup.run())
+    try:
+        await wait_until(lambda: spool.pending_records == 0, what="the spool to drain past the huge record")
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        spool.close()
+    assert backup.stats.records_set_aside == 1 and backup.stats.records_dropped == 1
+    assert "record 2 of 8,388,608 bytes refused as too large (MessageSizeTooLargeError)" in backup.stats.last_set_aside
+    assert backup.stats.records_sent == 3  # the chunk is acknowledged whole once the huge record is set aside
+    stored = await read_records(kafka.bootstrap, topics.status)
+    assert [SourceStatus.FromString(value).seq for value in stored] == [1, 2]

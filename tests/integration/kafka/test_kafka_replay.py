@@ -5,8 +5,9 @@ records of one source and instrument, keyed by instrument over three partitions,
 lz4-compressed, some in the protobuf library's encoding (the decoder's fallback)
 and some opening with a snapshot tick; then a redelivered record (same fxgw-id,
 gzip) and a record re-sent under a new id (zstd), whose ticks only the seq mark
-catches. A source's records follow each other in event time, so its replayed
-ticks must come out in event order.
+catches. The two sources quote at the same times and share partitions, so their
+records interleave in each partition: every output must still be in event-time
+order, ties by source then seq.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from nats.aio.msg import Msg
 
 from gateway.clock import NS_PER_MS, NS_PER_S, format_time_ns, parse_time_ns
 from gateway.errors import ConfigError, ReplayError
 from gateway.events import Quote
-from gateway.kafka.replay import OutputFormat, ReplayRequest, run_replay
+from gateway.kafka.replay.request import OutputFormat, ReplayRequest
+from gateway.kafka.replay.run import run_replay
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.integration.natsutil import Recorder
 from tests.servers.tansu import TansuBroker, free_port
+from tests.unit.kafka.replay.test_outputs import FakeNats
+from tests.unit.kafka.replay.test_run import emitted
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SESSIONS = {"oanda-a": 11, "sim-b": 22}
 INSTRUMENTS = ("EUR_USD", "USD_JPY", "GBP_USD", "AUD_USD")
 RECORDS_PER_SOURCE = 60
@@ -61,6 +67,11 @@ class Dataset:
     @property
     def ticks_in_window(self) -> int:
         return sum(len(ticks) for ticks in self.window.values())
+
+    @property
+    def in_event_order(self) -> list[tuple[int, str, int]]:
+        """(ts_event_ns, source, seq) of every tick of the window, in the order a replay must output them."""
+        return sorted((ts, source, seq) for source, ticks in self.window.items() for _, seq, ts, _, _ in ticks)
 
 
 @dataclass
@@ -174,11 +185,23 @@ async def test_replay_to_nats_delivers_each_tick_of_the_window_once_in_event_ord
     kafka_broker: TansuBroker, dataset: Dataset, nats_url: str
 ) -> None:
     recorder = await Recorder().start(nats_url, "replay.>")
+    arrivals: list[tuple[int, str, int]] = []
+
+    async def arrived(message: Msg) -> None:
+        batch = MarketDataStream.FromString(message.data)
+        arrivals.extend((tick.ts_event_ns, batch.source, tick.seq) for tick in batch.ticks)
+
+    in_order = await nats.connect(nats_url)
+    await in_order.subscribe("replay.>", cb=arrived)
+    await in_order.flush()
     try:
         stats = await run_replay(request(kafka_broker, dataset.topic, output=OutputFormat.NATS, nats_url=nats_url))
         await recorder.wait_for(lambda r: sum(len(r.ticks(source)) for source in SESSIONS) >= dataset.ticks_in_window)
     finally:
         await recorder.stop()
+        await in_order.drain()
+
+    assert arrivals == dataset.in_event_order, "one subscriber to every subject gets the ticks in event-time order"
 
     for source in SESSIONS:
         received = [(t.instrument, t.seq, t.ts_event_ns, t.tradeable, t.snapshot) for t in recorder.ticks(source)]
@@ -206,6 +229,19 @@ async def test_paced_replay_keeps_the_original_pace_times_the_speed(
     elapsed_s = time.monotonic() - started
     assert stats.ticks_output == dataset.ticks_in_window
     assert span_s / 2 - 0.01 <= elapsed_s < span_s / 2 + 2
+    assert emitted(OutputFormat.JSONL, output.getvalue(), FakeNats()) == dataset.in_event_order
+
+
+@pytest.mark.parametrize("output", [OutputFormat.STDOUT, OutputFormat.JSONL, OutputFormat.CSV], ids=lambda o: o.value)
+async def test_every_text_format_is_in_event_time_order_across_sources_and_partitions(
+    kafka_broker: TansuBroker, dataset: Dataset, output: OutputFormat
+) -> None:
+    text = io.StringIO()
+
+    stats = await run_replay(request(kafka_broker, dataset.topic, output=output), text)
+
+    assert emitted(output, text.getvalue(), FakeNats()) == dataset.in_event_order
+    assert stats.late_ticks == 0
 
 
 def test_cli_replays_the_window_into_jsonl_and_csv_files(
@@ -222,6 +258,7 @@ def test_cli_replays_the_window_into_jsonl_and_csv_files(
     assert as_csv.returncode == 0, as_csv.stderr
     assert f"{dataset.ticks_in_window:,} ticks output" in as_jsonl.stderr
     ticks = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [(t["ts_event_ns"], t["source"], t["seq"]) for t in ticks] == dataset.in_event_order
     for source in SESSIONS:
         mine = [t for t in ticks if t["source"] == source]
         assert [(t["instrument"], t["seq"], t["ts_event_ns"], t["tradeable"], t["snapshot"]) for t in mine] == (
@@ -232,6 +269,7 @@ def test_cli_replays_the_window_into_jsonl_and_csv_files(
     lines = csv_file.read_text().splitlines()
     assert lines[0].startswith("ts_event,instrument,source,bid,ask,")
     assert Counter(line.split(",")[2] for line in lines[1:]) == Counter(t["source"] for t in ticks)
+    assert emitted(OutputFormat.CSV, csv_file.read_text(), FakeNats()) == dataset.in_event_order
 
 
 def test_cli_takes_kafka_settings_from_the_config_and_filters(

@@ -215,7 +215,9 @@ def test_every_recorded_stream_line_parses_and_agrees_with_an_independent_decodi
 
 def test_pricing_body_entries_without_type_parse_as_the_older_price_shape(shared_data: Path) -> None:
     body = json.loads((shared_data / "oanda-v20" / "hootnot_pricing_response.json").read_bytes())
-    ticks = [parse_stream_line(_dumps(price), SOURCE, RECV_NS) for price in body["prices"]]
+    parsed = [parse_stream_line(_dumps(price), SOURCE, RECV_NS) for price in body["prices"]]
+    ticks = [tick for tick in parsed if isinstance(tick, Quote)]
+    assert len(ticks) == len(parsed)
     assert all("type" not in price for price in body["prices"])
     assert [(t.instrument, t.bid_px, t.ask_px, t.ts_event_ns, t.tradeable) for t in ticks] == [
         ("EUR_USD", 1_121_570_000, 1_121_700_000, utc_ns("2016-10-05T05:28:16.729643492Z"), True),

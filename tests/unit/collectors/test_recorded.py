@@ -1,17 +1,30 @@
-"""collectors.replay: recorded OANDA quote files (``ms_since_midnight,bid,ask``) to RecordedQuotes."""
+"""collectors.recorded: recorded OANDA quote files (``ms_since_midnight,bid,ask``) played as a source."""
 
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from collectors.replay import RecordedQuote, parse_quote_line, quote_files, read_lines
+from collectors.recorded import (
+    RecordedCollector,
+    RecordedConfig,
+    RecordedQuote,
+    parse_quote_line,
+    quote_files,
+    read_lines,
+)
+from collectors.registry import COLLECTORS
 from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.config import parse_config
 from gateway.errors import BadValueError, ConfigError, MalformedInputError
+from gateway.events import BadInput, Quote
+from gateway.schema.market.v1.market_pb2 import RejectionReason
+from tests.unit.collectors.support import RecordingSink
 
 DAYS = ["01", "02", "04", "05", "06", "07", "08", "09", "11", "12", "13", "14", "15"]
 TOTAL_QUOTES = 532_903
@@ -218,3 +231,80 @@ def test_quote_line_with_a_bad_price_is_a_bad_value_with_the_raw_line(line: byte
     with pytest.raises(BadValueError, match=re.escape(text)) as caught:
         parse_quote_line(line, may_2014(1))
     assert caught.value.raw == line
+
+
+# -- the collector, against a sink that records what it hands over ---------------------------------------
+
+
+async def test_bad_lines_and_unreadable_files_are_reported_and_the_rest_is_played(tmp_path: Path) -> None:
+    (tmp_path / "20140505_quote.csv").write_bytes(b"23668,1.38710,1.38726\nnot,a,quote\n25634,1.38709,1.38727\n")
+    (tmp_path / "20140506_quote.zip").write_bytes(b"this is not a zip archive")
+    (tmp_path / "20140507_quote.csv").write_bytes(b"100,1.38800,1.38810\n")
+    sink = RecordingSink()
+    config = RecordedConfig(id="rp", kind="recorded", path=tmp_path, instruments=("EUR_USD",), speed="max")
+
+    await RecordedCollector(config, sink).run()
+
+    quotes = [e for e in sink.events if isinstance(e, Quote)]
+    bad = [e for e in sink.events if isinstance(e, BadInput)]
+    assert [(q.bid_px, q.ask_px) for q in quotes] == [
+        (1_387_100_000, 1_387_260_000),
+        (1_387_090_000, 1_387_270_000),
+        (1_388_000_000, 1_388_100_000),
+    ]
+    assert all(q.source == "rp" and q.instrument == "EUR_USD" and q.ts_event_ns == q.ts_recv_ns for q in quotes)
+    assert [b.reason for b in bad] == [RejectionReason.REJECTION_REASON_MALFORMED] * 2
+    assert bad[0].raw == b"not,a,quote" and "20140505_quote.csv" in bad[0].detail
+    assert "20140506_quote.zip: cannot be read" in bad[1].detail
+
+
+async def test_ten_times_the_recorded_speed_keeps_the_recorded_spacing(tmp_path: Path) -> None:
+    (tmp_path / "20140505_quote.csv").write_bytes(b"0,1.38710,1.38726\n300,1.38711,1.38726\n600,1.38712,1.38726\n")
+    sink = RecordingSink()
+    config = RecordedConfig(id="rp", kind="recorded", path=tmp_path, instruments=("EUR_USD",), speed=10)
+
+    await RecordedCollector(config, sink).run()
+
+    times = [e.ts_recv_ns for e in sink.events if isinstance(e, Quote)]
+    gaps_ms = [(later - earlier) / 1e6 for earlier, later in itertools.pairwise(times)]
+    assert len(times) == 3 and all(gap >= 29 for gap in gaps_ms)  # 300 ms recorded / 10, never early
+
+
+# -- the kind in brokers.yaml --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("recorded", id="recorded"), pytest.param("replay", id="old_name_replay")]
+)
+def test_kind_recorded_and_its_old_name_replay_both_configure_the_recorded_collector(tmp_path: Path, kind: str) -> None:
+    config = parse_config({"brokers": [{"id": "r", "kind": kind, "path": str(tmp_path), "instruments": ["EUR_USD"]}]})
+    [broker] = config.brokers
+    assert isinstance(broker, RecordedConfig) and broker.kind == "recorded"
+    assert COLLECTORS[broker.kind] is RecordedCollector
+
+
+def test_an_error_in_an_entry_of_the_old_kind_names_the_key_and_the_recorded_keys(tmp_path: Path) -> None:
+    broker = {"id": "r", "kind": "replay", "path": str(tmp_path), "instruments": ["EUR_USD"], "sped": 10}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"brokers": [broker]})
+    allowed = "enabled, id, instruments, kind, loop, path, priority, speed"
+    assert f"brokers[0].sped: unknown key; allowed keys: {allowed}" in str(caught.value)
+
+
+def test_an_unknown_kind_lists_recorded_among_the_allowed_kinds() -> None:
+    with pytest.raises(ConfigError, match=r"brokers\[0\]\.kind: 'fix' is not a known kind; allowed: .*\brecorded\b"):
+        parse_config({"brokers": [{"id": "r", "kind": "fix"}]})
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(["replay"], id="list"),
+        pytest.param({"replay": 1}, id="mapping"),
+        pytest.param(None, id="null"),
+        pytest.param(7, id="number"),
+    ],
+)
+def test_a_kind_that_is_not_a_name_is_a_config_error_not_a_crash(kind: object) -> None:
+    with pytest.raises(ConfigError, match=r"brokers\[0\]\.kind: "):
+        parse_config({"brokers": [{"id": "r", "kind": kind}]})

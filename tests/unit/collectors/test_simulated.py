@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 
 import pytest
 from pydantic import ValidationError
 
-from collectors.simulated import MARKETS, RandomWalk, SimulatedConfig
+from collectors.simulated import MARKETS, RandomWalk, SimulatedCollector, SimulatedConfig
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.events import Quote
 from gateway.instruments import default_pip_px
+from tests.unit.collectors.support import RecordingSink
 
 T0 = 1_700_000_000 * NS_PER_S
 ALL_MARKETS = tuple(MARKETS)
@@ -171,3 +173,22 @@ def test_valid_config_keeps_its_values() -> None:
     assert settings.instruments == ("EUR_USD", "USD_JPY")
     assert (settings.kind, settings.ticks_per_second, settings.seed, settings.market_seed) == ("simulated", 250, 5, 6)
     assert settings.start_prices == {"USD_JPY": 151.5}
+
+
+# -- the collector, against a sink that records what it hands over ---------------------------------------
+
+
+async def test_simulated_broker_emits_its_instruments_at_its_rate_in_bursts() -> None:
+    sink = RecordingSink(wanted=300)
+    config = SimulatedConfig(id="sim", kind="simulated", instruments=("EUR_USD", "USD_JPY"), ticks_per_second=5000)
+    task = asyncio.create_task(SimulatedCollector(config, sink).run(), name="simulated")
+    try:
+        await asyncio.wait_for(sink.enough.wait(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    quotes = [e for e in sink.events if isinstance(e, Quote)]
+    assert {q.instrument for q in quotes} == {"EUR_USD", "USD_JPY"}
+    assert sink.batches < len(quotes)  # at 5,000/s several quotes share a hand-over
+    event_times = [q.ts_event_ns for q in quotes]
+    assert event_times == sorted(event_times) and len(set(event_times)) == len(event_times)

@@ -1,4 +1,4 @@
-"""gateway.kafka.records and KafkaRecordBuilder: the topic, key, value and headers of every Kafka record."""
+"""gateway.kafka.records: the topic, key, value and content type of every Kafka record of a publish cycle."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ import pytest
 
 from gateway.aggregator import BestQuote
 from gateway.clock import now_ns
+from gateway.cycle import CycleBuilder
 from gateway.events import Quote
 from gateway.kafka.records import (
-    CONTENT_TYPE_HEADER,
     DEFAULT_BEST_PRICES_TOPIC,
     DEFAULT_REJECTIONS_TOPIC,
     DEFAULT_STATUS_TOPIC,
     DEFAULT_TICKS_TOPIC,
-    ID_HEADER,
     KafkaRecord,
     KafkaTopics,
-    record_headers,
-    record_id,
+    cycle_records,
 )
-from gateway.kafka.writer import KafkaRecordBuilder
 from gateway.schema.market.v1.market_pb2 import (
     BestPrice,
     MarketDataStream,
@@ -47,11 +44,35 @@ def best(instrument: str, n: int, *, live: int = 2, crossed: bool = False) -> Be
     return BestQuote(instrument, bid, "a", ask, "b", live, T0 + n)
 
 
+class RecordBuilder:
+    """A cycle builder whose ``take`` gives the cycle's Kafka records and tick count, as the Kafka backup sees them."""
+
+    def __init__(self, topics: KafkaTopics, session_id: int) -> None:
+        self.topics = topics
+        self.cycles = CycleBuilder(session_id)
+
+    def add_tick(self, source: str, instrument: str, record: bytes) -> None:
+        self.cycles.add_tick(source, instrument, record)
+
+    def add_best(self, changes: list[BestQuote]) -> None:
+        self.cycles.add_best(changes)
+
+    def add_rejection(self, rejection: QualityRejection) -> None:
+        self.cycles.add_rejection(rejection)
+
+    def add_status(self, status: SourceStatus) -> None:
+        self.cycles.add_status(status)
+
+    def take(self) -> tuple[list[KafkaRecord], int]:
+        cycle = self.cycles.take(now_ns())
+        return cycle_records(cycle, self.topics), cycle.tick_count
+
+
 class Builder:
-    """A KafkaRecordBuilder fed through TickRecordEncoder, remembering the Tick each record must decode to."""
+    """A RecordBuilder fed through TickRecordEncoder, remembering the Tick each record must decode to."""
 
     def __init__(self, topics: KafkaTopics = TOPICS) -> None:
-        self.builder = KafkaRecordBuilder(topics, SESSION_ID)
+        self.builder = RecordBuilder(topics, SESSION_ID)
         self.encoder = TickRecordEncoder()
 
     def add(self, q: Quote, seq: int) -> Tick:
@@ -61,43 +82,6 @@ class Builder:
 
 def streams(records: list[KafkaRecord], topic: str) -> list[tuple[bytes, MarketDataStream]]:
     return [(r.key, MarketDataStream.FromString(r.value)) for r in records if r.topic == topic]
-
-
-# -- record ids and headers ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("instance_id", "epoch", "seq", "expected"),
-    [
-        pytest.param("fxgw", 1_700_000_000, 1, b"fxgw:1700000000:1", id="first_record"),
-        pytest.param(
-            "fxgw-ldn.2",
-            1_700_000_000_123_456_789,
-            2**40,
-            b"fxgw-ldn.2:1700000000123456789:1099511627776",
-            id="ns_epoch_and_large_seq",
-        ),
-        pytest.param("a_b", 0, 0, b"a_b:0:0", id="zeros"),
-    ],
-)
-def test_record_id_is_instance_epoch_and_seq(instance_id: str, epoch: int, seq: int, expected: bytes) -> None:
-    assert record_id(instance_id, epoch, seq) == expected
-
-
-@pytest.mark.parametrize(
-    ("content_type", "message_type"),
-    [
-        pytest.param(STREAM_CONTENT_TYPE, "MarketDataStream", id="stream"),
-        pytest.param(REJECTION_CONTENT_TYPE, "QualityRejection", id="rejection"),
-        pytest.param(STATUS_CONTENT_TYPE, "SourceStatus", id="status"),
-    ],
-)
-def test_record_headers_are_the_content_type_and_the_stable_id(content_type: str, message_type: str) -> None:
-    assert record_headers(content_type, "fxgw", 1_700_000_000, 42) == [
-        ("content-type", f"application/x-protobuf; proto=market.v1.{message_type}".encode()),
-        ("fxgw-id", b"fxgw:1700000000:42"),
-    ]
-    assert (CONTENT_TYPE_HEADER, ID_HEADER) == ("content-type", "fxgw-id")
 
 
 def test_default_topics() -> None:
@@ -143,12 +127,12 @@ def test_empty_builder_takes_nothing() -> None:
         ),
         pytest.param(
             [("a", "EUR_USD"), ("b", "USD_JPY"), ("b", "EUR_USD"), ("a", "USD_JPY"), ("a", "EUR_USD")],
-            [("a", "EUR_USD", [0, 4]), ("b", "USD_JPY", [1]), ("b", "EUR_USD", [2]), ("a", "USD_JPY", [3])],
-            id="interleaved_sources_and_instruments",
+            [("a", "EUR_USD", [0, 4]), ("a", "USD_JPY", [3]), ("b", "USD_JPY", [1]), ("b", "EUR_USD", [2])],
+            id="interleaved_sources_and_instruments_by_source_first",
         ),
     ],
 )
-def test_ticks_are_grouped_by_source_and_instrument_in_arrival_order(
+def test_ticks_are_grouped_by_source_then_instrument_in_arrival_order(
     arrivals: list[tuple[str, str]], groups: list[tuple[str, str, list[int]]]
 ) -> None:
     builder = Builder()
@@ -182,8 +166,8 @@ def test_tick_record_carries_the_batch_time_of_the_take() -> None:
         pytest.param([[("a", "EUR_USD")], [("a", "EUR_USD")], [("a", "EUR_USD")]], [[1], [2], [3]], id="one_per_take"),
         pytest.param(
             [[("a", "EUR_USD"), ("a", "USD_JPY"), ("a", "GBP_USD")], [("a", "EUR_USD")]],
-            [[1, 2, 3], [4]],
-            id="counts_records_of_a_source_not_takes",
+            [[1, 1, 1], [2]],
+            id="records_of_one_batch_share_its_number",
         ),
         pytest.param(
             [[("a", "EUR_USD"), ("b", "EUR_USD")], [("b", "EUR_USD")], [("a", "USD_JPY"), ("b", "USD_JPY")]],
@@ -193,7 +177,7 @@ def test_tick_record_carries_the_batch_time_of_the_take() -> None:
         pytest.param([[("a", "EUR_USD")], [], [("a", "EUR_USD")]], [[1], [], [2]], id="empty_take_uses_no_number"),
     ],
 )
-def test_batch_seq_counts_each_sources_records_across_takes(
+def test_batch_seq_counts_each_sources_batches_across_takes(
     takes: list[list[tuple[str, str]]], batch_seqs: list[list[int]]
 ) -> None:
     builder = Builder()
@@ -281,7 +265,7 @@ def best_price(b: BestQuote) -> BestPrice:
 def test_best_prices_are_grouped_per_instrument_as_the_best_source(
     changes: list[BestQuote], groups: dict[str, list[int]]
 ) -> None:
-    builder = KafkaRecordBuilder(TOPICS, SESSION_ID)
+    builder = RecordBuilder(TOPICS, SESSION_ID)
     builder.add_best(changes)
     records, count = builder.take()
     assert count == 0
@@ -295,7 +279,7 @@ def test_best_prices_are_grouped_per_instrument_as_the_best_source(
 
 
 def test_empty_best_price_changes_make_no_record() -> None:
-    builder = KafkaRecordBuilder(TOPICS, SESSION_ID)
+    builder = RecordBuilder(TOPICS, SESSION_ID)
     builder.add_best([])
     assert builder.take() == ([], 0)
 
@@ -325,7 +309,7 @@ def test_empty_best_price_changes_make_no_record() -> None:
     ],
 )
 def test_rejection_is_keyed_by_its_source(rejection: QualityRejection, key: bytes) -> None:
-    builder = KafkaRecordBuilder(TOPICS, SESSION_ID)
+    builder = RecordBuilder(TOPICS, SESSION_ID)
     builder.add_rejection(rejection)
     (record,), count = builder.take()
     assert (record.topic, record.key, record.content_type, count) == ("t-rejected", key, REJECTION_CONTENT_TYPE, 0)
@@ -359,7 +343,7 @@ def test_rejection_is_keyed_by_its_source(rejection: QualityRejection, key: byte
     ],
 )
 def test_status_is_keyed_by_its_source(status: SourceStatus) -> None:
-    builder = KafkaRecordBuilder(TOPICS, SESSION_ID)
+    builder = RecordBuilder(TOPICS, SESSION_ID)
     builder.add_status(status)
     (record,), count = builder.take()
     assert (record.topic, record.key, record.content_type, count) == (

@@ -21,10 +21,10 @@ import pytest
 
 from gateway.errors import SpoolError, SpoolFullError, SpoolWriteError
 from gateway.kafka import spool as spool_module
+from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import (
     ACKED_FILE,
     META_FILE,
-    RecordFields,
     Spool,
     SpoolRecord,
     read_spool_directory,
@@ -39,16 +39,19 @@ HEADER_BYTES = 16
 MiB = 1024 * 1024
 
 
-def record(i: int, value_bytes: int = VALUE_BYTES) -> RecordFields:
+EMPTY = KafkaRecord(TOPIC, b"", b"", "")
+
+
+def record(i: int, value_bytes: int = VALUE_BYTES) -> KafkaRecord:
     """Record number ``i``: its value starts with the number, so a mix-up shows."""
     value = f"{i:08d}".encode().ljust(value_bytes, b".")
-    return TOPIC, b"EUR_USD", value, CONTENT_TYPE
+    return KafkaRecord(TOPIC, b"EUR_USD", value, CONTENT_TYPE)
 
 
-def frame_bytes(fields: RecordFields) -> int:
+def frame_bytes(record: KafkaRecord) -> int:
     """On-disk size of a record: header, four length prefixes and the four fields."""
-    topic, key, value, content_type = fields
-    return HEADER_BYTES + 2 + len(topic.encode()) + 4 + len(key) + 2 + len(content_type.encode()) + 4 + len(value)
+    topic, type_ = record.topic.encode(), record.content_type.encode()
+    return HEADER_BYTES + 2 + len(topic) + 4 + len(record.key) + 2 + len(type_) + 4 + len(record.value)
 
 
 FRAME = frame_bytes(record(0))
@@ -73,7 +76,7 @@ def read_all(spool: Spool, **limits: int) -> list[SpoolRecord]:
 
 def numbers(records: list[SpoolRecord]) -> list[int]:
     """The record numbers written into the values."""
-    return [int(r.value[:8]) for r in records]
+    return [int(r.record.value[:8]) for r in records]
 
 
 def segment_names(directory: Path) -> list[str]:
@@ -85,23 +88,19 @@ def segment_names(directory: Path) -> list[str]:
 
 def test_append_read_ack_round_trip(tmp_path: Path) -> None:
     with open_spool(tmp_path / "spool") as spool:
-        first = spool.append([record(1), record(2), (TOPIC, b"", b"", "")])
+        first = spool.append([record(1), record(2), EMPTY])
 
         assert first == 1 and spool.next_seq == 4
-        assert (spool.pending_records, spool.pending_bytes) == (3, 2 * FRAME + frame_bytes((TOPIC, b"", b"", "")))
+        assert (spool.pending_records, spool.pending_bytes) == (3, 2 * FRAME + frame_bytes(EMPTY))
         records = spool.read()
-        assert records == [
-            SpoolRecord(1, TOPIC, b"EUR_USD", record(1)[2], CONTENT_TYPE),
-            SpoolRecord(2, TOPIC, b"EUR_USD", record(2)[2], CONTENT_TYPE),
-            SpoolRecord(3, TOPIC, b"", b"", ""),
-        ]
+        assert records == [SpoolRecord(1, record(1)), SpoolRecord(2, record(2)), SpoolRecord(3, EMPTY)]
         assert spool.read() == []
 
         spool.ack(2)
         assert (spool.acked_seq, spool.pending_records, spool.pending_bytes) == (
             2,
             1,
-            frame_bytes((TOPIC, b"", b"", "")),
+            frame_bytes(EMPTY),
         )
         spool.ack(3)
         assert (spool.pending_records, spool.pending_bytes) == (0, 0)
@@ -286,7 +285,7 @@ def test_a_batch_larger_than_max_bytes_is_always_rejected(tmp_path: Path) -> Non
 
 def test_a_field_too_long_for_the_format_is_a_value_error(tmp_path: Path) -> None:
     with open_spool(tmp_path) as spool, pytest.raises(ValueError, match="too large for the spool format"):
-        spool.append([("t" * 70_000, b"", b"", "")])
+        spool.append([KafkaRecord("t" * 70_000, b"", b"", "")])
 
 
 @pytest.mark.parametrize("truncate_fails", [False, True], ids=["rolled back", "rollback fails too"])
@@ -421,23 +420,12 @@ def _flip_byte_at(offset: int) -> Callable[[Path], None]:
 
 
 @pytest.mark.parametrize(
-    ("damage", "records_kept", "level"),
-    [
-        (_truncate_to(4 * FRAME + 10), 4, logging.WARNING),  # header of the last record cut short
-        (_truncate_to(5 * FRAME - 1), 4, logging.WARNING),  # payload of the last record cut short
-        (_flip_byte_at(5 * FRAME - 1), 4, logging.ERROR),  # last value: CRC mismatch
-        (_flip_byte_at(2 * FRAME + 30), 2, logging.ERROR),  # third topic: CRC mismatch, later records go too
-        (_flip_byte_at(3 * FRAME + 8), 3, logging.ERROR),  # fourth seq
-        (_flip_byte_at(1 * FRAME + 3), 1, logging.WARNING),  # second length: overruns the file, like a torn write
-    ],
-    ids=["torn header", "torn payload", "flipped value", "flipped topic", "flipped seq", "flipped length"],
+    "damage",
+    [_truncate_to(4 * FRAME + 10), _truncate_to(5 * FRAME - 1)],
+    ids=["torn header", "torn payload"],
 )
-def test_damaged_segment_is_cut_at_the_last_good_record(
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-    damage: Callable[[Path], None],
-    records_kept: int,
-    level: int,
+def test_a_torn_tail_is_cut_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], None]
 ) -> None:
     with open_spool(tmp_path) as spool:
         spool.append([record(i) for i in range(1, 6)])
@@ -446,26 +434,112 @@ def test_damaged_segment_is_cut_at_the_last_good_record(
     damaged_size = path.stat().st_size
 
     with open_spool(tmp_path) as spool:
-        assert numbers(read_all(spool)) == list(range(1, records_kept + 1))
-        assert spool.stats.truncated_bytes == damaged_size - records_kept * FRAME
-        assert path.stat().st_size == records_kept * FRAME
-        assert spool.next_seq == 6  # the reservation covers the discarded seqs: none is given twice
+        assert numbers(read_all(spool)) == [1, 2, 3, 4]
+        assert (spool.stats.corrupt_records, spool.stats.corrupt_bytes) == (1, damaged_size - 4 * FRAME)
+        assert path.stat().st_size == 4 * FRAME
+        assert spool.next_seq == 6  # the reservation covers the discarded seq: none is given twice
     (message,) = [r for r in caplog.records if r.name == "gateway.kafka.spool" and r.levelno >= logging.WARNING]
-    assert message.levelno == level
-    assert f"at offset {records_kept * FRAME} of {path.name}" in message.getMessage()
+    assert message.levelno == logging.WARNING
+    assert f"record cut short at offset {4 * FRAME} of {path.name}" in message.message
+    assert f"seq 5 and any later seq of the file lost, {damaged_size - 4 * FRAME} bytes cut off" in message.message
+
+
+@pytest.mark.parametrize(
+    ("damage", "lost", "reason"),
+    [
+        (_flip_byte_at(5 * FRAME - 1), 5, "CRC mismatch in seq 5"),  # the last record: nothing follows
+        (_flip_byte_at(2 * FRAME + 30), 3, "CRC mismatch in seq 3"),  # a topic
+        (_flip_byte_at(3 * FRAME + 8), 4, "seq 68 where 4 was expected"),
+        (_flip_byte_at(1 * FRAME + 3), 2, "record of 1073742017 bytes runs past the end of the file"),
+        (_flip_byte_at(1 * FRAME), 2, "CRC mismatch in seq 2"),  # a length that lands inside the next record
+    ],
+    ids=["flipped last value", "flipped topic", "flipped seq", "flipped length, too long", "flipped length, inside"],
+)
+def test_a_damaged_record_costs_only_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], None], lost: int, reason: str
+) -> None:
+    with open_spool(tmp_path) as spool:
+        spool.append([record(i) for i in range(1, 6)])
+    path = tmp_path / f"{1:020d}.seg"
+    damage(path)
+
+    with open_spool(tmp_path) as spool:
+        assert numbers(read_all(spool)) == [i for i in range(1, 6) if i != lost]
+        assert (spool.stats.corrupt_records, spool.stats.corrupt_bytes) == (1, FRAME)
+        assert spool.pending_records == 4 and spool.pending_bytes == 4 * FRAME
+        assert spool.append([record(6)]) == 6
+        assert numbers(read_all(spool)) == [6]
+    assert path.stat().st_size == 5 * FRAME  # damaged bytes are skipped, not cut
+    (message,) = [r for r in caplog.records if r.name == "gateway.kafka.spool" and r.levelno >= logging.WARNING]
+    assert message.levelno == logging.ERROR
+    assert f"damaged record at offset {(lost - 1) * FRAME} of {path.name} ({reason}): seq {lost}" in message.message
+
+
+def test_damaged_headers_in_a_row_cost_the_records_up_to_the_next_verifiable_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_spool(tmp_path) as spool:
+        spool.append([record(i) for i in range(1, 8)])
+    path = tmp_path / f"{1:020d}.seg"
+    data = bytearray(path.read_bytes())
+    data[FRAME : 4 * FRAME + HEADER_BYTES] = bytes(3 * FRAME + HEADER_BYTES)  # records 2-4 and the header of 5
+    path.write_bytes(bytes(data))
+
+    with open_spool(tmp_path) as spool:
+        assert numbers(read_all(spool)) == [1, 6, 7]
+        assert (spool.stats.corrupt_records, spool.stats.corrupt_bytes) == (4, 4 * FRAME)
+    assert f"seqs 2 to 5 lost, {4 * FRAME} bytes skipped; seq 6 follows at offset {5 * FRAME}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("offset", "corrupt_records"),
+    [(0, 0), (FRAME, 0), (3 * FRAME, 1)],  # at the end it may be a damaged record: at least one counted
+    ids=["before the first", "between", "at the end"],
+)
+def test_bytes_inserted_between_records_cost_no_record(tmp_path: Path, offset: int, corrupt_records: int) -> None:
+    with open_spool(tmp_path) as spool:
+        spool.append([record(i) for i in range(1, 4)])
+    path = tmp_path / f"{1:020d}.seg"
+    data = path.read_bytes()
+    path.write_bytes(data[:offset] + b"\x01garbage" * 5 + data[offset:])
+
+    with open_spool(tmp_path) as spool:
+        assert numbers(read_all(spool)) == [1, 2, 3]
+        assert (spool.stats.corrupt_records, spool.stats.corrupt_bytes) == (corrupt_records, 40)
+
+
+def test_a_segment_with_a_gap_is_read_again_after_a_restart_and_deleted_once_acknowledged(tmp_path: Path) -> None:
+    with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool:
+        append_each(spool, range(1, 10))  # segments of seqs 1-6, 7-9
+    _flip_byte_at(FRAME + 40)(tmp_path / f"{1:020d}.seg")
+    _flip_byte_at(3 * FRAME + 40)(tmp_path / f"{1:020d}.seg")
+
+    with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool:
+        assert numbers(spool.read(max_records=2)) == [1, 3]
+        spool.ack(3)
+    with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool:
+        assert spool.pending_records == 5 and spool.pending_bytes == 5 * FRAME
+        assert numbers(read_all(spool)) == [5, 6, 7, 8, 9]
+        spool.ack(5)
+        assert segment_names(tmp_path) == [f"{1:020d}.seg", f"{7:020d}.seg"]  # seq 6 still needs the file
+        spool.ack(6)
+        assert segment_names(tmp_path) == [f"{7:020d}.seg"]
+        assert spool.pending_bytes == 3 * FRAME
 
 
 def test_damage_in_one_segment_spares_the_next(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 10))
-    _flip_byte_at(FRAME + 40)(tmp_path / f"{1:020d}.seg")
+    _truncate_to(FRAME + 40)(tmp_path / f"{1:020d}.seg")
 
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         assert numbers(read_all(spool)) == [1, 4, 5, 6, 7, 8, 9]
         assert spool.pending_records == 7
 
 
-def test_damage_in_an_acknowledged_record_costs_no_unacknowledged_one(tmp_path: Path) -> None:
+def test_damage_in_an_acknowledged_record_costs_no_unacknowledged_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with open_spool(tmp_path) as spool:
         append_each(spool, range(1, 6))
         spool.ack(2)
@@ -473,7 +547,25 @@ def test_damage_in_an_acknowledged_record_costs_no_unacknowledged_one(tmp_path: 
 
     with open_spool(tmp_path) as spool:
         assert numbers(read_all(spool)) == [3, 4, 5]
-        assert spool.stats.truncated_bytes == 0
+    (message,) = [r for r in caplog.records if r.name == "gateway.kafka.spool" and r.levelno >= logging.WARNING]
+    assert message.levelno == logging.WARNING and "seq 1 lost (acknowledged already)" in message.message
+
+
+def test_a_segment_without_one_verifiable_record_is_set_aside_not_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 7))  # segments of seqs 1-3, 4-6
+    first = tmp_path / f"{1:020d}.seg"
+    content = bytes(b ^ 0x55 for b in first.read_bytes())
+    first.write_bytes(content)
+
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        assert numbers(read_all(spool)) == [4, 5, 6]
+        assert spool.append([record(7)]) == 7
+    (aside,) = tmp_path.glob(f"{first.name}.damaged-*")
+    assert aside.read_bytes() == content
+    assert "holds no verifiable record; renamed" in caplog.text
 
 
 def test_an_empty_segment_left_by_a_crash_is_removed(tmp_path: Path) -> None:
@@ -488,7 +580,7 @@ def test_an_empty_segment_left_by_a_crash_is_removed(tmp_path: Path) -> None:
 
 def test_records_larger_than_a_read_chunk_are_recovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Recovery reads in chunks; records cross chunk boundaries or exceed a whole chunk."""
-    monkeypatch.setattr(spool_module, "_SCAN_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(spool_module, "SCAN_CHUNK_BYTES", 1000)
     sizes = [10, 900, 3000, 1, 999, 5000, 20]
     with open_spool(tmp_path) as spool:
         for i, size in enumerate(sizes):
@@ -497,7 +589,7 @@ def test_records_larger_than_a_read_chunk_are_recovered(tmp_path: Path, monkeypa
     with open_spool(tmp_path) as spool:
         records = read_all(spool, max_bytes=2000)
         assert numbers(records) == list(range(len(sizes)))
-        assert [len(r.value) for r in records] == [max(size, 8) for size in sizes]
+        assert [len(r.record.value) for r in records] == [max(size, 8) for size in sizes]
 
 
 # -- crashes of a real process ----------------------------------------------------------------------------------
@@ -505,11 +597,12 @@ def test_records_larger_than_a_read_chunk_are_recovered(tmp_path: Path, monkeypa
 _APPEND_THEN_SIGKILL = """
 import os, signal, sys
 from pathlib import Path
+from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
 
 spool = Spool(Path(sys.argv[1]), max_bytes=1 << 30, segment_bytes=int(sys.argv[3]), fsync="never")
 for i in range(int(sys.argv[2])):
-    spool.append([("market-data-stream", b"EUR_USD", b"%08d" % i, "application/x-protobuf")])
+    spool.append([KafkaRecord("market-data-stream", b"EUR_USD", b"%08d" % i, "application/x-protobuf")])
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -532,7 +625,7 @@ def test_kill_9_right_after_appends_loses_nothing(tmp_path: Path) -> None:
         records = read_all(spool)
         assert numbers(records) == list(range(500))
         assert [r.seq for r in records] == list(range(1, 501))
-        assert (spool.stats.recovered_records, spool.stats.truncated_bytes) == (500, 0)
+        assert (spool.stats.recovered_records, spool.stats.corrupt_bytes) == (500, 0)
 
 
 def test_after_kill_9_seqs_continue_above_every_seq_handed_out(tmp_path: Path) -> None:
@@ -613,12 +706,14 @@ def test_read_spool_directory_on_a_live_spool(tmp_path: Path) -> None:
         assert numbers(list(read_spool_directory(tmp_path))) == [5, 6, 7, 8]
 
 
-def test_read_spool_directory_checks_crcs_and_skips_the_rest_of_a_damaged_segment(
+def test_read_spool_directory_checks_crcs_and_skips_a_damaged_record(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 7))
     _flip_byte_at(FRAME + 50)(tmp_path / f"{1:020d}.seg")
+    files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
 
-    assert numbers(list(read_spool_directory(tmp_path))) == [1, 4, 5, 6]
-    assert f"damaged record at offset {FRAME} of {1:020d}.seg (CRC mismatch in seq 2)" in caplog.text
+    assert numbers(list(read_spool_directory(tmp_path))) == [1, 3, 4, 5, 6]
+    assert f"damaged record at offset {FRAME} of {1:020d}.seg (CRC mismatch in seq 2): seq 2 lost" in caplog.text
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files_before

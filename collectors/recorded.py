@@ -1,11 +1,12 @@
-"""Replays recorded OANDA quote files as a live source.
+"""Plays recorded OANDA quote files as a live source (``kind: recorded``; ``replay`` is accepted as an alias).
 
 Files are OANDA's historical tick dumps: ``YYYYMMDD_quote.zip`` (or ``.csv``)
 holding headerless lines ``milliseconds_since_midnight_UTC,bid,ask``. They are
 played in date order at the recorded pace, ``speed`` times faster, or as fast
 as the pipeline takes them (``max``). Event and receive times are stamped at
-emission, so the gate and the aggregator treat the replay as a live broker;
-the recorded times only drive the pacing.
+emission, so the gate and the aggregator treat the source as a live broker;
+the recorded times only drive the pacing. (Replaying what the gateway published,
+from Kafka, is another thing: gateway.kafka.)
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import ClassVar, Final, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig, bad_input
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
-from gateway.errors import BadValueError, ConfigError, MalformedInputError
+from gateway.errors import BadValueError, ConfigError, InputError, MalformedInputError
 from gateway.events import BadInput, Event, Quote
 from gateway.prices import parse_price
 from gateway.schema.market.v1.market_pb2 import RejectionReason
@@ -96,10 +97,10 @@ def read_lines(path: Path) -> Iterator[bytes]:
             yield from (line.rstrip(b"\r\n") for line in handle if line.strip())
 
 
-class ReplayConfig(CollectorConfig):
-    """Replay of recorded quote files; ``speed`` is a multiple of real time or ``max``."""
+class RecordedConfig(CollectorConfig):
+    """Recorded quote files played as a source; ``speed`` is a multiple of real time or ``max``."""
 
-    kind: Literal["replay"] = "replay"
+    kind: Literal["recorded"] = "recorded"
     path: Path
     speed: float | Literal["max"] = Field(
         default=1.0, description="1 = recorded pace, 10 = ten times faster, max = as fast as possible."
@@ -116,8 +117,8 @@ class ReplayConfig(CollectorConfig):
         return value
 
     @model_validator(mode="after")
-    def _enabled_path_exists(self) -> ReplayConfig:
-        """A disabled replay may point at files that are not on this machine."""
+    def _enabled_path_exists(self) -> RecordedConfig:
+        """A disabled source may point at files that are not on this machine."""
         if self.enabled and not self.path.exists():
             raise ValueError(f"path {str(self.path)!r} does not exist")
         return self
@@ -133,14 +134,14 @@ class ReplayConfig(CollectorConfig):
     @classmethod
     def _one_instrument(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(value) != 1:
-            raise ValueError("a replay plays one instrument: list exactly one")
+            raise ValueError("a recorded source plays one instrument: list exactly one")
         return value
 
 
-class ReplayCollector(Collector[ReplayConfig]):
+class RecordedCollector(Collector[RecordedConfig]):
     """Plays quote files into the pipeline at the configured pace."""
 
-    kind: ClassVar[str] = "replay"
+    kind: ClassVar[str] = "recorded"
 
     async def run(self) -> None:
         files = quote_files(self.config.path)
@@ -154,8 +155,8 @@ class ReplayCollector(Collector[ReplayConfig]):
                 return
 
     async def _report_unreadable(self, path: Path, exc: Exception) -> None:
-        """A file that cannot be read is published as one MALFORMED rejection; the replay goes on."""
-        logger.error("replay %s: skipping %s: %s", self.config.id, path, exc)
+        """A file that cannot be read is published as one MALFORMED rejection; the others are played."""
+        logger.error("%s: skipping %s: %s", self.config.id, path, exc)
         detail = f"{path.name}: cannot be read: {exc}"
         await self.sink.submit(
             [
@@ -181,13 +182,8 @@ class ReplayCollector(Collector[ReplayConfig]):
             received_ns = now_ns()
             try:
                 quote = parse_quote_line(line, day_start_ns)
-            except (MalformedInputError, BadValueError) as exc:
-                reason = (
-                    RejectionReason.REJECTION_REASON_BAD_VALUE
-                    if isinstance(exc, BadValueError)
-                    else RejectionReason.REJECTION_REASON_MALFORMED
-                )
-                batch.append(BadInput(source, reason, f"{path.name}: {exc}", exc.raw, received_ns, instrument))
+            except InputError as exc:
+                batch.append(bad_input(exc, source, received_ns, detail=f"{path.name}: {exc}", instrument=instrument))
                 continue
             if speed is not None:
                 if not first_recorded_ns:

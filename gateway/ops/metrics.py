@@ -1,0 +1,101 @@
+"""The /metrics answer (pure): Prometheus metric families from a snapshot, and the collector that serves them.
+
+Nothing is counted twice: a scrape takes a snapshot of the gateway's own
+counters (gateway.ops.snapshot) through :class:`GatewayMetrics`, registered on a
+registry of the HTTP server's own (not prometheus-client's global one).
+README "Health and metrics" lists every metric; a new one is a family here,
+read from a snapshot field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot
+
+
+def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
+    """The Prometheus metrics of a snapshot; the ``fxgw_kafka_*`` ones only when the Kafka backup is enabled."""
+    accepted = CounterMetricFamily(
+        "fxgw_ticks_accepted_total", "Ticks accepted by the quality gate.", labels=["source"]
+    )
+    rejected = CounterMetricFamily(
+        "fxgw_ticks_rejected_total", "Quotes and input rejected, by reason.", labels=["source", "reason"]
+    )
+    connected = GaugeMetricFamily(
+        "fxgw_source_connected",
+        "1 while the source delivers: connection CONNECTED or RECONNECTED (without a connection: collector running).",
+        labels=["source"],
+    )
+    unauthorized = GaugeMetricFamily(
+        "fxgw_source_unauthorized", "1 while the broker refuses the source's token (401/403).", labels=["source"]
+    )
+    for source_id, source in snapshot.sources.items():
+        accepted.add_metric([source_id], source.accepted)
+        for reason, count in source.rejected.items():
+            rejected.add_metric([source_id, reason], count)
+        connected.add_metric([source_id], int(source.delivering))
+        unauthorized.add_metric([source_id], int(source.token_refused))
+    nats = snapshot.nats
+    families: list[Metric] = [
+        accepted,
+        rejected,
+        connected,
+        unauthorized,
+        GaugeMetricFamily("fxgw_nats_connected", "1 while connected to NATS.", value=int(nats.connected)),
+        CounterMetricFamily(
+            "fxgw_nats_ticks_dropped_total", "Ticks NATS did not take (buffer full).", value=nats.ticks_dropped
+        ),
+        GaugeMetricFamily("fxgw_uptime_seconds", "Seconds since the gateway started.", value=snapshot.uptime_s),
+    ]
+    if snapshot.kafka is not None:
+        families += _kafka_families(snapshot.kafka)
+    return families
+
+
+def _kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
+    return [
+        GaugeMetricFamily("fxgw_kafka_connected", "1 while Kafka takes records.", value=int(kafka.connected)),
+        GaugeMetricFamily(
+            "fxgw_kafka_spool_pending_records",
+            "Records in the spool not yet in Kafka.",
+            value=kafka.spool_pending_records,
+        ),
+        GaugeMetricFamily(
+            "fxgw_kafka_spool_pending_bytes", "Spool bytes not yet in Kafka.", value=kafka.spool_pending_bytes
+        ),
+        GaugeMetricFamily(
+            "fxgw_kafka_spool_full",
+            "1 while the spool is full: new records skip Kafka.",
+            value=int(kafka.spool_full),
+        ),
+        CounterMetricFamily(
+            "fxgw_kafka_records_dropped_total", "Records left out of the Kafka copy.", value=kafka.records_dropped
+        ),
+        CounterMetricFamily(
+            "fxgw_kafka_ticks_dropped_total", "Ticks left out of the Kafka copy.", value=kafka.ticks_dropped
+        ),
+        CounterMetricFamily("fxgw_kafka_records_sent_total", "Records Kafka confirmed.", value=kafka.records_sent),
+        GaugeMetricFamily(
+            "fxgw_kafka_oldest_unacked_age_seconds",
+            "Seconds the oldest spooled record has waited for Kafka's acknowledgement (0 when none waits).",
+            value=kafka.oldest_unacked_age_s,
+        ),
+        CounterMetricFamily(
+            "fxgw_kafka_records_set_aside_total",
+            "Records Kafka refused as too large, left out of the Kafka copy (also in records_dropped).",
+            value=kafka.records_set_aside,
+        ),
+    ]
+
+
+class GatewayMetrics:
+    """A prometheus-client collector that takes a snapshot of the gateway at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], GatewaySnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        return metric_families(self._snapshot())

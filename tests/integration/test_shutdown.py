@@ -1,0 +1,105 @@
+"""Stopping the gateway as a person does: Ctrl-C in a terminal (SIGINT to the whole process group), twice, SIGTERM.
+
+Every shutdown after a signal is clean (exit 0, no traceback), also when NATS is already gone; a second signal
+cuts the shutdown short at once and quietly (exit 130).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.nats_server import NatsServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    """``fxgw ARGS`` as the leader of a process group of its own, as a terminal starts a foreground job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float = 30) -> list[str]:
+    """Read stderr lines until one contains ``text``; returns the lines read."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} never appeared: {''.join(lines)}")
+
+
+def ctrl_c(process: subprocess.Popen[str]) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground group."""
+    os.killpg(process.pid, signal.SIGINT)
+
+
+def finish(process: subprocess.Popen[str], timeout_s: float = 30) -> tuple[int, str]:
+    _, rest = process.communicate(timeout=timeout_s)
+    return process.returncode, rest
+
+
+def test_ctrl_c_on_the_demo_drains_and_exits_0_without_a_traceback() -> None:
+    demo = start("demo", "--rate", "50", "--replay-data", "/nonexistent")
+    seen = wait_for_line(demo, "/health and /metrics on")
+    time.sleep(1.0)
+    ctrl_c(demo)
+    code, rest = finish(demo)
+    output = "".join(seen) + rest
+    assert code == 0, output
+    assert "Traceback" not in output and "Error" not in output
+    assert "gateway fxgw-demo stopped" in output
+    assert "NATS drain did not finish" not in output  # its nats-server outlived the drain
+
+
+def test_a_second_ctrl_c_exits_at_once_and_quietly() -> None:
+    demo = start("demo", "--rate", "50", "--replay-data", "/nonexistent")
+    seen = wait_for_line(demo, "/health and /metrics on")
+    ctrl_c(demo)
+    ctrl_c(demo)
+    began = time.monotonic()
+    code, rest = finish(demo, timeout_s=15)
+    output = "".join(seen) + rest
+    assert code in (0, 130), output
+    assert "Traceback" not in output
+    assert time.monotonic() - began < 10
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_stops_cleanly_when_nats_is_already_gone(tmp_path: Path, signum: signal.Signals) -> None:
+    with NatsServer() as server:
+        config = tmp_path / "gw.yaml"
+        config.write_text(
+            f"nats: {{url: '{server.url}', reconnect_wait_ms: 50}}\nhttp: {{port: 0}}\n"
+            "brokers: [{id: a, kind: simulated, ticks_per_second: 200}]\n"
+        )
+        gateway = start("run", "--config", str(config))
+        seen = wait_for_line(gateway, "/health and /metrics on")
+        time.sleep(0.5)
+        server.stop()
+        wait_for_line(gateway, "NATS disconnected")
+        time.sleep(0.5)
+        os.killpg(gateway.pid, signum)
+        code, rest = finish(gateway)
+    output = "".join(seen) + rest
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert "gateway fxgw stopped" in output
