@@ -20,8 +20,15 @@ how to open the stream (``open_stream``) and how its bytes become events (``new_
   snapshot of current prices follows. :attr:`~StreamingCollector.connection` keeps what operations read
   beyond the statuses (gateway.events.ConnectionHealth).
 - **Bad input** becomes counted rejections, logged at most every ``BAD_INPUT_LOG_INTERVAL_S`` with the count
-  since; the stream goes on. What was received before a cut is delivered; a message cut in half is
-  reported as MALFORMED.
+  since and at most ``LOG_CHARS`` of the input; the stream goes on. What was received before a cut is
+  delivered; a message cut in half is reported as MALFORMED.
+- **A failure the base does not expect** (an exception that is neither a gateway error nor one of
+  :attr:`~StreamingCollector.transient_errors`: a bug) ends :meth:`~StreamingCollector.run` for the gateway's
+  supervisor to restart it, but is reported like a disconnect first: DISCONNECTED with the error (and a
+  message cut in half as MALFORMED), then RECONNECTED with the whole gap once the restarted collector
+  streams again.
+- **No secret in any text**: every reason shown (logs, ``connection.last_error``, status details) is passed
+  through gateway.secrets.redact and clipped, since a client library's error may quote request headers.
 """
 
 from __future__ import annotations
@@ -44,10 +51,12 @@ from pydantic import Field, model_validator
 from collectors.base import MAX_EVENTS_PER_SUBMIT, Collector, CollectorConfig
 from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
+from gateway.echo import LOG_CHARS, clip
 from gateway.errors import ProviderHttpError, SourceError
 from gateway.events import BadInput, ConnectionHealth, Event, StatusChange, TickSink, connection_delivers
 from gateway.logs import ThrottledLog
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
+from gateway.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +249,9 @@ class StreamingCollector(Collector[StreamingConfigT]):
         self._health = ConnectionHealth()
         self._watchdog = SilenceWatchdog(config.heartbeat_timeout_s)  # the current attempt's; deliver marks it
         self._prepared = False
+        self._silent_since_ns = 0
+        """When the last stream's bytes stopped (wall clock, ns); 0 before the first stream. Kept across runs,
+        so that a run restarted after a failure reports the whole gap."""
         self._last_report: tuple[SourceStatus.State, str] | None = None
         self._bad_input_log = ThrottledLog(logger, BAD_INPUT_LOG_INTERVAL_S)
 
@@ -283,11 +295,14 @@ class StreamingCollector(Collector[StreamingConfigT]):
     # -- the lifecycle -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Stream, and reopen the stream whenever it ends, until cancelled."""
+        """Stream, and reopen the stream whenever it ends, until cancelled.
+
+        An exception other than a gateway error or one of :attr:`transient_errors` is reported like a
+        disconnect (see the module docstring) and raised for the supervisor.
+        """
         settings = self.config
         backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         attempt = 0
-        silent_since_ns = 0  # when the last stream's bytes stopped; 0 before the first stream
         while True:
             attempt += 1
             opened_ns = 0
@@ -301,13 +316,13 @@ class StreamingCollector(Collector[StreamingConfigT]):
                 async with self.connection_slot(), watchdog, self.open_stream() as chunks:
                     watchdog.waiting_since_s = None
                     opened_ns = self.stats.last_data_ns = now_ns()
-                    await self._on_open(attempt, silent_since_ns, opened_ns)
+                    await self._on_open(attempt, self._silent_since_ns, opened_ns)
                     framing = self.new_framing()
                     watchdog.waiting_since_s = time.monotonic()
                     await self.deliver(chunks, framing)
                 reason = "the server ended the stream"
             except ProviderHttpError as exc:
-                reason, refusal = str(exc), exc
+                reason, refusal = _shown(str(exc)), exc
             except TimeoutError as exc:  # the watchdog's, or an OSError of the socket
                 if watchdog.expired:
                     waited_for = "data, not even a heartbeat," if opened_ns else "response"
@@ -316,12 +331,15 @@ class StreamingCollector(Collector[StreamingConfigT]):
                     reason = _describe(exc)
             except self.transient_errors as exc:
                 reason = _describe(exc)
+            except Exception as exc:  # a bug: the supervisor restarts the collector; the gap is reported first
+                await self._on_failure(exc, attempt, opened_ns, framing)
+                raise
             self._health.last_error = reason
             if framing is not None and framing.partial:
                 await self._report_cut(framing.partial)
             if opened_ns:
                 # Prices stopped with the last bytes received, not when the silence was noticed.
-                silent_since_ns = self.stats.last_data_ns
+                self._silent_since_ns = self.stats.last_data_ns
                 if (now_ns() - opened_ns) / NS_PER_S >= settings.healthy_after_s:
                     backoff.reset()
                     attempt = 0
@@ -381,15 +399,31 @@ class StreamingCollector(Collector[StreamingConfigT]):
             logger.info("%s: streaming %s from %s", self.source_id, ",".join(self.instruments), self.endpoint)
             await self.report_status(SourceStatus.STATE_CONNECTED, f"streaming {len(self.instruments)} instruments")
 
+    async def _on_failure(self, exc: Exception, attempt: int, opened_ns: int, framing: StreamFraming | None) -> None:
+        """Report an unexpected failure like a disconnect, before it ends :meth:`run`.
+
+        Reporting must not hide the failure: if the sink fails too, that is logged and the original is raised.
+        """
+        reason = f"collector failed: {_describe(exc)}"
+        self._health.last_error = reason
+        try:
+            if framing is not None and framing.partial:
+                await self._report_cut(framing.partial)
+            if opened_ns:
+                self._silent_since_ns = self.stats.last_data_ns
+                await self.report_status(SourceStatus.STATE_DISCONNECTED, reason, attempt=attempt)
+        except Exception as report_exc:
+            logger.error("%s: could not report the failure: %s", self.source_id, _describe(report_exc))
+
     async def _on_refusal(self, exc: ProviderHttpError, backoff: Backoff) -> float:
         """Report an HTTP error; return how long to wait before the next attempt."""
         if exc.refused_credentials or exc.refused_request:
             self._prepared = False
             if exc.refused_credentials:
                 self._health.unauthorized = True
-                await self._report_once(SourceStatus.STATE_UNAUTHORIZED, str(exc))
+                await self._report_once(SourceStatus.STATE_UNAUTHORIZED, _shown(str(exc)))
             else:
-                await self._report_once(SourceStatus.STATE_REJECTED, str(exc))
+                await self._report_once(SourceStatus.STATE_REJECTED, _shown(str(exc)))
             return self.config.refused_retry_s
         delay = backoff.next_delay()
         return max(delay, exc.retry_after_s) if exc.retry_after_s is not None else delay
@@ -402,7 +436,7 @@ class StreamingCollector(Collector[StreamingConfigT]):
     def _log_bad_input(self, events: Sequence[Event]) -> None:
         for event in events:
             if type(event) is BadInput:
-                self._bad_input_log.warning("%s: bad stream line: %s", self.source_id, event.detail)
+                self._bad_input_log.warning("%s: bad stream line: %s", self.source_id, clip(event.detail, LOG_CHARS))
 
     async def _report_cut(self, partial: bytes) -> None:
         """A message cut by the end of the stream: counted and published as a MALFORMED rejection."""
@@ -414,4 +448,10 @@ class StreamingCollector(Collector[StreamingConfigT]):
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """An exception as a reason to show: its type and text, secrets redacted, clipped."""
+    return _shown(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _shown(text: str) -> str:
+    """``text`` fit to be logged, published and shown on /health: secrets redacted, length bounded."""
+    return clip(redact(text))

@@ -50,6 +50,10 @@ RESTART_BACKOFF_MAX_S: Final = 60.0
 HEALTHY_RUN_S: Final = 60.0
 """A collector that ran this long before failing restarts after the minimum backoff again."""
 STOP_TIMEOUT_S: Final = 5.0
+NATS_CONFIRM_INTERVAL_S: Final = 1.0
+"""How often nats-server confirms what was published: at most this much of a stream is unconfirmed at an outage."""
+NATS_CONFIRM_TIMEOUT_S: Final = 2
+"""Seconds a confirmation (PING) may take before it is given up; the next one tries again."""
 
 
 class CollectorState(enum.Enum):
@@ -106,7 +110,7 @@ class Gateway:
         self.backup = self._open_backup() if self.config.kafka.enabled else None
         try:
             self._nats = await self._connect_nats()
-        except NatsUnavailableError:
+        except (NatsUnavailableError, ConfigError):  # unreachable, or a credential variable is not set
             if self.backup is not None:
                 self.backup.spool.close()
             raise
@@ -139,6 +143,7 @@ class Gateway:
             self.collectors[config.id] = CollectorStatus(config.id, collector.kind, config.priority)
             self._tasks[config.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{config.id}")
         self._service_tasks = [
+            asyncio.create_task(self._confirm_nats_deliveries(), name="nats-confirm"),
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
             asyncio.create_task(
                 self._keep_running(self.pipeline.publish_lingering, "publish-lingering"), name="publish-lingering"
@@ -208,10 +213,16 @@ class Gateway:
         instance = self.config.instance_id
 
         async def on_disconnected() -> None:
-            if not self._stopping:
-                logger.warning(
-                    "gateway %s: NATS disconnected; buffering up to %d bytes", instance, settings.pending_bytes
-                )
+            if self._stopping:
+                return
+            unconfirmed = self.pipeline.publisher.connection_lost() if self.pipeline is not None else 0
+            logger.warning(
+                "gateway %s: NATS disconnected; buffering up to %d bytes; %d messages sent just before were not "
+                "confirmed and may be lost (consumers see a batch_seq gap)",
+                instance,
+                settings.pending_bytes,
+                unconfirmed,
+            )
 
         async def on_reconnected() -> None:
             logger.info("gateway %s: NATS reconnected", instance)
@@ -271,6 +282,19 @@ class Gateway:
                 logger.exception("gateway %s: %s failed; restarting it", self.config.instance_id, name)
                 await asyncio.sleep(RESTART_BACKOFF_MIN_S)
 
+    async def _confirm_nats_deliveries(self) -> None:
+        """Once a second, have nats-server confirm what was published (PING/PONG), so an outage can count its loss."""
+        assert self.pipeline is not None and self._nats is not None
+        publisher, client = self.pipeline.publisher, self._nats
+        while True:
+            await asyncio.sleep(NATS_CONFIRM_INTERVAL_S)
+            if not client.is_connected:
+                continue
+            try:
+                await publisher.confirm(lambda: client.flush(timeout=NATS_CONFIRM_TIMEOUT_S))
+            except (NatsError, TimeoutError, OSError, RuntimeError) as exc:  # the outage itself reports
+                logger.debug("gateway %s: NATS confirmation: %r", self.config.instance_id, exc)
+
     async def _expire_stale_quotes(self) -> None:
         """Take quotes that went stale out of the best price, a few times per staleness window."""
         assert self.pipeline is not None
@@ -312,6 +336,11 @@ class Gateway:
                 messages=published.messages,
                 ticks=published.ticks,
                 ticks_dropped=published.ticks_dropped,
+                best_prices_dropped=published.best_prices_dropped,
+                rejections_dropped=published.rejections_dropped,
+                statuses_dropped=published.statuses_dropped,
+                unconfirmed_at_outages=published.unconfirmed_at_outages,
+                outages=published.outages,
             ),
             sources={
                 source_id: self._source_snapshot(status, pipeline.sources.get(source_id) or SourceStats())
@@ -357,4 +386,5 @@ class Gateway:
             max_unacked_age_s=self.config.kafka.max_unacked_age_s,
             records_set_aside=stats.records_set_aside,
             last_set_aside=stats.last_set_aside,
+            spool_corrupt_records=backup.spool.stats.corrupt_records,
         )

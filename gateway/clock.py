@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
+from gateway.echo import shown
 from gateway.errors import BadValueError
 
 NS_PER_S: Final = 1_000_000_000
@@ -34,15 +35,20 @@ def parse_time_ns(text: str) -> int:
     Accepts RFC 3339 with up to 9 fractional digits and ``Z`` or an offset
     (OANDA's default ``2016-10-27T08:38:45.664613867Z``) and OANDA's UNIX format
     (``1477557525.664613867``). The whole-second prefix of the common ``...Z``
-    form is memoised, since consecutive quotes share it.
+    form is memoised, since consecutive quotes share it; the memo holds only
+    seconds inside the range and the result taken from it is range-checked as
+    well (the last second of 2262 is only partly inside). Raises
+    :class:`BadValueError`, whose message shows at most a bounded prefix of ``text``.
     """
     if type(text) is not str:
-        raise BadValueError(f"time {text!r} is not a string")
+        raise BadValueError(f"time {shown(text)} is not a string")
     if len(text) == 30 and text[19] == "." and text[29] == "Z":
         base = _second_cache.get(text[:19])
         fraction = text[20:29]
         if base is not None and fraction.isascii() and fraction.isdecimal():
-            return base + int(fraction)
+            ts_ns = base + int(fraction)
+            if ts_ns <= MAX_TIME_NS:  # base >= 0 and the fraction is 9 ASCII digits: only the top can be passed
+                return ts_ns
     return _parse_slow(text)
 
 
@@ -51,18 +57,18 @@ def _parse_slow(text: str) -> int:
     if match is None:
         unix = _UNIX.fullmatch(text)
         if unix is None:
-            raise BadValueError(f"time {text!r} is neither RFC 3339 nor Unix seconds")
+            raise BadValueError(f"time {shown(text)} is neither RFC 3339 nor Unix seconds")
         return _in_range(int(unix[1]) * NS_PER_S + _fraction_ns(unix[2]), text)
     try:
         year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
         moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:
-        raise BadValueError(f"time {text!r} is not a valid date and time: {exc}") from exc
+        raise BadValueError(f"time {shown(text)} is not a valid date and time: {exc}") from exc
     seconds = calendar.timegm(moment.utctimetuple())
     if match[8] is None:
         offset = (int(match[10]) * 3600 + int(match[11]) * 60) * (1 if match[9] == "+" else -1)
         seconds -= offset
-    elif match[7] is not None and len(match[7]) == 9 and len(text) == 30:
+    elif match[7] is not None and len(match[7]) == 9 and len(text) == 30 and 0 <= seconds * NS_PER_S <= MAX_TIME_NS:
         if len(_second_cache) >= _CACHE_LIMIT:
             _second_cache.clear()
         _second_cache[text[:19]] = seconds * NS_PER_S
@@ -71,7 +77,7 @@ def _parse_slow(text: str) -> int:
 
 def _in_range(ts_ns: int, text: str) -> int:
     if not 0 <= ts_ns <= MAX_TIME_NS:
-        raise BadValueError(f"time {text!r} is outside 1970-2262, which int64 nanoseconds cover")
+        raise BadValueError(f"time {shown(text)} is outside 1970-2262, which int64 nanoseconds cover")
     return ts_ns
 
 

@@ -36,8 +36,8 @@ def clip_bytes(data: bytes, limit: int = RAW_BYTES) -> tuple[bytes, int]:
 
 def shown(value: object, limit: int = NAME_CHARS) -> str:
     """``repr(value)``, clipped; an integer too long to print (Python refuses beyond 4,300 digits) by its size."""
-    if isinstance(value, str | bytes) and len(value) > 4 * limit:
-        value = value[: 4 * limit]  # repr of a huge string costs its size: cut before, clip after
+    if isinstance(value, str | bytes) and len(value) > limit:  # cut before repr: a huge repr costs its size
+        return f"{repr(value[:limit])[:limit]}... [{len(value):,} characters in all]"
     try:
         return clip(repr(value), limit)
     except ValueError:  # repr of an int beyond sys.get_int_max_str_digits()

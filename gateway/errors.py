@@ -16,10 +16,10 @@ the boundary and chained with ``from``::
     ├── ChildStartError          a child process (nats-server, a test broker) did not print its ready line
     ├── HttpBindError            /health and /metrics cannot listen on the configured address
     ├── ReplayError              a replay lost Kafka or NATS (retriable)
-    └── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
-        ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
-        ├── SpoolWriteError          the disk refused a write (retriable)
-        └── DamagedRecordError       a spool record read back is out of sequence or undecodable (internal)
+    ├── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
+    │   ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
+    │   └── SpoolWriteError          the disk refused a write (retriable)
+    └── DamagedRecordError       a spool record read back is out of sequence or undecodable (internal to the spool)
 
 ``retriable`` says whether trying the same operation again later can succeed; the
 gateway's supervisor reads it (gateway.app): a collector that fails with a

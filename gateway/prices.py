@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from gateway.echo import shown
 from gateway.errors import BadValueError
 
 PRICE_SCALE: Final = 1_000_000_000
@@ -18,6 +19,10 @@ PRICE_SCALE: Final = 1_000_000_000
 PRICE_DECIMALS: Final = 9
 INT64_MAX: Final = 2**63 - 1
 UINT64_MAX: Final = 2**64 - 1
+MAX_PRICE_CHARS: Final = 32
+"""Longest price text converted. The longest price a 64-bit fixed-point price holds is 21 characters
+(``-9223372036.854775807``); the rest allows leading zeros. A longer text is rejected before any conversion,
+so a price of thousands of digits costs nothing (Python refuses to convert beyond 4,300 digits)."""
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]{1,9})?")
 _POW10: Final = tuple(10**k for k in range(PRICE_DECIMALS + 1))
@@ -30,8 +35,10 @@ def parse_price(text: str) -> int:
 
     Sign is kept (the quality gate rejects non-positive prices with a reason);
     anything else that is not a plain decimal with at most 9 fractional digits
-    raises :class:`BadValueError`. Results are memoised: quotes repeat the same
-    few hundred price levels, so most calls are one dictionary lookup.
+    raises :class:`BadValueError`, as does a text longer than :data:`MAX_PRICE_CHARS`;
+    the error shows at most a bounded prefix of the text. Results are memoised:
+    quotes repeat the same few hundred price levels, so most calls are one
+    dictionary lookup.
     """
     try:
         value = _cache.get(text)
@@ -39,12 +46,14 @@ def parse_price(text: str) -> int:
         value = None
     if value is not None:
         return value
+    if type(text) is str and len(text) > MAX_PRICE_CHARS:
+        raise BadValueError(f"price {shown(text)} is too long: {len(text):,} characters, at most {MAX_PRICE_CHARS}")
     if type(text) is not str or _DECIMAL.fullmatch(text) is None:
-        raise BadValueError(f"price {text!r} is not a decimal number with at most {PRICE_DECIMALS} decimals")
+        raise BadValueError(f"price {shown(text)} is not a decimal number with at most {PRICE_DECIMALS} decimals")
     whole, _, fraction = text.partition(".")
     value = int(whole + fraction) * _POW10[PRICE_DECIMALS - len(fraction)]
     if not -INT64_MAX <= value <= INT64_MAX:
-        raise BadValueError(f"price {text!r} is too large for a 64-bit fixed-point price")
+        raise BadValueError(f"price {shown(text)} is too large for a 64-bit fixed-point price")
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[text] = value
@@ -69,4 +78,4 @@ def parse_liquidity(value: object) -> int:
         return value
     if type(value) is float and value.is_integer() and 0 <= value <= UINT64_MAX:
         return int(value)
-    raise BadValueError(f"liquidity {value!r} is not a non-negative whole number below 2**64")
+    raise BadValueError(f"liquidity {shown(value)} is not a non-negative whole number below 2**64")

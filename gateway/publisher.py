@@ -16,6 +16,7 @@ skipped so consumers can see the gap. Failures are counted, never raised.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +63,16 @@ class PublishStats:
     statuses: int = 0
     statuses_dropped: int = 0
     last_error: str = ""
+    confirmed: int = 0
+    """Messages nats-server has confirmed receiving (a PING answered after them)."""
+    unconfirmed_at_outages: int = 0
+    """Messages handed to NATS but not confirmed when the connection was lost: at most this many were lost."""
+    outages: int = 0
+
+    @property
+    def items_dropped(self) -> int:
+        """Ticks, best prices, rejections and statuses in messages NATS did not take."""
+        return self.ticks_dropped + self.best_prices_dropped + self.rejections_dropped + self.statuses_dropped
 
 
 class NatsPublisher:
@@ -117,6 +128,26 @@ class NatsPublisher:
             else:
                 stats.statuses_dropped += 1
                 self._log_drop(subject)
+
+    async def confirm(self, flush: Callable[[], Awaitable[None]]) -> None:
+        """Ask nats-server to confirm what was handed over so far (``flush``: PING, wait for PONG); raises its errors.
+
+        Core NATS is at most once: a message written to the socket just before the server dies is lost
+        without an error. What was confirmed is safe; what was not when the connection drops is counted by
+        :meth:`connection_lost` as possibly lost.
+        """
+        handed_over = self.stats.messages
+        await flush()
+        self.stats.confirmed = max(self.stats.confirmed, handed_over)
+
+    def connection_lost(self) -> int:
+        """Count the messages not confirmed when the connection dropped (an upper bound of what was lost)."""
+        stats = self.stats
+        unconfirmed = stats.messages - stats.confirmed
+        stats.unconfirmed_at_outages += unconfirmed
+        stats.outages += 1
+        stats.confirmed = stats.messages  # nats-py resends what it still buffered; later messages are new
+        return unconfirmed
 
     async def _publish(self, subject: str, payload: bytes, content_type: str, message_id: str) -> bool:
         try:

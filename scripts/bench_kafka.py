@@ -8,14 +8,15 @@ What runs, all on this machine:
 
 - a private ``nats-server`` on a free port (:class:`gateway.nats_server.NatsServer`) and a tansu broker
   (:class:`tests.servers.tansu.TansuBroker`: Kafka protocol, memory storage) on another;
-- a subscriber in a separate process on ``market.*.ticks`` (``bench_pipeline.SubscriberProcess``);
+- a subscriber in a separate process on ``market.*.ticks`` (``benchkit.SubscriberProcess``);
 - the gateway side in this process, on uvloop: the real :class:`~gateway.pipeline.Pipeline` with, in the
   Kafka run, a :class:`~gateway.kafka.writer.KafkaBackup` wired as ``gateway.app`` wires it from the
   default ``kafka`` config (spool in a temporary directory, fsync ``"interval"``, lz4, linger 5 ms) and
   its writer task (``KafkaBackup.run``) running.
 
-Both runs feed the same quotes as fast as the pipeline takes them (``bench_pipeline``'s throughput phase:
-batches of ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped when it is built):
+Both runs feed the same quotes as fast as the pipeline takes them (``benchkit.feed_all``, as in
+``bench_pipeline``'s throughput phase: batches of ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped
+when it is built):
 
 1. NATS only (no backup): delivered ticks/s = ticks received / (last receipt - start of feeding).
 2. NATS + Kafka: the same NATS figure, and the Kafka figure: accepted ticks / (time from the start of
@@ -42,17 +43,12 @@ however the run ends.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
-import io
-import os
-import platform
 import pstats
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,26 +58,32 @@ import aiokafka
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
-from bench_pipeline import (
-    BENCH_POLICY,
+from benchkit import (
+    PROFILE_TOP,
     SOURCE,
-    THROUGHPUT_TARGET_TICKS_PER_S,
+    BenchmarkError,
     CpuMeter,
+    FeedRun,
     Quotes,
     SubscriberProcess,
-    _peak_rss_mb,
+    Table,
+    argument_parser,
     connect_gateway_client,
+    environment,
     feed_all,
     find_child_pid,
-    lingering_publisher,
     load_quotes,
     make_pipeline,
+    met,
     nats_server_version,
+    parse_args,
+    peak_rss_mb,
+    profile_listing,
+    progress,
 )
 from nats.aio.client import Client as NatsClient
 
 from collectors.recorded import parse_quote_line
-from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
 from gateway.kafka.records import KafkaRecord
@@ -89,17 +91,10 @@ from gateway.kafka.spool import Spool
 from gateway.kafka.writer import PRODUCER_BATCH_BYTES, KafkaBackup
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
-from gateway.publisher import NatsPublisher
-from gateway.quality import QualityGate
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import ID_HEADER, STREAM_CONTENT_TYPE
+from tests.servers.tansu import TansuBroker
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # tests.servers.tansu is not part of the installed package
-from tests.servers.tansu import TansuBroker  # noqa: E402
-
-DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
 INSTANCE_ID: Final = "bench-kafka"
 QUICK_QUOTES: Final = 150_000
 TOPIC_PARTITIONS: Final = 4  # what tansu gives a topic it creates on first use
@@ -109,7 +104,6 @@ SAMPLE_INTERVAL_S: Final = 0.005
 CONNECT_TIMEOUT_S: Final = 15.0
 DRAIN_TIMEOUT_S: Final = 60.0
 PRICE_CHECK_STRIDE: Final = 1_000
-PROFILE_TOP: Final = 30
 KAFKA_PATH_FUNCTIONS: Final = r"kafka|spool|lz4|zstd|snappy"
 """pstats restriction (a regular expression on file, line and function) for the Kafka path's own listing."""
 
@@ -121,10 +115,6 @@ NATS_COST_LIMIT: Final = 0.20
 
 ReadRecord = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
 """A record as read back: topic, key, value, headers."""
-
-
-class BenchmarkError(Exception):
-    """The benchmark itself could not run (the writer did not connect, the spool did not drain)."""
 
 
 # -- figures --------------------------------------------------------------------------------------------------
@@ -162,18 +152,29 @@ class KafkaFigures:
 
 
 @dataclass(slots=True)
-class DrainFigures:
-    """The writer delivering an already full spool: the Kafka path's capacity on its own."""
+class Delivery:
+    """The records read back, delivered again to topics of their own without the pipeline.
+
+    By a plain AIOKafkaProducer (the raw baseline) or by the writer from an already full spool (the Kafka path's
+    capacity on its own).
+    """
 
     records: int = 0
     ticks: int = 0
+    value_bytes: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0
+    """This process's CPU seconds over ``seconds``."""
     tansu_cpu_s: float = 0.0
 
     @property
     def ticks_per_s(self) -> float:
         return self.ticks / self.seconds if self.seconds else 0.0
+
+    def cpu_per_tick(self) -> str:
+        """This process's and tansu's CPU per tick, for the report."""
+        scale = 1e6 / max(self.ticks, 1)
+        return f"{self.cpu_s * scale:.2f} / {self.tansu_cpu_s * scale:.2f} us"
 
 
 @dataclass(slots=True)
@@ -181,20 +182,13 @@ class Run:
     """One pass of the quotes through the pipeline."""
 
     name: str
-    fed: int = 0
-    accepted: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    delivered: int = 0
-    messages: int = 0
-    publish_drops: int = 0
-    feed_s: float = 0.0
-    nats_ticks_per_s: float = 0.0
+    nats: FeedRun = field(default_factory=FeedRun)
     cpu: Cpu = field(default_factory=Cpu)
     kafka: KafkaFigures | None = None
 
-    @property
-    def lost(self) -> int:
-        return self.accepted - self.delivered
+    def cpu_per_tick_us(self) -> tuple[float, float, float, float]:
+        """CPU per tick fed of the gateway, nats-server, tansu and the subscriber."""
+        return self.cpu.per_tick_us(self.nats.fed)
 
 
 @dataclass(slots=True)
@@ -221,22 +215,6 @@ class Readback:
 
 
 @dataclass(slots=True)
-class RawFigures:
-    """The records read back, produced again by a plain AIOKafkaProducer."""
-
-    records: int = 0
-    ticks: int = 0
-    value_bytes: int = 0
-    seconds: float = 0.0
-    cpu_s: float = 0.0
-    tansu_cpu_s: float = 0.0
-
-    @property
-    def ticks_per_s(self) -> float:
-        return self.ticks / self.seconds if self.seconds else 0.0
-
-
-@dataclass(slots=True)
 class Result:
     """Every figure the run prints."""
 
@@ -246,8 +224,8 @@ class Result:
     nats_only: Run | None = None
     with_kafka: Run | None = None
     readback: Readback | None = None
-    raw: RawFigures | None = None
-    drain: DrainFigures | None = None
+    raw: Delivery | None = None
+    drain: Delivery | None = None
     gateway_rss_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -319,16 +297,14 @@ class Benchmark:
         try:
             result.nats_only = await self._nats_only(nc, count)
             with tempfile.TemporaryDirectory(prefix="bench-kafka-spool-") as spool_dir:
-                kafka = KafkaConfig(
-                    enabled=True, bootstrap_servers=self._broker.bootstrap, spool=SpoolConfig(dir=Path(spool_dir))
-                )
+                kafka = self._kafka_config(spool_dir)
                 for topic in (kafka.ticks_topic, kafka.best_prices_topic):
                     self._broker.create_topic(topic, TOPIC_PARTITIONS)
                 session_id = now_ns()
                 result.with_kafka = await self._with_kafka(nc, count, kafka, session_id)
             self._say("reading both topics back ...")
             result.readback, records = await read_back(
-                self._broker.bootstrap, kafka, session_id, result.with_kafka, self._quotes
+                self._broker.bootstrap, kafka, session_id, result.with_kafka.nats, self._quotes
             )
             self._say(f"raw aiokafka: the {len(records):,} records again, to topics of their own ...")
             result.raw = await self._raw(records)
@@ -336,7 +312,7 @@ class Benchmark:
             result.drain = await self._drain(records)
         finally:
             await nc.drain()
-        result.gateway_rss_mb = _peak_rss_mb()
+        result.gateway_rss_mb = peak_rss_mb()
         return result
 
     async def _nats_only(self, nc: NatsClient, count: int) -> Run:
@@ -344,10 +320,9 @@ class Benchmark:
         run = Run("NATS only")
         pipeline = make_pipeline(nc, DEFAULT_LINGER_MS)
         start_ns = await self._begin(run)
-        async with lingering_publisher(pipeline):
-            await feed_all(pipeline, self._quotes, count)
+        await feed_all(pipeline, self._quotes, count)
         await nc.flush()
-        run.feed_s = (time.time_ns() - start_ns) / NS_PER_S
+        run.nats.feed_s = (time.time_ns() - start_ns) / NS_PER_S
         await self._end(run, pipeline, start_ns, count)
         return run
 
@@ -360,15 +335,13 @@ class Benchmark:
         try:
             await _wait_connected(backup)
             self._say(f"NATS + Kafka: the same {count:,} quotes, spooled and sent to tansu ...")
-            gate, aggregator = QualityGate(BENCH_POLICY), BestPriceAggregator({SOURCE: 0})
-            pipeline = Pipeline(gate, aggregator, NatsPublisher(nc), DEFAULT_LINGER_MS, backup, session_id=session_id)
+            pipeline = make_pipeline(nc, DEFAULT_LINGER_MS, backup, session_id)
             start_ns = await self._begin(run)
             if self._profiler is not None:
                 self._profiler.enable()
-            async with lingering_publisher(pipeline):
-                await feed_all(pipeline, self._quotes, count)
+            await feed_all(pipeline, self._quotes, count)
             await nc.flush()
-            run.feed_s = (time.time_ns() - start_ns) / NS_PER_S
+            run.nats.feed_s = (time.time_ns() - start_ns) / NS_PER_S
             await sampler.wait_drained(backup, DRAIN_TIMEOUT_S)
             drained_ns = time.time_ns()
             await self._end(run, pipeline, start_ns, count)
@@ -382,7 +355,7 @@ class Benchmark:
         figures = run.kafka
         assert figures is not None
         figures.drained_s = (drained_ns - start_ns) / NS_PER_S
-        figures.ticks_per_s = run.accepted / figures.drained_s
+        figures.ticks_per_s = run.nats.accepted / figures.drained_s
         stats = backup.stats
         figures.records_spooled, figures.ticks_spooled = stats.records_spooled, stats.ticks_spooled
         figures.records_sent, figures.records_dropped = stats.records_sent, stats.records_dropped
@@ -401,24 +374,33 @@ class Benchmark:
         """Read the gateway-side clocks (all published; in the Kafka run, all delivered), then the subscriber."""
         cpu = run.cpu
         cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()  # in the Kafka run: with the writer's work
-        stats = pipeline.sources[SOURCE]
-        report = await self._subscriber.end(stats.accepted)
+        report = await self._subscriber.end(pipeline.sources[SOURCE].accepted)
         _, cpu.nats_server_s = self._nats_server_cpu.read()  # nats-server works until the subscriber has everything
-        cpu.subscriber_s = report["cpu_s"]
-        self.result.errors += report["errors"]
-        publish = pipeline.publisher.stats
-        run.fed, run.accepted, run.rejected = fed, stats.accepted, stats.rejected
-        run.delivered = report["ticks"]
-        run.messages = publish.messages
-        run.publish_drops = publish.ticks_dropped + publish.best_prices_dropped
-        if report["ticks"]:
-            run.nats_ticks_per_s = report["ticks"] / ((report["last_ns"] - start_ns) / NS_PER_S)
+        cpu.subscriber_s = report.cpu_s
+        self.result.errors += report.errors
+        run.nats.count(pipeline, fed, report, start_ns)
 
-    async def _raw(self, records: Sequence[ReadRecord]) -> RawFigures:
-        figures = RawFigures(records=len(records))
+    def _kafka_config(self, spool_dir: str) -> KafkaConfig:
+        """The default ``kafka`` config, enabled, with the broker and a spool in ``spool_dir``."""
+        return KafkaConfig(
+            enabled=True, bootstrap_servers=self._broker.bootstrap, spool=SpoolConfig(dir=Path(spool_dir))
+        )
+
+    def _redelivery(self, records: Sequence[ReadRecord], topic_prefix: str) -> tuple[Delivery, list[str]]:
+        """Figures for ``records`` sent again, and their topics, each created with ``topic_prefix`` before it."""
         topics = sorted({topic for topic, _, _, _ in records})
         for topic in topics:
-            self._broker.create_topic(RAW_TOPIC_PREFIX + topic, TOPIC_PARTITIONS)
+            self._broker.create_topic(topic_prefix + topic, TOPIC_PARTITIONS)
+        ticks_topic = KAFKA_DEFAULTS.ticks_topic
+        figures = Delivery(
+            records=len(records),
+            ticks=sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic),
+            value_bytes=sum(len(value) for _, _, value, _ in records),
+        )
+        return figures, topics
+
+    async def _raw(self, records: Sequence[ReadRecord]) -> Delivery:
+        figures, topics = self._redelivery(records, RAW_TOPIC_PREFIX)
         # The writer's producer settings (gateway.kafka.writer.KafkaBackup.run and the default kafka config).
         producer = AIOKafkaProducer(
             bootstrap_servers=self._broker.bootstrap,
@@ -446,24 +428,13 @@ class Benchmark:
             figures.cpu_s, figures.tansu_cpu_s = self._tansu_cpu.read()
         finally:
             await producer.stop()
-        ticks_topic = KAFKA_DEFAULTS.ticks_topic
-        figures.ticks = sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic)
-        figures.value_bytes = sum(len(value) for _, _, value, _ in records)
         return figures
 
-    async def _drain(self, records: Sequence[ReadRecord]) -> DrainFigures:
+    async def _drain(self, records: Sequence[ReadRecord]) -> Delivery:
         """The Kafka path's own capacity: a full spool delivered by the writer, with no pipeline competing."""
-        figures = DrainFigures(records=len(records))
-        topics = sorted({topic for topic, _, _, _ in records})
-        for topic in topics:
-            self._broker.create_topic(DRAIN_TOPIC_PREFIX + topic, TOPIC_PARTITIONS)
-        ticks_topic = KAFKA_DEFAULTS.ticks_topic
-        figures.ticks = sum(len(MarketDataStream.FromString(v).ticks) for t, _, v, _ in records if t == ticks_topic)
+        figures, _ = self._redelivery(records, DRAIN_TOPIC_PREFIX)
         with tempfile.TemporaryDirectory(prefix="bench-kafka-drain-") as spool_dir:
-            kafka = KafkaConfig(
-                enabled=True, bootstrap_servers=self._broker.bootstrap, spool=SpoolConfig(dir=Path(spool_dir))
-            )
-            backup = KafkaBackup.from_config(kafka, INSTANCE_ID, now_ns())
+            backup = KafkaBackup.from_config(self._kafka_config(spool_dir), INSTANCE_ID)
             backup.spool.append(
                 [
                     KafkaRecord(DRAIN_TOPIC_PREFIX + topic, key or b"", value, STREAM_CONTENT_TYPE)
@@ -494,7 +465,7 @@ async def _wait_connected(backup: KafkaBackup) -> None:
 
 
 async def read_back(
-    bootstrap: str, kafka: KafkaConfig, session_id: int, run: Run, quotes: Quotes
+    bootstrap: str, kafka: KafkaConfig, session_id: int, run: FeedRun, quotes: Quotes
 ) -> tuple[Readback, list[ReadRecord]]:
     """Read the ticks and best-prices topics whole; check the ticks against what the run accepted.
 
@@ -575,17 +546,12 @@ async def read_back(
 # -- report ---------------------------------------------------------------------------------------------------
 
 
-def print_report(result: Result, quick: bool, nats_version: str) -> None:
-    rows: list[tuple[str, str, str]] = []
-
-    def row(name: str, value: str, verdict: str = "") -> None:
-        rows.append((name, value, verdict))
-
-    def met(ok: bool) -> str:
-        return "met" if ok else "NOT met"
+def print_report(result: Result, quick: bool) -> None:
+    table = Table()
+    row = table.row
 
     def cpu_per_tick(run: Run) -> str:
-        gateway, server, tansu, subscriber = run.cpu.per_tick_us(run.fed)
+        gateway, server, tansu, subscriber = run.cpu_per_tick_us()
         return f"{gateway:.2f} / {server:.2f} / {tansu:.2f} / {subscriber:.2f} us"
 
     row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files, {result.load_s:.1f} s, not measured)")
@@ -593,21 +559,7 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
     for run in (nats_only, with_kafka):
         if run is None:
             continue
-        row(
-            f"{run.name.upper()}: fed / accepted / rejected",
-            f"{run.fed:,} / {run.accepted:,} / {run.rejected.total():,}",
-        )
-        row(
-            "  NATS: accepted / delivered (lost), drops",
-            f"{run.accepted:,} / {run.delivered:,} ({run.lost:,}), {run.publish_drops:,}",
-            f"zero loss: {met(run.lost == 0 and not run.publish_drops)}",
-        )
-        row("  NATS: feed time (all submitted and flushed)", f"{run.feed_s:.2f} s")
-        row(
-            "  NATS: delivered throughput",
-            f"{run.nats_ticks_per_s:,.0f} ticks/s",
-            f">= {THROUGHPUT_TARGET_TICKS_PER_S:,}: {met(run.nats_ticks_per_s >= THROUGHPUT_TARGET_TICKS_PER_S)}",
-        )
+        run.nats.add_rows(table, run.name.upper())
         kafka = run.kafka
         if kafka is not None:
             row(
@@ -634,8 +586,8 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
                 f"{kafka.max_backlog_records:,} records, {kafka.max_backlog_bytes / 1e6:.2f} MB",
             )
         row("  CPU per tick: gateway / nats-server / tansu / subscriber", cpu_per_tick(run))
-    if nats_only and with_kafka and nats_only.nats_ticks_per_s and with_kafka.kafka:
-        nats_ratio = with_kafka.nats_ticks_per_s / nats_only.nats_ticks_per_s
+    if nats_only and with_kafka and nats_only.nats.ticks_per_s and with_kafka.kafka:
+        nats_ratio = with_kafka.nats.ticks_per_s / nats_only.nats.ticks_per_s
         row(
             "NATS throughput with Kafka / NATS only",
             f"{nats_ratio:.2f}",
@@ -643,16 +595,16 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
         )
         row(
             "Kafka throughput / NATS-only throughput",
-            f"{with_kafka.kafka.ticks_per_s / nats_only.nats_ticks_per_s:.2f}",
+            f"{with_kafka.kafka.ticks_per_s / nats_only.nats.ticks_per_s:.2f}",
         )
-        gateway_extra = with_kafka.cpu.per_tick_us(with_kafka.fed)[0] - nats_only.cpu.per_tick_us(nats_only.fed)[0]
+        gateway_extra = with_kafka.cpu_per_tick_us()[0] - nats_only.cpu_per_tick_us()[0]
         row("gateway CPU the Kafka path adds per tick", f"{gateway_extra:.2f} us")
     readback = result.readback
     if readback is not None and with_kafka is not None:
         row(
             "READ BACK: tick records / ticks / best-price records",
             f"{readback.tick_records:,} / {readback.ticks:,} / {readback.best_records:,} ({readback.read_s:.1f} s)",
-            f"exactly the accepted ticks: {met(readback.exact and readback.ticks == with_kafka.accepted)}",
+            f"exactly the accepted ticks: {met(readback.exact and readback.ticks == with_kafka.nats.accepted)}",
         )
         row(
             "  duplicate ids (dropped) / foreign / repeated / missing / out of order",
@@ -667,12 +619,9 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
         row(
             "KAFKA PATH ALONE: a full spool delivered by the writer",
             f"{drain.ticks_per_s:,.0f} ticks/s ({drain.records:,} records, {drain.seconds:.2f} s)",
-            f">= 150,000: {met(drain.ticks_per_s >= 150_000)}",
+            f">= {KAFKA_TARGET_TICKS_PER_S:,}: {met(drain.ticks_per_s >= KAFKA_TARGET_TICKS_PER_S)}",
         )
-        row(
-            "  CPU per tick: gateway (writer) / tansu",
-            f"{drain.cpu_s / max(drain.ticks, 1) * 1e6:.2f} / {drain.tansu_cpu_s / max(drain.ticks, 1) * 1e6:.2f} us",
-        )
+        row("  CPU per tick: gateway (writer) / tansu", drain.cpu_per_tick())
     raw = result.raw
     if raw is not None:
         row("RAW aiokafka: the same records, all sent at once", f"{raw.ticks_per_s:,.0f} ticks/s ({raw.seconds:.2f} s)")
@@ -681,24 +630,13 @@ def print_report(result: Result, quick: bool, nats_version: str) -> None:
             f"{raw.records:,} / {raw.ticks:,} / {raw.value_bytes / 1e6:.1f} MB, "
             f"{raw.records / raw.seconds:,.0f} records/s",
         )
-        row(
-            "  CPU per tick: producer / tansu",
-            f"{raw.cpu_s / max(raw.ticks, 1) * 1e6:.2f} / {raw.tansu_cpu_s / max(raw.ticks, 1) * 1e6:.2f} us",
-        )
+        row("  CPU per tick: producer / tansu", raw.cpu_per_tick())
     row("peak RSS gateway (holds the quotes and the records read back)", f"{result.gateway_rss_mb:.1f} MB")
 
-    print()
-    print(f"fxgw Kafka benchmark{' (--quick)' if quick else ''}")
-    print(
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, uvloop {uvloop.__version__}, "
-        f"aiokafka {aiokafka.__version__}, {nats_version}, tansu (memory storage)"
+    table.show(
+        f"fxgw Kafka benchmark{' (--quick)' if quick else ''}",
+        environment(f"aiokafka {aiokafka.__version__}", nats_server_version(), "tansu (memory storage)"),
     )
-    width = max(len(name) for name, _, _ in rows)
-    value_width = max(len(value) for _, value, _ in rows)
-    print(f"{'figure':<{width}}  {'value':<{value_width}}  target")
-    print("-" * (width + value_width + 30))
-    for name, value, verdict in rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {verdict}".rstrip())
     for error in result.errors:
         print(f"error: {error}")
 
@@ -711,40 +649,26 @@ def print_profile(profiler: cProfile.Profile) -> None:
         (pstats.SortKey.TIME, (KAFKA_PATH_FUNCTIONS, PROFILE_TOP), ", Kafka path only"),
     )
     for key, restrictions, title in listings:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(*restrictions)
-        print(f"\ncProfile of the NATS + Kafka run, by {key.value}{title}:\n{out.getvalue()}", file=sys.stderr)
+        listing = profile_listing(profiler, key, *restrictions)
+        print(f"\ncProfile of the NATS + Kafka run, by {key.value}{title}:\n{listing}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_QUOTES:,} quotes: ~20 s in all")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of OANDA YYYYMMDD_quote.zip files")
+    parser = argument_parser(__doc__, f"the first {QUICK_QUOTES:,} quotes: ~20 s in all")
     parser.add_argument("--profile", action="store_true", help="cProfile the NATS + Kafka run; print to stderr")
-    args = parser.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"bench_kafka: no quote folder at {args.data} (use --data)", file=sys.stderr)
-        return 2
-
-    def say(text: str) -> None:
-        print(f"[{time.perf_counter() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
+    args = parse_args(parser, argv)
+    say = progress()
     profiler = cProfile.Profile() if args.profile else None
-    with NatsServer() as server, TansuBroker() as broker:
+    with NatsServer() as server, TansuBroker() as broker, SubscriberProcess(server.url) as subscriber:
         say(f"nats-server on {server.url}, tansu on {broker.bootstrap}")
-        subscriber = SubscriberProcess(server.url)
-        try:
-            quotes = load_quotes(args.data)
-            say(f"loaded {len(quotes):,} quotes from {quotes.files} files in {quotes.load_s:.1f} s")
-            subscriber.wait_ready()
-            count = min(len(quotes), QUICK_QUOTES) if args.quick else len(quotes)
-            benchmark = Benchmark(server.url, broker, subscriber, quotes, say, profiler)
-            result = uvloop.run(benchmark.run(count))
-        finally:
-            subscriber.stop()
+        quotes = load_quotes(args.data)
+        say(f"loaded {len(quotes):,} quotes from {quotes.files} files in {quotes.load_s:.1f} s")
+        subscriber.wait_ready()
+        count = min(len(quotes), QUICK_QUOTES) if args.quick else len(quotes)
+        benchmark = Benchmark(server.url, broker, subscriber, quotes, say, profiler)
+        result = uvloop.run(benchmark.run(count))
     say("done; nats-server and tansu stopped")
-    print_report(result, args.quick, nats_server_version())
+    print_report(result, args.quick)
     if profiler is not None:
         print_profile(profiler)
     return 0

@@ -11,7 +11,7 @@ What runs, all on this machine:
 - the local OANDA v20 server (``python -m tests.servers.oanda_v20``) in its own process, streaming the
   recorded EUR/USD quotes (``--data``, all 532,903 of them, cycled) as fast as the reader takes them;
 - a private ``nats-server`` on a free port (:class:`gateway.nats_server.NatsServer`);
-- a subscriber in a separate process on ``market.*.ticks`` (``bench_pipeline.SubscriberProcess``): it
+- a subscriber in a separate process on ``market.*.ticks`` (``benchkit.SubscriberProcess``): it
   decodes every MarketDataStream, counts the ticks and records each one's latency from ``ts_recv_ns``;
 - the real gateway in this process, on uvloop: :class:`gateway.app.Gateway` with one ``oanda`` broker whose
   REST and stream URLs are the local server, its token in an environment variable set here, and every other
@@ -46,10 +46,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import io
 import logging
 import os
-import platform
 import pstats
 import secrets
 import select
@@ -67,35 +65,39 @@ from typing import Any, ClassVar, Final
 import httpx
 import uvloop
 import v20
-from bench_pipeline import (
+from benchkit import (
+    INSTRUMENT,
+    PROFILE_TOP,
+    REPO_ROOT,
     BenchmarkError,
     CpuMeter,
     SubscriberProcess,
+    Table,
+    argument_parser,
+    environment,
     find_child_pid,
+    met,
     nats_server_version,
+    parse_args,
+    profile_listing,
+    progress,
 )
 
 from collectors.oanda.collector import OandaCollector
 from collectors.oanda.config import OandaConfig
 from collectors.oanda.parsing import Heartbeat, parse_stream_line
 from gateway.app import Gateway
-from gateway.clock import NS_PER_S, parse_time_ns
+from gateway.clock import parse_time_ns
 from gateway.config import GatewayConfig, parse_config
 from gateway.events import Quote, TickSink
 from gateway.nats_server import NatsServer
 from gateway.prices import PRICE_SCALE
+from tests.servers.oanda_v20 import V20LineParser, v20_stream_line_parser
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # tests.servers is not part of the installed package
-from tests.servers.oanda_v20 import V20LineParser, v20_stream_line_parser  # noqa: E402
-
-DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
 SERVER_DATA_FOLDER: Final = "oanda-eurusd-ticks"
 """The name the server's ``--data`` folder must give the quote files' folder."""
 SOURCE: Final = "oanda-bench"
 ACCOUNT: Final = "101-004-1234567-001"
-INSTRUMENT: Final = "EUR_USD"
 TOKEN_ENV: Final = "FXGW_BENCH_OANDA_TOKEN"
 HEARTBEAT_S: Final = 5.0
 
@@ -109,7 +111,6 @@ QUICK_PARSE_LINES: Final = 30_000
 PARSE_ROUNDS: Final = 3
 V20_STREAM_S: Final = 3.0
 QUICK_V20_STREAM_S: Final = 1.5
-PROFILE_TOP: Final = 30
 
 TARGET_LINES_PER_S: Final = 100_000
 
@@ -186,16 +187,6 @@ def machine_busy_s() -> float:
     """CPU seconds all CPUs of the machine spent busy so far (not idle, not waiting for I/O): /proc/stat."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def subscriber_pid() -> int | None:
-    """The pid of the subscriber: this process's child started by multiprocessing's spawn."""
-    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            with contextlib.suppress(OSError):
-                if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    return int(pid)
-    return None
 
 
 class OtherLoad:
@@ -336,7 +327,7 @@ async def run_gateway(
     profiler: cProfile.Profile | None,
 ) -> GatewayResult:
     """Phase 1 (module docstring)."""
-    cpu = CpuMeters(server.process.pid, find_child_pid("nats-server"), subscriber_pid())
+    cpu = CpuMeters(server.process.pid, find_child_pid("nats-server"), subscriber.pid)
     TrackedOandaCollector.instances.clear()
     gateway = Gateway(gateway_config(server.url), nats_url, {"oanda": TrackedOandaCollector})
     await subscriber.begin(record_latency=True)
@@ -385,11 +376,10 @@ async def run_gateway(
     result.connects = collector.stats.connects
     result.publish_drops = publish.ticks_dropped + publish.best_prices_dropped
     report = await subscriber.end(source.accepted)
-    result.delivered = report["ticks"]
-    span_s = (report["last_ns"] - report["first_ns"]) / NS_PER_S
-    result.delivered_per_s = report["ticks"] / span_s if span_s > 0 else 0.0
-    result.latency_ms = report.get("latency_ms", {})
-    result.errors = report["errors"]
+    result.delivered = report.ticks
+    result.delivered_per_s = report.ticks_per_s(report.first_ns)
+    result.latency_ms = report.latency_ms
+    result.errors = report.errors
     return result
 
 
@@ -548,13 +538,8 @@ def print_report(
     server: OandaServerProcess,
     args: argparse.Namespace,
 ) -> None:
-    rows: list[tuple[str, str, str]] = []
-
-    def row(name: str, value: str, note: str = "") -> None:
-        rows.append((name, value, note))
-
-    def met(ok: bool) -> str:
-        return "met" if ok else "NOT met"
+    table = Table()
+    row = table.row
 
     def by_reason(counts: Counter[str]) -> str:
         return ", ".join(f"{reason} {count:,}" for reason, count in counts.most_common()) or "none"
@@ -628,65 +613,39 @@ def print_report(
     row("  CPU per line (this process)", f"{stream.cpu_s / max(stream.prices, 1) * 1e6:.2f} us")
     row("  CPU of other processes on the machine", f"{stream.other_load:.0%}", noise)
 
-    print()
-    print(f"fxgw OANDA benchmark{' (--quick)' if args.quick else ''}")
-    print(
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, uvloop {uvloop.__version__}, "
-        f"httpx {httpx.__version__}, v20 {version('v20')}, {nats_server_version()}"
+    table.show(
+        f"fxgw OANDA benchmark{' (--quick)' if args.quick else ''}",
+        environment(f"httpx {httpx.__version__}", f"v20 {version('v20')}", nats_server_version()),
+        "target / comparison",
     )
-    width = max(len(name) for name, _, _ in rows)
-    value_width = max(len(value) for _, value, _ in rows)
-    print(f"{'figure':<{width}}  {'value':<{value_width}}  target / comparison")
-    print("-" * (width + value_width + 40))
-    for name, value, note in rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {note}".rstrip())
     for line in parsing.disagreements[:5]:
         print(f"parsers disagree on: {line[:200]}")
     for error in gateway.errors:
         print(f"error: {error}")
 
 
-def print_profile(profiler: cProfile.Profile) -> None:
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(pstats.SortKey.TIME).print_stats(PROFILE_TOP)
-    print(out.getvalue(), file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter phases: about 15 s in all")
+    parser = argument_parser(__doc__, "shorter phases: about 15 s in all")
     parser.add_argument("--duration", type=float, default=None, help="measured window of the gateway phase, s")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of OANDA YYYYMMDD_quote.zip files")
     parser.add_argument("--profile", action="store_true", help="cProfile the gateway's window; print to stderr")
-    args = parser.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"bench_oanda: no quote folder at {args.data} (use --data)", file=sys.stderr)
-        return 2
+    args = parse_args(parser, argv)
     duration_s = args.duration or (QUICK_DURATION_S if args.quick else DURATION_S)
     parse_lines = QUICK_PARSE_LINES if args.quick else PARSE_LINES
     v20_stream_s = QUICK_V20_STREAM_S if args.quick else V20_STREAM_S
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    def say(text: str) -> None:
-        print(f"[{time.perf_counter() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
+    say = progress()
     token = secrets.token_hex(16)
     os.environ[TOKEN_ENV] = token  # the collector reads it from here, as from the gateway's environment
     profiler = cProfile.Profile() if args.profile else None
     oanda = OandaServerProcess(args.data, token)
     try:
-        with NatsServer() as nats_server:
+        with NatsServer() as nats_server, SubscriberProcess(nats_server.url) as subscriber:
             say(f"nats-server on {nats_server.url}; OANDA server loading {args.data}")
-            subscriber = SubscriberProcess(nats_server.url)
-            try:
-                subscriber.wait_ready()
-                oanda.wait_ready()
-                say(f"OANDA server on {oanda.url} (ready after {oanda.load_s:.1f} s)")
-                say(f"gateway: {WARM_UP_S:g} s warm-up, then {duration_s:g} s measured ...")
-                gateway = uvloop.run(run_gateway(nats_server.url, oanda, subscriber, duration_s, profiler))
-            finally:
-                subscriber.stop()
+            subscriber.wait_ready()
+            oanda.wait_ready()
+            say(f"OANDA server on {oanda.url} (ready after {oanda.load_s:.1f} s)")
+            say(f"gateway: {WARM_UP_S:g} s warm-up, then {duration_s:g} s measured ...")
+            gateway = uvloop.run(run_gateway(nats_server.url, oanda, subscriber, duration_s, profiler))
         say(f"parsers: capturing {parse_lines:,} stream lines, then ours and v20's on them ...")
         parsing = compare_parsers(oanda, token, parse_lines)
         say(f"v20 streaming client for {v20_stream_s:g} s ...")
@@ -697,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
             del os.environ[TOKEN_ENV]
     say("done; servers stopped")
     if profiler is not None:
-        print_profile(profiler)
+        print(profile_listing(profiler, pstats.SortKey.TIME, PROFILE_TOP), file=sys.stderr)
     print_report(gateway, parsing, stream, oanda, args)
     return 0
 

@@ -2,12 +2,12 @@
 
 Usage (from the repository root)::
 
-    python scripts/bench_reconnect.py [--data DIR]
+    python scripts/bench_reconnect.py [--quick] [--data DIR]
 
 A local OANDA v20 server (tests/servers/oanda_v20.py) streams recorded EUR/USD quotes at 1,000 lines/s to
 the real gateway, which publishes to a private nats-server; a subscriber in this process records ticks and
 status messages. For each outage length the server is stopped (connections dropped, port closed), started
-again on the same port after the outage, and the script prints:
+again on the same port after the outage (0.2, 1, 3 and 8 s; ``--quick``: 0.2 and 1 s), and the script prints:
 
 - restored -> RECONNECTED: from the server listening again to the gateway's RECONNECTED status: what is
   left of the backoff step the collector was in when the server came back (``reconnect_min_s`` 0.5 s
@@ -21,17 +21,18 @@ must arrive on NATS; the script prints how many were sent and how many arrived.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 import nats
 import uvloop
+from benchkit import argument_parser, parse_args
 from nats.aio.msg import Msg
 
 from gateway.app import Gateway
@@ -39,17 +40,13 @@ from gateway.clock import parse_time_ns
 from gateway.config import parse_config
 from gateway.nats_server import NatsServer
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
+from tests.servers.oanda_v20 import OandaV20Server, PriceFeed
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # tests.servers is not part of the installed package
-from tests.servers.oanda_v20 import OandaV20Server, PriceFeed  # noqa: E402
-
-DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
 ACCOUNT: Final = "101-004-1234567-001"
 TOKEN_ENV: Final = "FXGW_BENCH_RECONNECT_TOKEN"
 SOURCE: Final = "oanda-bench"
 OUTAGES_S: Final = (0.2, 1.0, 3.0, 8.0)
+QUICK_OUTAGES_S: Final = (0.2, 1.0)
 LINES_PER_S: Final = 1000
 HEALTHY_AFTER_S: Final = 1.5
 """Shorter than the default 30 s, so that each outage starts from the first backoff step, as after a long
@@ -83,7 +80,7 @@ class Watcher:
             await asyncio.wait_for(self.changed.wait(), max(0.01, deadline - time.monotonic()))
 
 
-async def measure(data: Path) -> None:
+async def measure(data: Path, outages_s: Sequence[float]) -> None:
     token = os.urandom(16).hex()
     os.environ[TOKEN_ENV] = token
     feed = PriceFeed.from_quote_files(data, limit=200_000, rate=LINES_PER_S)
@@ -108,7 +105,7 @@ async def measure(data: Path) -> None:
         try:
             await watcher.wait_for_state(SourceStatus.STATE_CONNECTED, 0)
             print(f"{'outage':>8} {'restored -> RECONNECTED':>24} {'connect time':>13} {'reported gap':>13} attempt")
-            for outage_s in OUTAGES_S:
+            for outage_s in outages_s:
                 await asyncio.sleep(HEALTHY_AFTER_S + 0.5)
                 seen = len(watcher.statuses)
                 await server.stop()
@@ -146,11 +143,9 @@ def _event_ns(line: bytes) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of OANDA quote files")
-    args = parser.parse_args(argv)
+    args = parse_args(argument_parser(__doc__, "the two shorter outages only: about 15 s"), argv)
     logging.basicConfig(level=logging.CRITICAL)  # the outages are deliberate: their warnings would hide the table
-    uvloop.run(measure(args.data))
+    uvloop.run(measure(args.data, QUICK_OUTAGES_S if args.quick else OUTAGES_S))
     return 0
 
 

@@ -16,6 +16,11 @@ by a disconnect) is :class:`collectors.streaming.StreamingCollector`'s; the byte
   account, across all collectors of the event loop (OANDA's limits).
 - **Errors.** OANDA's error bodies become ProviderHttpError messages naming the
   broker, the account and the token's environment variable (never the token).
+- **The token** is read with gateway.secrets.environment_secret: surrounding
+  whitespace removed (the ``\r`` of a CRLF file would otherwise make every
+  request fail with an error quoting the header), and remembered for redaction;
+  an error text of httpx, v20 or requests, which may quote request headers, is
+  redacted and clipped before it reaches a log, a status or /health.
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from collectors.oanda.config import OandaConfig
 from collectors.oanda.framing import OandaFraming
 from collectors.oanda.parsing import error_message, pip_px_from_location
 from collectors.streaming import ConnectionPacer, StreamingCollector, parse_retry_after
+from gateway.echo import clip
 from gateway.errors import BadValueError, ConfigError, ProviderHttpError, SourceError
 from gateway.events import TickSink
 from gateway.schema.market.v1.market_pb2 import SourceStatus
+from gateway.secrets import environment_secret, redact
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +82,9 @@ class OandaCollector(StreamingCollector[OandaConfig]):
     transient_errors: ClassVar[tuple[type[Exception], ...]] = (httpx.HTTPError, OSError, SourceError)
 
     def __init__(self, config: OandaConfig, sink: TickSink) -> None:
-        """Reads the token (and account id) from the environment; a missing variable is a ConfigError."""
+        """Reads the token (and account id) from the environment; a missing or blank variable is a ConfigError."""
         super().__init__(config, sink)
-        self._token = _environment(config.token_env, f"brokers[{config.id}].token_env")
+        self._token = environment_secret(config.token_env, f"brokers[{config.id}].token_env")
         self.account_id = config.account_id or _environment(
             config.account_id_env or "", f"brokers[{config.id}].account_id_env"
         )
@@ -132,7 +139,7 @@ class OandaCollector(StreamingCollector[OandaConfig]):
             yield response.aiter_raw()
 
     def new_framing(self) -> OandaFraming:
-        return OandaFraming(self.source_id, self.instruments)
+        return OandaFraming(self.source_id, self.instruments, self.config.max_line_bytes)
 
     def _running(self) -> _Session:
         if self._session is None:
@@ -146,7 +153,10 @@ class OandaCollector(StreamingCollector[OandaConfig]):
         try:
             response = await asyncio.to_thread(context.account.instruments, self.account_id)
         except Exception as exc:  # v20 raises its own and requests' exceptions, and JSON errors on odd bodies
-            raise SourceError(f"{self.source_id}: instruments request to {self.rest_url} failed: {exc!r}") from exc
+            # Their text may quote the request, headers included: redacted first, then clipped (clipping
+            # first could cut a token in half, out of redaction's reach).
+            shown = clip(redact(repr(exc)))
+            raise SourceError(f"{self.source_id}: instruments request to {self.rest_url} failed: {shown}") from exc
         if response.status != 200:
             raise self._http_error(
                 response.status, (response.raw_body or "").encode(), response.headers.get("Retry-After"), "instruments"
@@ -196,7 +206,8 @@ class OandaCollector(StreamingCollector[OandaConfig]):
 
 
 def _environment(name: str, key: str) -> str:
-    value = os.environ.get(name, "")
+    """A value that is not a secret (an account id) from the environment, surrounding whitespace removed."""
+    value = os.environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"{key}: environment variable {name} is not set or empty")
     return value

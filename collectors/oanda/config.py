@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from collectors.oanda.framing import MAX_LINE_BYTES
 from collectors.streaming import StreamingConfig
 
 OANDA_HOSTS: Final = {
@@ -15,6 +16,10 @@ OANDA_HOSTS: Final = {
 }
 ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ACCOUNT_ID_PATTERN: Final = r"^\d{3}-\d{3}-\d+-\d{3}$"
+MIN_LINE_BYTES: Final = 4 * 1024
+"""Lowest max_line_bytes allowed: OANDA's longest recorded line is 568 bytes, a full book stays under 4 KiB."""
+MAX_LINE_BYTES_CEILING: Final = 16 * 1024 * 1024
+"""Highest max_line_bytes allowed: what one stream may hold of an unfinished line stays bounded."""
 
 
 class OandaConfig(StreamingConfig):
@@ -31,6 +36,16 @@ class OandaConfig(StreamingConfig):
     token_env: str = Field(pattern=ENV_NAME_PATTERN, description="Name of the variable holding the API token.")
     rest_url: str | None = Field(default=None, description="Overrides the environment's REST host.")
     stream_url: str | None = Field(default=None, description="Overrides the environment's streaming host.")
+    max_line_bytes: int = Field(
+        default=MAX_LINE_BYTES,
+        ge=MIN_LINE_BYTES,
+        le=MAX_LINE_BYTES_CEILING,
+        description=(
+            "Longest stream line accepted (bytes, newline excluded); a longer one is rejected as MALFORMED as "
+            "soon as it passes the limit and skipped to its end without being kept. 64 KiB by default: over "
+            "100 times OANDA's longest recorded line (568 bytes)."
+        ),
+    )
 
     @field_validator("rest_url", "stream_url")
     @classmethod

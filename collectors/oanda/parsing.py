@@ -9,6 +9,13 @@ Lines are decoded by msgspec straight into the typed structs below: that is
 about a quarter cheaper than building a dict and reading it, and a field of
 the wrong type is reported with its JSON path. Fields the gateway does not use
 (``closeoutBid``, deeper levels' extra keys, ...) are skipped.
+
+Any line, whatever it holds, becomes a Quote, a Heartbeat or one InputError
+whose message echoes at most a bounded prefix of the input (gateway.echo):
+JSON nested deeper than the decoder's recursion limit (msgspec counts its
+depth against Python's, about a thousand levels) is malformed; a price of
+thousands of digits, a time outside 1970-2262 or an over-long name is a bad
+value, each refused before any conversion that would cost its size.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from typing import final
 import msgspec
 
 from gateway.clock import parse_time_ns
-from gateway.errors import BadValueError, InputError, MalformedInputError
+from gateway.echo import NAME_CHARS, shown
+from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
 from gateway.events import Quote
 from gateway.instruments import validate_instrument
 from gateway.prices import parse_liquidity, parse_price
@@ -72,6 +80,8 @@ def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Quote | Hear
         raise MalformedInputError(f"unexpected shape: {exc}", raw=bytes(line)) from exc
     except msgspec.DecodeError as exc:
         raise MalformedInputError(f"not valid JSON ({exc})", raw=bytes(line)) from exc
+    except RecursionError as exc:  # msgspec's guard against deep nesting (it never reaches the C stack's end)
+        raise MalformedInputError("JSON nested too deeply to read", raw=bytes(line)) from exc
     kind = message.type
     if kind == "PRICE" or kind is None:
         return _price_to_quote(message, line, source, ts_recv_ns)
@@ -83,7 +93,7 @@ def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Quote | Hear
         except BadValueError as exc:
             exc.raw = bytes(line)
             raise
-    raise MalformedInputError(f"unknown message type {kind!r}", raw=bytes(line))
+    raise MalformedInputError(f"unknown message type {shown(kind)}", raw=bytes(line))
 
 
 def _price_to_quote(message: StreamMessage, line: bytes, source: str, ts_recv_ns: int) -> Quote:
@@ -93,6 +103,11 @@ def _price_to_quote(message: StreamMessage, line: bytes, source: str, ts_recv_ns
         raise MalformedInputError(f"price without {', '.join(repr(name) for name in missing)}", raw=bytes(line))
     try:
         if instrument not in _known_instruments:
+            if len(instrument) > NAME_CHARS:
+                raise UnknownInstrumentError(
+                    f"instrument {shown(instrument)} is not of the form BASE_QUOTE: {len(instrument):,} characters",
+                    instrument=instrument[:NAME_CHARS],
+                )
             validate_instrument(instrument)
             if len(_known_instruments) >= _KNOWN_INSTRUMENTS_LIMIT:
                 _known_instruments.clear()

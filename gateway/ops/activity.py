@@ -30,6 +30,10 @@ class RecentActivity:
 
     ticks_per_s: Mapping[str, float] = field(default_factory=dict)
     nats_ticks_dropped: int = 0
+    nats_other_dropped: int = 0
+    """Best prices, rejections and statuses NATS did not take."""
+    nats_unconfirmed: int = 0
+    """Messages not confirmed when a NATS connection dropped: possibly lost."""
     kafka_records_dropped: int = 0
 
 
@@ -85,13 +89,20 @@ class ActivitySampler:
         return RecentActivity(
             ticks_per_s=self._accepted.rates(now_ns, snapshot.accepted_counts()),
             nats_ticks_dropped=drops["nats"],
+            nats_other_dropped=drops["nats_other"],
+            nats_unconfirmed=drops["nats_unconfirmed"],
             kafka_records_dropped=drops.get("kafka", 0),
         )
 
 
 def _drop_counts(snapshot: GatewaySnapshot) -> dict[str, int]:
     """What was dropped since start: NATS ticks and, with a Kafka backup, records of the Kafka copy."""
-    counts = {"nats": snapshot.nats.ticks_dropped}
+    nats = snapshot.nats
+    counts = {
+        "nats": nats.ticks_dropped,
+        "nats_other": nats.best_prices_dropped + nats.rejections_dropped + nats.statuses_dropped,
+        "nats_unconfirmed": nats.unconfirmed_at_outages,
+    }
     if snapshot.kafka is not None:
         counts["kafka"] = snapshot.kafka.records_dropped
     return counts

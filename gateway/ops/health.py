@@ -71,6 +71,16 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
             f"nats dropped {recent.nats_ticks_dropped:,} ticks in the last {DROP_MEMORY_S // 60} min "
             f"(buffer full while disconnected)"
         )
+    if recent.nats_other_dropped:
+        degraded.append(
+            f"nats dropped {recent.nats_other_dropped:,} best prices, rejections or statuses in the last "
+            f"{DROP_MEMORY_S // 60} min (buffer full while disconnected)"
+        )
+    if recent.nats_unconfirmed:
+        degraded.append(
+            f"nats connection lost in the last {DROP_MEMORY_S // 60} min: up to {recent.nats_unconfirmed:,} messages "
+            f"sent just before were not confirmed and may be lost (consumers see batch_seq gaps)"
+        )
     status = HealthStatus.DOWN if down else HealthStatus.DEGRADED if degraded else HealthStatus.OK
     problems = (*down, *degraded)
     document = {
@@ -85,6 +95,11 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
             "messages": nats.messages,
             "ticks": nats.ticks,
             "ticks_dropped": nats.ticks_dropped,
+            "best_prices_dropped": nats.best_prices_dropped,
+            "rejections_dropped": nats.rejections_dropped,
+            "statuses_dropped": nats.statuses_dropped,
+            "outages": nats.outages,
+            "unconfirmed_at_outages": nats.unconfirmed_at_outages,
         },
         "sources": {
             source_id: _source_document(source, recent.ticks_per_s.get(source_id, 0.0))
@@ -167,4 +182,5 @@ def _kafka_document(kafka: KafkaSnapshot) -> dict[str, Any]:
         "oldest_unacked_age_s": round(kafka.oldest_unacked_age_s, 3),
         "records_set_aside": kafka.records_set_aside,
         "last_set_aside": kafka.last_set_aside,
+        "spool_corrupt_records": kafka.spool_corrupt_records,
     }

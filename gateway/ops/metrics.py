@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot
+from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot
 
 
 def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
@@ -47,6 +47,13 @@ def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
         GaugeMetricFamily("fxgw_nats_connected", "1 while connected to NATS.", value=int(nats.connected)),
         CounterMetricFamily(
             "fxgw_nats_ticks_dropped_total", "Ticks NATS did not take (buffer full).", value=nats.ticks_dropped
+        ),
+        _nats_dropped(nats),
+        CounterMetricFamily("fxgw_nats_outages_total", "NATS connections lost since start.", value=nats.outages),
+        CounterMetricFamily(
+            "fxgw_nats_unconfirmed_at_outages_total",
+            "Messages not yet confirmed by nats-server when a connection dropped: at most this many were lost.",
+            value=nats.unconfirmed_at_outages,
         ),
         GaugeMetricFamily("fxgw_uptime_seconds", "Seconds since the gateway started.", value=snapshot.uptime_s),
     ]
@@ -88,6 +95,11 @@ def _kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
             "Records Kafka refused as too large, left out of the Kafka copy (also in records_dropped).",
             value=kafka.records_set_aside,
         ),
+        CounterMetricFamily(
+            "fxgw_kafka_spool_corrupt_records_total",
+            "Records the spool found damaged on disk when it was opened.",
+            value=kafka.spool_corrupt_records,
+        ),
     ]
 
 
@@ -99,3 +111,17 @@ class GatewayMetrics:
 
     def collect(self) -> Iterable[Metric]:
         return metric_families(self._snapshot())
+
+
+def _nats_dropped(nats: NatsSnapshot) -> CounterMetricFamily:
+    """Best prices, rejections and statuses in messages NATS did not take, by kind (ticks have their own counter)."""
+    family = CounterMetricFamily(
+        "fxgw_nats_items_dropped_total", "Items in messages NATS did not take (buffer full), by kind.", labels=["kind"]
+    )
+    for kind, count in (
+        ("best_price", nats.best_prices_dropped),
+        ("rejection", nats.rejections_dropped),
+        ("status", nats.statuses_dropped),
+    ):
+        family.add_metric([kind], count)
+    return family

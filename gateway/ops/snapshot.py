@@ -85,6 +85,13 @@ class NatsSnapshot:
     ticks: int = 0
     ticks_dropped: int = 0
     """Ticks in messages NATS did not take (its buffer was full while disconnected)."""
+    best_prices_dropped: int = 0
+    rejections_dropped: int = 0
+    statuses_dropped: int = 0
+    unconfirmed_at_outages: int = 0
+    """Messages published but not yet confirmed by nats-server when a connection dropped: possibly lost."""
+    outages: int = 0
+    """Connections to NATS lost since start."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,6 +115,8 @@ class KafkaSnapshot:
     records_set_aside: int = 0
     """Records Kafka refused as too large, left out of the Kafka copy so the rest goes on."""
     last_set_aside: str = ""
+    spool_corrupt_records: int = 0
+    """Records the spool found damaged on disk when it was opened (lost from the Kafka copy; see README)."""
 
     @property
     def stalled(self) -> bool:

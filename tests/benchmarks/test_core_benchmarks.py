@@ -16,7 +16,6 @@ Target of the project: parse + gate + aggregate + serialize <= 5 us per tick
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -38,16 +37,12 @@ from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import TickRecordEncoder
+from tests.support import RecordingNatsClient, compact_json
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick
 
 pytestmark = pytest.mark.benchmark
-
-
-def _dumps(value: object) -> bytes:
-    """Compact JSON, as OANDA sends it, by an encoder independent of the one under test."""
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 INSTRUMENT: Final = "EUR_USD"
@@ -89,7 +84,7 @@ def _event_times(count: int) -> list[int]:
 def _v20_price_line(quote: RecordedQuote, ts_ns: int) -> bytes:
     """A quote in the shape of a live v20 PRICE line: two levels a side, closeouts, status."""
     bid, ask = quote.bid_px, quote.ask_px
-    return _dumps(
+    return compact_json(
         {
             "type": "PRICE",
             "time": format_time_ns(ts_ns),
@@ -122,25 +117,6 @@ def _tick(quote: RecordedQuote, source: str, ts_ns: int, bid_shift_px: int = 0, 
         ts_recv_ns=ts_ns,
         tradeable=True,
     )
-
-
-class CountingNatsClient:
-    """Stands in for the NATS socket: keeps each payload, as the real client queues it."""
-
-    def __init__(self) -> None:
-        self.payloads: list[tuple[str, bytes]] = []
-
-    async def publish(
-        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
-    ) -> None:
-        self.payloads.append((subject, payload))
-
-    def ticks_by_subject(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for subject, payload in self.payloads:
-            stream = MarketDataStream.FromString(payload)
-            counts[subject] = counts.get(subject, 0) + len(stream.ticks) + len(stream.best_prices)
-        return counts
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -243,16 +219,16 @@ def test_serialize_512_tick_batch(benchmark: Any, per_tick: PerTick, eurusd_quot
     ]
     loop = uvloop.new_event_loop()
 
-    def fresh_publisher() -> tuple[tuple[CycleBuilder, NatsPublisher, CountingNatsClient], dict[str, Any]]:
-        client = CountingNatsClient()
+    def fresh_publisher() -> tuple[tuple[CycleBuilder, NatsPublisher, RecordingNatsClient], dict[str, Any]]:
+        client = RecordingNatsClient()
         return (CycleBuilder(session_id=1, max_batch_ticks=SERIALIZED_BATCH), NatsPublisher(client), client), {}
 
-    def serialize(cycles: CycleBuilder, publisher: NatsPublisher, client: CountingNatsClient) -> bytes:
+    def serialize(cycles: CycleBuilder, publisher: NatsPublisher, client: RecordingNatsClient) -> bytes:
         add_tick, encode = cycles.add_tick, TickRecordEncoder().encode
         for seq, quote in enumerate(quotes, 1):
             add_tick(quote.source, quote.instrument, encode(quote, seq))
         loop.run_until_complete(publisher.publish(cycles.take(0)))
-        return client.payloads[0][1]
+        return client.published[0][1]
 
     try:
         payload = benchmark.pedantic(serialize, setup=fresh_publisher, rounds=2_000, warmup_rounds=50)
@@ -294,12 +270,12 @@ def test_full_path_parse_gate_aggregate_serialize(
                     events.append(event)
             await submit(events)
 
-    def fresh_pipeline() -> tuple[tuple[Pipeline, CountingNatsClient], dict[str, Any]]:
-        client = CountingNatsClient()
+    def fresh_pipeline() -> tuple[tuple[Pipeline, RecordingNatsClient], dict[str, Any]]:
+        client = RecordingNatsClient()
         pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
         return (pipeline, client), {}
 
-    def run(pipeline: Pipeline, client: CountingNatsClient) -> tuple[Pipeline, CountingNatsClient]:
+    def run(pipeline: Pipeline, client: RecordingNatsClient) -> tuple[Pipeline, RecordingNatsClient]:
         loop.run_until_complete(process(pipeline))
         return pipeline, client
 
@@ -339,15 +315,15 @@ def test_submit_of_single_tick_batches(benchmark: Any, per_tick: PerTick, eurusd
         for batch in batches:
             await pipeline.submit(batch)
 
-    def fresh_pipeline() -> tuple[tuple[Pipeline, list[list[Event]], CountingNatsClient], dict[str, Any]]:
-        client = CountingNatsClient()
+    def fresh_pipeline() -> tuple[tuple[Pipeline, list[list[Event]], RecordingNatsClient], dict[str, Any]]:
+        client = RecordingNatsClient()
         pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
         batches: list[list[Event]] = [[_tick(quote, SOURCE, ts)] for quote, ts in quotes]  # submit sets seq
         return (pipeline, batches, client), {}
 
     def run(
-        pipeline: Pipeline, batches: list[list[Event]], client: CountingNatsClient
-    ) -> tuple[Pipeline, CountingNatsClient]:
+        pipeline: Pipeline, batches: list[list[Event]], client: RecordingNatsClient
+    ) -> tuple[Pipeline, RecordingNatsClient]:
         loop.run_until_complete(submit_one_by_one(pipeline, batches))
         return pipeline, client
 
@@ -358,9 +334,9 @@ def test_submit_of_single_tick_batches(benchmark: Any, per_tick: PerTick, eurusd
 
     stats = pipeline.sources[SOURCE]
     assert (stats.accepted, stats.rejected_total) == (singles, 0)
-    assert pipeline.publisher.stats.messages == len(client.payloads)
+    assert pipeline.publisher.stats.messages == len(client.published)
     published = client.ticks_by_subject()
     assert published[f"market.{SOURCE}.ticks"] == singles
     assert 0 < published["market.best.ticks"] <= singles  # a repeated quote leaves the best price as it was
-    benchmark.extra_info["messages_per_submit"] = len(client.payloads) / singles
+    benchmark.extra_info["messages_per_submit"] = len(client.published) / singles
     per_tick(singles, unit="submit")

@@ -35,7 +35,6 @@ from gateway.pipeline import Pipeline
 from gateway.prices import PRICE_SCALE
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from tests.benchmarks.test_core_benchmarks import CountingNatsClient
 from tests.servers.oanda_v20 import (
     MAX_BATCH_LINES,
     PriceFeed,
@@ -44,6 +43,7 @@ from tests.servers.oanda_v20 import (
     render_lines,
     v20_stream_line_parser,
 )
+from tests.support import RecordingNatsClient
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick
@@ -238,15 +238,15 @@ def test_collector_stream_path_to_stubbed_nats(
     )
     loop = uvloop.new_event_loop()
 
-    def fresh() -> tuple[tuple[OandaCollector, httpx.Response, CountingNatsClient], dict[str, Any]]:
-        client = CountingNatsClient()
+    def fresh() -> tuple[tuple[OandaCollector, httpx.Response, RecordingNatsClient], dict[str, Any]]:
+        client = RecordingNatsClient()
         pipeline = Pipeline(QualityGate(QualityPolicy()), BestPriceAggregator({SOURCE: 0}), NatsPublisher(client))
         response = httpx.Response(200, content=_raw_reads(rendered_stream(eurusd_feed)))
         return (OandaCollector(config, pipeline), response, client), {}
 
     def run(
-        collector: OandaCollector, response: httpx.Response, client: CountingNatsClient
-    ) -> tuple[OandaCollector, CountingNatsClient]:
+        collector: OandaCollector, response: httpx.Response, client: RecordingNatsClient
+    ) -> tuple[OandaCollector, RecordingNatsClient]:
         loop.run_until_complete(collector.deliver(response.aiter_raw(), collector.new_framing()))
         return collector, client
 

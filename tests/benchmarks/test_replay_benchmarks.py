@@ -6,8 +6,10 @@ Records are what the gateway writes to its ticks topic: MarketDataStream values 
 it publishes. Targets: >= 1,000,000 ticks/s decoded (the struct fast path; the
 protobuf library's figure and the fallback's, on the same records with the
 header after the ticks, are measured beside it) and >= 300,000 ticks/s
-republished to a real nats-server. Per-tick figures are printed after the
-benchmark table; ``extra_info`` also holds ticks/s at the median round.
+republished to a real nats-server. The merge's worst case, two sources
+alternating tick by tick in one partition, is measured beside. Per-tick figures
+are printed after the benchmark table; ``extra_info`` also holds ticks/s at the
+median round.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import pytest
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from collectors.recorded import parse_quote_line, quote_files, read_lines
+from collectors.recorded import RecordedQuote, parse_quote_line, quote_files, read_lines
 from gateway.events import Quote
+from gateway.kafka.replay.merge import TickMerge
 from gateway.kafka.replay.outputs import NatsTickSink
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.run import run_replay
@@ -52,13 +55,16 @@ def _ticks_per_s(benchmark: Any, ticks_per_round: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def record_parts(shared_data: Path) -> list[tuple[bytes, bytes]]:
-    """RECORDS (header, ticks) pairs of TICKS_PER_RECORD real EUR/USD quotes each, as the gateway writes them."""
+def recorded(shared_data: Path) -> list[RecordedQuote]:
+    """RECORDS * TICKS_PER_RECORD real EUR/USD quotes of May 2014."""
     days = quote_files(shared_data / "oanda-eurusd-ticks")
     lines = ((line, day_start_ns) for path, day_start_ns in days for line in read_lines(path))
-    recorded = [
-        parse_quote_line(line, day_start_ns) for line, day_start_ns in islice(lines, RECORDS * TICKS_PER_RECORD)
-    ]
+    return [parse_quote_line(line, day_start_ns) for line, day_start_ns in islice(lines, RECORDS * TICKS_PER_RECORD)]
+
+
+@pytest.fixture(scope="module")
+def record_parts(recorded: list[RecordedQuote]) -> list[tuple[bytes, bytes]]:
+    """RECORDS (header, ticks) pairs of TICKS_PER_RECORD real EUR/USD quotes each, as the gateway writes them."""
     encoder = TickRecordEncoder()
     parts = []
     for start in range(0, len(recorded), TICKS_PER_RECORD):
@@ -160,6 +166,46 @@ def test_select_record_values(benchmark: Any, per_tick: PerTick, record_values: 
     )
 
     assert selector.stats.ticks_in_window == RECORDS * TICKS_PER_RECORD and selector.stats.duplicate_ticks == 0
+    per_tick(RECORDS * TICKS_PER_RECORD)
+    _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
+
+
+@pytest.fixture(scope="module")
+def interleaved_runs(recorded: list[RecordedQuote]) -> list[TickRun]:
+    """The quotes dealt alternately to two sources, in records of 256 ticks per source, as one partition holds them.
+
+    The worst case of the merge: the sources' records overlap, tick for tick.
+    """
+    encoder = TickRecordEncoder()
+    runs = []
+    for start in range(0, len(recorded), TICKS_PER_RECORD):
+        for parity, source in enumerate(("oanda-a", "oanda-b")):
+            quotes = recorded[start + parity : start + TICKS_PER_RECORD : 2]
+            entries = b"".join(
+                encoder.encode(Quote("EUR_USD", source, q.bid_px, q.ask_px, 10**6, 10**6, q.ts_ns, q.ts_ns + 5), seq)
+                for seq, q in enumerate(quotes, start // 2 + 1)
+            )
+            header = MarketDataStream(source=source, batch_time_ns=SESSION_ID, session_id=SESSION_ID)
+            runs += decode_ticks(header.SerializeToString() + entries)
+    return runs
+
+
+def test_merge_interleaved_sources(benchmark: Any, per_tick: PerTick, interleaved_runs: list[TickRun]) -> None:
+    """TickMerge of two sources alternating tick by tick in one partition: every slice released is one tick."""
+
+    def merge_all() -> int:
+        merge = TickMerge([0])
+        for run in interleaved_runs:
+            merge.add(0, run, range(len(run.rows)))
+        merge.close(0)
+        released = 0
+        while (item := merge.pop()) is not None:
+            released += len(item[1])
+        return released
+
+    released = benchmark.pedantic(merge_all, rounds=5, warmup_rounds=1)
+
+    assert released == RECORDS * TICKS_PER_RECORD
     per_tick(RECORDS * TICKS_PER_RECORD)
     _ticks_per_s(benchmark, RECORDS * TICKS_PER_RECORD)
 

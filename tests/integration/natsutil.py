@@ -1,9 +1,8 @@
-"""Helpers for tests against a real nats-server: a recording subscriber with awaitable conditions, free ports."""
+"""A recording subscriber with awaitable conditions, for tests against a real nats-server."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -11,7 +10,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, SourceStatus
+from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, QualityRejection, SourceStatus, Tick
 
 
 class Recorder:
@@ -27,28 +26,35 @@ class Recorder:
         self.statuses: dict[str, list[SourceStatus]] = defaultdict(list)
         self.headers: list[dict[str, str]] = []
         self._waiters: list[tuple[Callable[[Recorder], bool], asyncio.Future[None]]] = []
-        self.client: Client | None = None
+        self._client: Client | None = None
         self.reconnected = asyncio.Event()
 
     async def start(self, url: str, subject: str = "market.>") -> Recorder:
         async def on_reconnected() -> None:
             self.reconnected.set()
 
-        self.client = await nats.connect(
+        self._client = await nats.connect(
             servers=[url], max_reconnect_attempts=-1, reconnect_time_wait=0.05, reconnected_cb=on_reconnected
         )
-        await self.client.subscribe(subject, cb=self._on_message)
-        await self.client.flush()
+        await self._client.subscribe(subject, cb=self._on_message)
+        await self._client.flush()
         return self
 
-    async def stop(self) -> None:
-        if self.client is not None:
-            await self.client.drain()
+    @property
+    def client(self) -> Client:
+        """The subscriber's connection; raises RuntimeError before :meth:`start`."""
+        if self._client is None:
+            raise RuntimeError("Recorder.start() has not run")
+        return self._client
 
-    def ticks(self, source: str) -> list:
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.drain()
+
+    def ticks(self, source: str) -> list[Tick]:
         return [tick for batch in self.streams[source] for tick in batch.ticks]
 
-    def best_prices(self) -> list:
+    def best_prices(self) -> list[BestPrice]:
         return [best for batch in self.streams["best"] for best in batch.best_prices]
 
     async def wait_for(self, condition: Callable[[Recorder], bool], timeout_s: float = 15.0) -> None:
@@ -74,9 +80,3 @@ class Recorder:
                 future.set_result(None)
                 self._waiters.remove((condition, future))
 
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for a server a test stops and restarts on the same port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -19,7 +19,8 @@ from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from tests.integration.natsutil import Recorder, free_port
+from tests.integration.natsutil import Recorder
+from tests.support import free_port
 
 TICKS_PER_SUBMIT = 10
 

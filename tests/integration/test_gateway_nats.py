@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client as NatsClient
 
 from collectors.recorded import quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
@@ -18,7 +19,8 @@ from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import RejectionReason
-from tests.integration.natsutil import Recorder, free_port
+from tests.integration.natsutil import Recorder
+from tests.support import free_port
 
 EUR_USD_BID = 1_085_000_000
 NOW_NS = 1_700_000_000_000_000_000
@@ -37,7 +39,7 @@ def _tick(source: str, i: int, bid_px: int = EUR_USD_BID, spread_px: int = 100_0
     )
 
 
-async def _pipeline(url: str, priorities: dict[str, int]) -> tuple[Pipeline, nats.aio.client.Client]:
+async def _pipeline(url: str, priorities: dict[str, int]) -> tuple[Pipeline, NatsClient]:
     client = await nats.connect(servers=[url])
     gate, aggregator = QualityGate(QualityPolicy()), BestPriceAggregator(priorities)
     return Pipeline(gate, aggregator, NatsPublisher(client), session_id=42, max_batch_ticks=100), client
@@ -136,17 +138,19 @@ async def test_gateway_end_to_end_delivers_ticks_best_prices_and_rejections(nats
     recorder = await Recorder().start(nats_url)
     gateway = Gateway(parse_config(_config(shared_data)), nats_url)
     await gateway.start()
+    pipeline = gateway.pipeline
+    assert pipeline is not None
     expected_replay = sum(
         1 for _ in read_lines(quote_files(shared_data / "oanda-eurusd-ticks/20140505_quote.zip")[0][0])
     )
 
     def everything_arrived(r: Recorder) -> bool:
-        stats = gateway.pipeline.sources.get("replay") if gateway.pipeline else None
-        replay_done = stats is not None and stats.accepted + stats.rejected_total == expected_replay
+        stats = pipeline.sources.get("replay")
+        if stats is None or stats.accepted + stats.rejected_total != expected_replay:
+            return False  # the replay has not finished
         return (
             len(r.ticks("sim-a")) >= 200
             and len(r.ticks("sim-b")) >= 200
-            and replay_done
             and len(r.ticks("replay")) == stats.accepted
             and len(r.best_prices()) > 0
             and len(r.rejections) > 0
@@ -162,7 +166,7 @@ async def test_gateway_end_to_end_delivers_ticks_best_prices_and_rejections(nats
     assert {b.instrument for b in recorder.best_prices()} >= {"EUR_USD", "USD_JPY"}
     assert {r.tick.source for r in recorder.rejections} == {"sim-a"}, "only the broker with bad ticks is rejected"
     assert gateway.collectors["replay"].state is CollectorState.FINISHED
-    assert gateway.pipeline.publisher.stats.ticks_dropped == 0
+    assert pipeline.publisher.stats.ticks_dropped == 0
 
 
 IN_FLIGHT_TICKS = 20

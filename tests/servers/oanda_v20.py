@@ -15,11 +15,12 @@ Serves what the gateway uses, on one port for both OANDA hosts:
   account) and of 429 (too many streams, or injected) is not documented by OANDA and is ours.
 
 The HTTP layer is a few dozen lines on ``asyncio.start_server`` rather than a framework, so that a fault
-can stop a stream at any byte: inside a chunk, halfway through a line. Prices come from a :class:`PriceFeed`
-(recorded OANDA quotes, re-stamped to now); every open stream gets every line of its instruments, as from
-OANDA. To push several hundred thousand lines a second from Python, lines are rendered once when the feed is
-built and a batch of up to :data:`MAX_BATCH_LINES` goes out as one chunk, its times made by joining one
-microsecond stamp with per-line nanosecond digits.
+can stop a stream at any byte: inside a chunk, halfway through a line. :meth:`OandaV20Server.inject` writes
+any bytes a test wants (hostile lines, a line of megabytes) into every open stream between two batches.
+Prices come from a :class:`PriceFeed` (recorded OANDA quotes, re-stamped to now); every open stream gets
+every line of its instruments, as from OANDA. To push several hundred thousand lines a second from Python,
+lines are rendered once when the feed is built and a batch of up to :data:`MAX_BATCH_LINES` goes out as one
+chunk, its times made by joining one microsecond stamp with per-line nanosecond digits.
 
 Run alone for benchmarks: ``python -m tests.servers.oanda_v20 --token-env NAME ...`` prints ``READY <port>``.
 """
@@ -449,6 +450,8 @@ class StreamStats:
     lines_sent: int = 0
     heartbeats_sent: int = 0
     bytes_sent: int = 0
+    bytes_injected: int = 0
+    """Bytes written by :meth:`OandaV20Server.inject` (also in ``bytes_sent``; never in ``sent_prices``)."""
     open: bool = True
     payloads: list[bytes] = field(default_factory=list, repr=False)
 
@@ -701,6 +704,25 @@ class OandaV20Server:
         """
         for stream in self._streams:
             stream.schedule_cut(after_lines, mid_line)
+
+    async def inject(self, data: bytes, *, chunk_bytes: int = READ_SIZE_BYTES) -> int:
+        """Write ``data`` as it is into every open stream, between two batches of prices; return the streams.
+
+        ``data`` goes out in HTTP chunks of at most ``chunk_bytes``, all written before anything else can be
+        (a batch of prices or a heartbeat never lands inside it), then each socket is drained. It is not
+        counted as price lines (``StreamStats.bytes_injected``); give it whole lines ending in a newline, or
+        the next batch's first line joins its end.
+        """
+        streams = [stream for stream in self._streams if not stream.closing]
+        for stream in streams:
+            for start in range(0, len(data), chunk_bytes):
+                stream.write(chunk(data[start : start + chunk_bytes]))
+            stream.stats.bytes_injected += len(data)
+        for stream in streams:
+            if not stream.closing:
+                with contextlib.suppress(ConnectionError):
+                    await stream.writer.drain()
+        return len(streams)
 
     def stall(self) -> None:
         """Open streams send nothing at all, neither prices nor heartbeats, until :meth:`resume`."""

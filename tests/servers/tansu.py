@@ -27,13 +27,13 @@ import importlib.resources
 import logging
 import os
 import signal
-import socket
 import subprocess
 import threading
 from typing import IO, Final
 
 from gateway.errors import ChildStartError
 from gateway.nats_server import read_until_ready
+from tests.support import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,6 @@ def find_tansu() -> str:
     return path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now; tansu must advertise its port, so it cannot pick one itself."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 class TansuBroker:
     """A tansu child process with in-memory storage; ``start()`` returns once it accepts Kafka clients.
 
@@ -75,7 +68,7 @@ class TansuBroker:
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or free_port(host)  # tansu advertises its port: it cannot pick one itself
         self._process: subprocess.Popen[bytes] | None = None
         self._log_reader: threading.Thread | None = None
         self.log = bytearray()

@@ -11,6 +11,7 @@ A sample runs as ``python -m gateway.cli`` to show the exit status and stderr a 
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import subprocess
@@ -291,16 +292,33 @@ def test_an_option_taken_for_a_value_is_one_line_without_the_usage(
     assert err == f"fxgw replay: error: {message} (see fxgw replay --help)\n"
 
 
-def test_output_to_an_unwritable_path_is_refused_before_reading(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (workdir / "read-only").mkdir()
-    (workdir / "read-only" / "ticks.jsonl").mkdir()  # a directory in the way, whoever runs the test (root too)
+def read_only_directory(workdir: Path) -> Path:
+    """A directory no file may be created in: mode 0555, or sysfs for root, who is not bound by modes."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    directory = workdir / "read-only"
+    directory.mkdir(mode=0o555)
+    return directory
 
-    status, err = run_fxgw(replay_argv("--output", "read-only/ticks.jsonl"), capsys)
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("directory", "Is a directory"), ("missing", "No such file or directory"), ("read_only", "Permission denied")],
+)
+def test_an_output_that_cannot_be_created_is_refused_naming_it_and_why(
+    workdir: Path, capsys: pytest.CaptureFixture[str], where: str, reason: str
+) -> None:
+    (workdir / "directory").mkdir()
+    path = {
+        "directory": "directory",
+        "missing": "missing/ticks.jsonl",
+        "read_only": str(read_only_directory(workdir) / "ticks.jsonl"),
+    }[where]
+
+    status, err = run_fxgw(replay_argv("--output", path), capsys)
 
     assert status == 2
-    assert err == "fxgw: config error: --output 'read-only/ticks.jsonl': cannot write (Is a directory)\n"
+    assert err == f"fxgw: config error: --output {path!r}: cannot write ({reason})\n"
 
 
 def test_output_to_a_full_disk_fails_with_exit_1_naming_it(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -94,6 +94,7 @@ def test_full_config_file_gives_typed_brokers_and_the_quality_policy(
         SimulatedConfig,
     ]
     oanda, sim, replay, _ = config.brokers
+    assert isinstance(sim, SimulatedConfig) and isinstance(replay, RecordedConfig)
     assert (oanda.id, oanda.priority, oanda.instruments) == ("oanda-practice", 10, ("EUR_USD", "USD_JPY", "XAU_USD"))
     assert (sim.ticks_per_second, sim.seed) == (20, 3)
     assert replay.path == config_dir / "data" / "eurusd"
@@ -357,6 +358,7 @@ def test_relative_replay_path_is_resolved_against_the_config_files_folder(
     monkeypatch.chdir(tmp_path)
     assert not (tmp_path / "ticks").exists()
     (replay,) = load_config(path).brokers
+    assert isinstance(replay, RecordedConfig)
     assert replay.path == config_dir / "ticks"
 
 
@@ -366,7 +368,9 @@ def test_absolute_replay_path_is_kept(tmp_path: Path) -> None:
         {"brokers": [{"id": "r", "kind": "replay", "path": str(tmp_path / "ticks"), "instruments": ["EUR_USD"]}]},
         base_dir=tmp_path / "elsewhere",
     )
-    assert config.brokers[0].path == tmp_path / "ticks"
+    (replay,) = config.brokers
+    assert isinstance(replay, RecordedConfig)
+    assert replay.path == tmp_path / "ticks"
 
 
 def test_missing_replay_path_names_the_broker_and_the_resolved_path(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
-from tests.unit.test_publisher import RecordingClient
+from tests.support import RecordingNatsClient
 
 LINGER_MS = 0.5
 START_NS = 1_000 * NS_PER_MS
@@ -42,7 +42,7 @@ class Clock:
 class RecordingSpool:
     """Keeps every cycle committed, and what NATS had received at that moment (to check the order)."""
 
-    def __init__(self, client: RecordingClient) -> None:
+    def __init__(self, client: RecordingNatsClient) -> None:
         self.cycles: list[PublishCycle] = []
         self.published_before: list[int] = []
         self._client = client
@@ -59,8 +59,8 @@ def quote(n: int, source: str = "a") -> Quote:
 
 def pipeline(
     linger_ms: float = LINGER_MS, max_batch_ticks: int = 512, with_spool: bool = False
-) -> tuple[Pipeline, RecordingClient, Clock, RecordingSpool | None]:
-    client = RecordingClient()
+) -> tuple[Pipeline, RecordingNatsClient, Clock, RecordingSpool | None]:
+    client = RecordingNatsClient()
     clock = Clock()
     spool = RecordingSpool(client) if with_spool else None
     gate = QualityGate(QualityPolicy(max_age_ms=10**12, max_future_ms=10**12))
@@ -77,12 +77,8 @@ def pipeline(
     return built, client, clock, spool
 
 
-def tick_messages(client: RecordingClient, source: str = "a") -> list[MarketDataStream]:
-    return [
-        MarketDataStream.FromString(payload)
-        for subject, payload, _ in client.published
-        if subject == f"market.{source}.ticks"
-    ]
+def tick_messages(client: RecordingNatsClient, source: str = "a") -> list[MarketDataStream]:
+    return client.streams(f"market.{source}.ticks")
 
 
 async def test_a_quiet_stream_is_published_at_once() -> None:

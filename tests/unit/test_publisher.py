@@ -1,8 +1,7 @@
 """gateway.publisher: publish cycles' status messages as handed to the NATS client.
 
-The client here is a recording stand-in for ``nats.aio.client.Client.publish`` (as in the benchmarks): these
-tests check subjects, headers, payloads and counters; delivery through a real nats-server is covered by
-tests/integration.
+The client here is ``tests.support.RecordingNatsClient`` (as in the benchmarks): these tests check subjects,
+headers, payloads and counters; delivery through a real nats-server is covered by tests/integration.
 """
 
 from __future__ import annotations
@@ -15,31 +14,16 @@ from gateway.cycle import CycleBuilder
 from gateway.publisher import NatsPublisher, PublishStats
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.wire import STATUS_CONTENT_TYPE
+from tests.support import RecordingNatsClient
 
 SESSION_ID = 1_700_000_000_000_000_000
 T0 = 1_700_000_000_000_000_000
 
 
-class RecordingClient:
-    """Keeps every publish; raises ``failures[i]`` for the i-th call when one is given."""
-
-    def __init__(self, failures: list[NatsError | None] | None = None) -> None:
-        self.published: list[tuple[str, bytes, dict[str, str]]] = []
-        self._failures = list(failures or [])
-
-    async def publish(
-        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
-    ) -> None:
-        failure = self._failures.pop(0) if self._failures else None
-        if failure is not None:
-            raise failure
-        self.published.append((subject, payload, dict(headers or {})))
-
-
 class Feeder:
     """A cycle builder and the publisher it feeds: ``flush`` takes a cycle and publishes it, as the pipeline does."""
 
-    def __init__(self, client: RecordingClient, *, subject_prefix: str = "market") -> None:
+    def __init__(self, client: RecordingNatsClient, *, subject_prefix: str = "market") -> None:
         self.cycles = CycleBuilder(SESSION_ID)
         self.publisher = NatsPublisher(client, subject_prefix=subject_prefix)
 
@@ -73,7 +57,7 @@ def status(
     ],
 )
 async def test_status_is_published_on_the_sources_status_subject(prefix: str, source: str, subject: str) -> None:
-    client = RecordingClient()
+    client = RecordingNatsClient()
     publisher = Feeder(client, subject_prefix=prefix)
     sent = status(source, seq=3)
     publisher.add_status(sent)
@@ -111,7 +95,7 @@ async def test_status_is_published_on_the_sources_status_subject(prefix: str, so
     ],
 )
 async def test_status_payload_is_the_source_status_unchanged(sent: SourceStatus) -> None:
-    client = RecordingClient()
+    client = RecordingNatsClient()
     publisher = Feeder(client)
     publisher.add_status(sent)
     await publisher.flush()
@@ -119,7 +103,7 @@ async def test_status_payload_is_the_source_status_unchanged(sent: SourceStatus)
 
 
 async def test_statuses_are_published_in_order_each_with_its_own_message_id() -> None:
-    client = RecordingClient()
+    client = RecordingNatsClient()
     publisher = Feeder(client)
     sent = [status("a", 1), status("b", 1), status("a", 2, SourceStatus.STATE_DISCONNECTED)]
     for item in sent:
@@ -135,7 +119,7 @@ async def test_statuses_are_published_in_order_each_with_its_own_message_id() ->
 
 @pytest.mark.parametrize("count", [0, 1, 3])
 async def test_pending_status_is_pending_until_flushed(count: int) -> None:
-    client = RecordingClient()
+    client = RecordingNatsClient()
     publisher = Feeder(client)
     for seq in range(1, count + 1):
         publisher.add_status(status(seq=seq))
@@ -158,7 +142,7 @@ async def test_pending_status_is_pending_until_flushed(count: int) -> None:
 async def test_failed_status_publish_is_counted_as_dropped_and_the_rest_still_go(
     failures: list[NatsError | None], published_seqs: list[int], published: int, dropped: int
 ) -> None:
-    client = RecordingClient(failures)
+    client = RecordingNatsClient(failures)
     publisher = Feeder(client)
     for seq in (1, 2, 3):
         publisher.add_status(status(seq=seq))
@@ -171,7 +155,7 @@ async def test_failed_status_publish_is_counted_as_dropped_and_the_rest_still_go
 
 
 async def test_failed_status_publish_records_the_error() -> None:
-    client = RecordingClient([OutboundBufferLimitError()])
+    client = RecordingNatsClient([OutboundBufferLimitError()])
     publisher = Feeder(client)
     publisher.add_status(status())
     await publisher.flush()
@@ -179,7 +163,7 @@ async def test_failed_status_publish_records_the_error() -> None:
 
 
 async def test_dropped_status_is_not_retried_on_the_next_flush() -> None:
-    client = RecordingClient([ConnectionClosedError()])
+    client = RecordingNatsClient([ConnectionClosedError()])
     publisher = Feeder(client)
     publisher.add_status(status(seq=1))
     await publisher.flush()

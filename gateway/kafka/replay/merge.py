@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.clock import NS_PER_S
-from gateway.wire import ROW_SEQ, ROW_TS_EVENT, TickRun
+from gateway.wire import ROW_SEQ, ROW_TS_EVENT, TickRow, TickRun
 
 REORDER_WINDOW_NS: Final = NS_PER_S
 """How far (event time) a record's first tick may be behind the first tick of a record before it in its partition.
@@ -81,7 +81,7 @@ class TickMerge:
             self._frontiers[partition] = ts
             self._bound = None
         self._weights[partition] += len(indices)
-        self._push(_Cursor(run, indices, 0, partition), ts, first[ROW_SEQ])
+        heapq.heappush(self._heap, self._entry(_Cursor(run, indices, 0, partition), first))
 
     def close(self, partition: int) -> None:
         """``partition`` has nothing more to deliver: it no longer holds any tick back."""
@@ -94,31 +94,31 @@ class TickMerge:
         heap = self._heap
         if not heap:
             return None
-        bound = self._release_bound()
+        bound = self._release_bound() if self._bound is None else self._bound
         ts, source, _, arrival, cursor = heap[0]
         if ts >= bound:
             return None
         heapq.heappop(heap)
         limit: TickKey | tuple[int] = heap[0][:4] if heap and heap[0][0] < bound else (bound,)
         rows, indices, start = cursor.run.rows, cursor.indices, cursor.position
+
+        def key(index: int) -> TickKey:
+            row = rows[index]
+            return row[ROW_TS_EVENT], source, row[ROW_SEQ], arrival
+
         end = len(indices)
-        last = rows[indices[-1]]
-        if (last[ROW_TS_EVENT], source, last[ROW_SEQ], arrival) >= limit:
-
-            def key(index: int) -> TickKey:
-                row = rows[index]
-                return row[ROW_TS_EVENT], source, row[ROW_SEQ], arrival
-
-            end = bisect_left(indices, limit, start + 1, end, key=key)
+        if key(indices[-1]) >= limit:
+            end = _gallop(indices, start + 1, end, limit, key)
+        last_ts = rows[indices[end - 1]][ROW_TS_EVENT]
         if ts < self._last_ts:
             late_end = bisect_left(indices, self._last_ts, start, end, key=lambda index: rows[index][ROW_TS_EVENT])
             self.late_ticks += late_end - start
-        self._last_ts = max(self._last_ts, rows[indices[end - 1]][ROW_TS_EVENT])
+        if last_ts > self._last_ts:
+            self._last_ts = last_ts
         self._weights[cursor.partition] -= end - start
         if end < len(indices):
             cursor.position = end
-            row = rows[indices[end]]
-            self._push(cursor, row[ROW_TS_EVENT], row[ROW_SEQ])
+            heapq.heappush(heap, self._entry(cursor, rows[indices[end]]))
         return cursor.run, indices[start:end]
 
     def weight(self, partition: int) -> int:
@@ -137,9 +137,10 @@ class TickMerge:
         """Runs with ticks buffered."""
         return len(self._heap)
 
-    def _push(self, cursor: _Cursor, ts: int, seq: int) -> None:
-        heapq.heappush(self._heap, (ts, cursor.run.source, seq, self._arrival, cursor))
+    def _entry(self, cursor: _Cursor, row: TickRow) -> tuple[int, str, int, int, _Cursor]:
+        """The heap entry of ``cursor`` whose next tick is ``row``: its merge key, then the cursor."""
         self._arrival += 1
+        return row[ROW_TS_EVENT], cursor.run.source, row[ROW_SEQ], self._arrival, cursor
 
     def _release_bound(self) -> int:
         """Ticks before this event time can go: every open partition's frontier minus the window, at the least."""
@@ -147,6 +148,25 @@ class TickMerge:
             frontiers = self._frontiers
             self._bound = min(frontiers[p] for p in self._open) - self._window if self._open else _AFTER_ALL
         return self._bound
+
+
+def _gallop(
+    indices: Sequence[int], low: int, high: int, limit: TickKey | tuple[int], key: Callable[[int], TickKey]
+) -> int:
+    """The first position in ``indices[low:high]`` whose key is not before ``limit`` (the last one's is not).
+
+    Probes ``low``, then 2, 4, 8, ... further before bisecting: a run alternating
+    with another tick by tick costs one key a tick, a long run O(log n) keys.
+    """
+    if key(indices[low]) >= limit:  # sources alternating tick by tick
+        return low
+    low += 1
+    step, probe = 1, low
+    while probe < high and key(indices[probe]) < limit:
+        low = probe + 1
+        probe += step
+        step *= 2
+    return bisect_left(indices, limit, low, min(probe, high), key=key)
 
 
 class Pacer:

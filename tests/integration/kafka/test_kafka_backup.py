@@ -33,8 +33,9 @@ from gateway.ops.health import assess
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.wire import STATUS_CONTENT_TYPE
 from tests.integration.kafka.kafkautil import KafkaTicks, TickKey, read_records, read_topic
-from tests.integration.natsutil import Recorder, free_port
+from tests.integration.natsutil import Recorder
 from tests.servers.tansu import TansuBroker
+from tests.support import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKS_PER_SECOND = 1500

@@ -13,12 +13,7 @@ import pytest
 from collectors.oanda.parsing import Heartbeat, error_message, parse_stream_line, pip_px_from_location
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
 from gateway.events import Quote
-
-
-def _dumps(value: object) -> bytes:
-    """Compact JSON, as OANDA sends it, by an encoder independent of the one under test."""
-    return json.dumps(value, separators=(",", ":")).encode()
-
+from tests.support import compact_json
 
 SOURCE = "oanda-practice"
 RECV_NS = 1_700_000_000_123_456_789
@@ -52,7 +47,7 @@ def edited(line: bytes, **changes: object) -> bytes:
             del message[key]
         else:
             message[key] = value
-    return _dumps(message)
+    return compact_json(message)
 
 
 # (file, line index, instrument, bid, ask, bid liquidity, ask liquidity, time, tradeable)
@@ -215,7 +210,7 @@ def test_every_recorded_stream_line_parses_and_agrees_with_an_independent_decodi
 
 def test_pricing_body_entries_without_type_parse_as_the_older_price_shape(shared_data: Path) -> None:
     body = json.loads((shared_data / "oanda-v20" / "hootnot_pricing_response.json").read_bytes())
-    parsed = [parse_stream_line(_dumps(price), SOURCE, RECV_NS) for price in body["prices"]]
+    parsed = [parse_stream_line(compact_json(price), SOURCE, RECV_NS) for price in body["prices"]]
     ticks = [tick for tick in parsed if isinstance(tick, Quote)]
     assert len(ticks) == len(parsed)
     assert all("type" not in price for price in body["prices"])

@@ -24,7 +24,7 @@ from gateway.config import parse_config
 from gateway.errors import BadValueError, ConfigError, MalformedInputError
 from gateway.events import BadInput, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
-from tests.unit.collectors.support import RecordingSink
+from tests.support import RecordingSink
 
 DAYS = ["01", "02", "04", "05", "06", "07", "08", "09", "11", "12", "13", "14", "15"]
 TOTAL_QUOTES = 532_903

@@ -13,7 +13,7 @@ from collectors.simulated import MARKETS, RandomWalk, SimulatedCollector, Simula
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.events import Quote
 from gateway.instruments import default_pip_px
-from tests.unit.collectors.support import RecordingSink
+from tests.support import RecordingSink
 
 T0 = 1_700_000_000 * NS_PER_S
 ALL_MARKETS = tuple(MARKETS)

@@ -27,7 +27,7 @@ from collectors.streaming import (
 from gateway.errors import ProviderHttpError
 from gateway.events import BadInput, Event, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
-from tests.unit.collectors.support import RecordingSink
+from tests.support import RecordingSink
 
 PACE_PER_SECOND = 50.0
 PACE_INTERVAL_S = 1.0 / PACE_PER_SECOND

@@ -235,7 +235,18 @@ def test_health_document_has_every_field_and_is_json() -> None:
         "uptime_s": 12.346,
         "instance_id": "fxgw-test",
         "session_id": 1_700_000_000_000_000_000,
-        "nats": {"connected": True, "url": NATS_URL, "messages": 70, "ticks": 1400, "ticks_dropped": 0},
+        "nats": {
+            "connected": True,
+            "url": NATS_URL,
+            "messages": 70,
+            "ticks": 1400,
+            "ticks_dropped": 0,
+            "best_prices_dropped": 0,
+            "rejections_dropped": 0,
+            "statuses_dropped": 0,
+            "outages": 0,
+            "unconfirmed_at_outages": 0,
+        },
         "sources": {
             "sim": {
                 "kind": "simulated",
@@ -276,6 +287,7 @@ def test_health_document_has_every_field_and_is_json() -> None:
             "oldest_unacked_age_s": 0.0,
             "records_set_aside": 0,
             "last_set_aside": "",
+            "spool_corrupt_records": 0,
         },
     }
 

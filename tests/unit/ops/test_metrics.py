@@ -66,6 +66,11 @@ def test_metrics_read_every_counter_of_the_snapshot() -> None:
         ("fxgw_source_unauthorized", source_label("oanda-a")): 1,
         ("fxgw_nats_connected", NO_LABELS): 1,
         ("fxgw_nats_ticks_dropped_total", NO_LABELS): 9,
+        ("fxgw_nats_items_dropped_total", frozenset({("kind", "best_price")})): 0,
+        ("fxgw_nats_items_dropped_total", frozenset({("kind", "rejection")})): 0,
+        ("fxgw_nats_items_dropped_total", frozenset({("kind", "status")})): 0,
+        ("fxgw_nats_outages_total", NO_LABELS): 0,
+        ("fxgw_nats_unconfirmed_at_outages_total", NO_LABELS): 0,
         ("fxgw_uptime_seconds", NO_LABELS): 12.3456,
         ("fxgw_kafka_connected", NO_LABELS): 0,
         ("fxgw_kafka_spool_pending_records", NO_LABELS): 321,
@@ -76,6 +81,7 @@ def test_metrics_read_every_counter_of_the_snapshot() -> None:
         ("fxgw_kafka_records_sent_total", NO_LABELS): 40,
         ("fxgw_kafka_oldest_unacked_age_seconds", NO_LABELS): 0,
         ("fxgw_kafka_records_set_aside_total", NO_LABELS): 0,
+        ("fxgw_kafka_spool_corrupt_records_total", NO_LABELS): 0,
     }
 
 

@@ -56,6 +56,22 @@ def test_a_run_that_overlaps_no_other_leaves_whole_as_one_slice_of_its_bytes() -
     assert merge.pop() is None
 
 
+@pytest.mark.parametrize("at", [0, 1, 2, 3, 50, 98])
+def test_a_long_run_is_cut_exactly_where_another_run_comes_in(at: int) -> None:
+    merge = TickMerge([0], reorder_window_ns=WINDOW)
+    long, single = run("a", [(ms, ms + 1) for ms in range(100)]), run("b", [(at, 1)])
+    merge.add(0, long, range(100))
+    merge.add(0, single, range(1))
+    merge.close(0)
+
+    assert [merge.pop(), merge.pop(), merge.pop(), merge.pop()] == [
+        (long, range(0, at + 1)),
+        (single, range(0, 1)),
+        (long, range(at + 1, 100)),
+        None,
+    ], "a's tick at the same ms goes first: source a before b"
+
+
 def test_ticks_wait_until_every_open_partition_is_read_past_them_by_the_window() -> None:
     """A partition's frontier is the first tick of its latest record: later records start at most the window before."""
     merge = TickMerge([0, 1], reorder_window_ns=WINDOW)
