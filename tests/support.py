@@ -4,7 +4,8 @@
   micro-benchmarks and ``scripts/bench_pipeline.py``'s stubbed baseline);
 - :class:`RecordingSink` stands in for the pipeline a collector hands its events to;
 - :func:`free_port` picks a loopback port for a server a test starts, stops and starts again;
-- :func:`compact_json` writes a provider's JSON as OANDA sends it.
+- :func:`compact_json` writes a provider's JSON as OANDA sends it;
+- :func:`fxgw` runs the command line as a user does, in a subprocess from the repository's root.
 
 A fake that one test file alone needs stays in that file.
 """
@@ -14,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from nats.errors import Error as NatsError
 
@@ -43,15 +47,20 @@ class RecordingNatsClient:
             raise failure
         self.published.append((subject, payload, dict(headers or {})))
 
+    def decoded(self) -> list[tuple[str, MarketDataStream, dict[str, str]]]:
+        """Every publish, its payload decoded as a MarketDataStream, in order."""
+        return [
+            (subject, MarketDataStream.FromString(payload), headers) for subject, payload, headers in self.published
+        ]
+
     def streams(self, subject: str) -> list[MarketDataStream]:
-        """The payloads published on ``subject``, decoded as MarketDataStreams, in order."""
-        return [MarketDataStream.FromString(payload) for sent, payload, _ in self.published if sent == subject]
+        """The MarketDataStreams published on ``subject``, in order."""
+        return [stream for sent, stream, _ in self.decoded() if sent == subject]
 
     def ticks_by_subject(self) -> dict[str, int]:
-        """Ticks and best prices published per subject (every payload decoded as a MarketDataStream)."""
+        """Ticks and best prices published per subject."""
         counts: dict[str, int] = {}
-        for subject, payload, _ in self.published:
-            stream = MarketDataStream.FromString(payload)
+        for subject, stream, _ in self.decoded():
             counts[subject] = counts.get(subject, 0) + len(stream.ticks) + len(stream.best_prices)
         return counts
 
@@ -101,3 +110,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 def compact_json(value: object) -> bytes:
     """Compact JSON, as OANDA sends it, by an encoder independent of the parsers under test."""
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def fxgw(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """``fxgw ARGS`` run to completion (``python -m gateway.cli``), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO_ROOT,
+        check=False,
+    )

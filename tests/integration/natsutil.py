@@ -79,4 +79,3 @@ class Recorder:
             if not future.done() and condition(self):
                 future.set_result(None)
                 self._waiters.remove((condition, future))
-

@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from gateway.nats_server import NatsServer
+from tests.support import fxgw
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def fxgw(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=REPO_ROOT,
-        check=False,
-    )
 
 
 def test_check_config_accepts_the_example_brokers_yaml() -> None:
@@ -119,7 +109,7 @@ def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> N
     ("options", "message"),
     [
         pytest.param(
-            ["--spool", "{tmp}/nothing"], "--spool {tmp}/nothing: not a readable gateway spool", id="not_a_spool"
+            ["--spool", "{tmp}/nothing"], "--spool '{tmp}/nothing': not a readable gateway spool", id="not_a_spool"
         ),
         pytest.param(
             ["--spool", "{tmp}", "--bootstrap", "127.0.0.1:9"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import nats
 
@@ -16,6 +17,8 @@ from gateway.config import parse_config
 from gateway.errors import SourceError
 from gateway.events import Quote
 from gateway.nats_server import NatsServer
+from gateway.ops.activity import RecentActivity
+from gateway.ops.health import assess
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
@@ -122,3 +125,40 @@ async def test_a_failing_collector_leaves_the_best_price_and_is_restarted(nats_u
     finally:
         await gateway.stop()
         await recorder.stop()
+
+
+async def test_a_nats_outage_is_counted_as_possible_loss_and_shown_on_health() -> None:
+    """nats-server killed mid-stream: what it had not confirmed is counted, /health says so, NATS resumes."""
+    port = free_port()
+    server = NatsServer(port=port).start()
+    config = parse_config(
+        {
+            "http": {"port": 0},
+            "nats": {"url": server.url, "reconnect_wait_ms": 50},
+            "brokers": [{"id": "sim", "kind": "simulated", "ticks_per_second": 500}],
+        }
+    )
+    gateway = Gateway(config)
+    await gateway.start()
+    try:
+        await asyncio.sleep(1.5)  # at least one confirmation (one a second)
+        assert gateway.snapshot().nats.outages == 0
+        server.stop()
+        await wait_for(lambda: gateway.snapshot().nats.outages == 1, "the outage to be counted")
+        server = NatsServer(port=port).start()
+        await wait_for(lambda: gateway.nats_connected, "the reconnection")
+        nats = gateway.snapshot().nats
+        assert nats.unconfirmed_at_outages > 0  # at 500 ticks/s some messages were always in flight
+        report = assess(gateway.snapshot(), RecentActivity(nats_unconfirmed=nats.unconfirmed_at_outages))
+        assert report.document["nats"]["outages"] == 1
+        assert any("were not confirmed and may be lost" in problem for problem in report.problems), report.problems
+    finally:
+        await gateway.stop()
+        server.stop()
+
+
+async def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)

@@ -18,12 +18,20 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+import requests
 
+from collectors.oanda import collector as oanda_collector_module
+from collectors.oanda.collector import OandaCollector
+from gateway import secrets
 from gateway.app import CollectorState, Gateway
 from gateway.config import parse_config
+from gateway.ops.activity import RecentActivity
+from gateway.ops.health import assess
 from gateway.schema.market.v1.market_pb2 import BestPrice, RejectionReason, SourceStatus, Tick
 from tests.integration.natsutil import Recorder
 from tests.servers.oanda_v20 import MSG_BAD_INSTRUMENTS, OandaV20Server, PriceFeed, RecordedPrice
@@ -535,3 +543,187 @@ async def test_a_server_restart_is_reported_as_a_gap_and_streaming_resumes(nats_
         assert [b.live_sources for b in recorder.best_prices()].count(0) >= 1  # it left while disconnected
         assert recorder.best_prices()[-1].live_sources == 1
         assert_no_crash(gateway)
+
+
+# --- hostile input and secrets ----------------------------------------------------------------------------------
+
+MALFORMED = RejectionReason.REJECTION_REASON_MALFORMED
+BAD_VALUE = RejectionReason.REJECTION_REASON_BAD_VALUE
+FUTURE_TIME = RejectionReason.REJECTION_REASON_FUTURE_TIME
+LAST_SECOND = "2262-04-11T23:47:16"
+"""The last second int64 nanoseconds reach (up to .854775807)."""
+
+
+def hostile_price(time_text: str, bid: str = "1.09177", ask: str = "1.09188") -> bytes:
+    return (
+        b'{"type":"PRICE","time":"%s","bids":[{"price":"%s","liquidity":1000000}],'
+        b'"asks":[{"price":"%s","liquidity":1000000}],"instrument":"EUR_USD","tradeable":true}\n'
+        % (time_text.encode(), bid.encode(), ask.encode())
+    )
+
+
+async def test_hostile_lines_among_valid_ones_are_counted_rejections_and_every_valid_tick_arrives(
+    nats_url: str, shared_data: Path
+) -> None:
+    """A line nested 1,000 deep (2 KB), a price of 5,000 digits, a time that overflows int64 right after a valid
+    time of the same second, and a line of 32 MiB, each between batches of real prices: one counted rejection
+    each on market.rejected, not one valid tick lost, no disconnect, no restart."""
+    server = oanda_server(ACCOUNT_A, TOKEN_A, eurusd_feed(shared_data))
+    deep = b'{"type":"PRICE","x":' + b"[" * 1000 + b"]" * 1000 + b"}\n"
+    huge_price = hostile_price(time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()), bid="9" * 5000)
+    valid_in_last_second = hostile_price(f"{LAST_SECOND}.000000000Z")  # parses; the gate finds it in the future
+    overflowing = hostile_price(f"{LAST_SECOND}.999999999Z")
+    huge_line = b'{"type":"PRICE","x":"' + b"a" * (32 * 1024 * 1024) + b'"}\n'
+    async with serving(server), running(nats_url, [broker("oanda-a", server)]) as (gateway, recorder):
+        await recorder.wait_for(tick_count_at_least("oanda-a", 30))
+        for line in (deep, huge_price, valid_in_last_second, overflowing, huge_line):
+            assert await server.inject(line) == 1
+            await recorder.wait_for(tick_count_at_least("oanda-a", len(recorder.ticks("oanda-a")) + 5))
+        await recorder.wait_for(lambda r: len(r.rejections) == 5)
+
+        ticks = recorder.ticks("oanda-a")
+        sent = sent_keys(server, 0)
+        assert [tick_key(t) for t in ticks] == sent[: len(ticks)]  # every valid line, in order, nothing lost
+        assert len(ticks) >= 55 and [t.seq for t in ticks] == list(range(1, len(ticks) + 1))
+        reasons = [(r.reason, r.tick.instrument) for r in recorder.rejections]
+        assert reasons == [
+            (MALFORMED, ""),
+            (BAD_VALUE, "EUR_USD"),
+            (FUTURE_TIME, "EUR_USD"),
+            (BAD_VALUE, "EUR_USD"),
+            (MALFORMED, ""),
+        ]
+        nested, price, _, overflow, long_line = recorder.rejections
+        assert nested.detail.startswith("JSON nested too deeply to read") and nested.raw.startswith(
+            b'{"type":"PRICE","x":[[['
+        )
+        assert "is too long: 5,000 characters" in price.detail and len(price.raw) == 512
+        assert f"{LAST_SECOND}.999999999Z" in overflow.detail and "outside 1970-2262" in overflow.detail
+        assert "max_line_bytes (65,536)" in long_line.detail and long_line.raw == huge_line[:512]
+        assert all(len(r.SerializeToString()) < 4096 for r in recorder.rejections)
+        assert states(recorder, "oanda-a") == [CONNECTED]
+        assert server.stats.connections == 1
+        collector = gateway.collector_instances["oanda-a"]
+        assert (
+            isinstance(collector, OandaCollector) and collector.stats.malformed == 4
+        )  # the collector's own rejections; the fifth is the gate's
+        assert gateway.pipeline is not None
+        assert gateway.pipeline.sources["oanda-a"].rejected == {
+            "REJECTION_REASON_MALFORMED": 2,
+            "REJECTION_REASON_BAD_VALUE": 2,
+            "REJECTION_REASON_FUTURE_TIME": 1,
+        }
+        assert_no_crash(gateway)
+
+
+async def test_a_token_with_a_crlf_streams_and_errors_quoting_its_header_never_show_it(
+    nats_url: str, shared_data: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token comes from a CRLF file; the instruments request fails once with requests' text quoting the
+    header, opening the stream once with h11's, and the stream once with a read error quoting the request.
+    No log line (no redacting log filter installed here), no status and no /health text carries the token."""
+    monkeypatch.setattr(secrets, "_forms", set())
+    monkeypatch.setenv(TOKEN_ENV_A, TOKEN_A + "\r\n")
+    caplog.set_level(logging.DEBUG)
+    rest_context = oanda_collector_module._rest_context
+    rest_calls = stream_calls = 0
+
+    class FailingAccount:
+        def instruments(self, account_id: str) -> None:
+            raise requests.exceptions.InvalidHeader(
+                "Invalid leading whitespace, reserved character(s), or return character(s) in header value: "
+                f"'Bearer {TOKEN_A}\\r\\n'"
+            )
+
+    def failing_once(rest_url: str, token: str, timeout_s: float) -> Any:
+        nonlocal rest_calls
+        rest_calls += 1
+        if rest_calls == 1:
+            return SimpleNamespace(account=FailingAccount())
+        return rest_context(rest_url, token, timeout_s)
+
+    async def cut_after(chunks: AsyncIterator[bytes], count: int) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            yield chunk
+            count -= 1
+            if count == 0:
+                raise httpx.ReadError(f"connection reset; request headers: {{'Authorization': 'Bearer {TOKEN_A}'}}")
+
+    open_stream = OandaCollector.open_stream
+
+    @asynccontextmanager
+    async def failing_stream(self: OandaCollector) -> AsyncIterator[AsyncIterator[bytes]]:
+        nonlocal stream_calls
+        stream_calls += 1
+        if stream_calls == 1:
+            raise httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN_A}\\r\\n'")
+        async with open_stream(self) as chunks:
+            yield cut_after(chunks, 20) if stream_calls == 2 else chunks
+
+    monkeypatch.setattr(oanda_collector_module, "_rest_context", failing_once)
+    monkeypatch.setattr(OandaCollector, "open_stream", failing_stream)
+    server = oanda_server(ACCOUNT_A, TOKEN_A, eurusd_feed(shared_data))
+    async with serving(server), running(nats_url, [broker("oanda-a", server)]) as (gateway, recorder):
+        await recorder.wait_for(saw_status("oanda-a", RECONNECTED))
+        await recorder.wait_for(tick_count_at_least("oanda-a", len(recorder.ticks("oanda-a")) + 10))
+        health = assess(gateway.snapshot(), RecentActivity()).document
+        connection = gateway.collector_instances["oanda-a"].connection
+        assert connection is not None and connection.last_error.startswith("ReadError: connection reset")
+
+    assert (rest_calls, stream_calls) == (2, 3)
+    assert states(recorder, "oanda-a") == [CONNECTED, DISCONNECTED, RECONNECTED]
+    disconnected = status_of(recorder, "oanda-a", DISCONNECTED)
+    assert "'Authorization': 'Bearer ***'" in disconnected.detail
+    shown = {
+        "log": caplog.text,
+        "health": json.dumps(health),
+        "statuses": " ".join(status.detail for status in recorder.statuses["oanda-a"]),
+        "last_error": connection.last_error,
+    }
+    assert {name: TOKEN_A in text for name, text in shown.items()} == dict.fromkeys(shown, False)
+    assert "Bearer ***" in caplog.text and "Bearer ***" in shown["health"]
+    assert "instruments request" in caplog.text and "Illegal header value" in caplog.text
+
+
+async def test_a_collector_restarted_after_an_unexpected_failure_reports_the_gap_like_a_disconnect(
+    nats_url: str, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (an exception the collector does not expect) ends the first stream: the gateway's supervisor restarts
+    the collector, and consumers see DISCONNECTED naming the failure, then RECONNECTED with the whole gap."""
+    stream_calls = 0
+    open_stream = OandaCollector.open_stream
+
+    async def fail_after(chunks: AsyncIterator[bytes], count: int) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            yield chunk
+            count -= 1
+            if count == 0:
+                raise RuntimeError("a bug")
+
+    @asynccontextmanager
+    async def failing_once(self: OandaCollector) -> AsyncIterator[AsyncIterator[bytes]]:
+        nonlocal stream_calls
+        stream_calls += 1
+        async with open_stream(self) as chunks:
+            yield fail_after(chunks, 20) if stream_calls == 1 else chunks
+
+    monkeypatch.setattr(OandaCollector, "open_stream", failing_once)
+    server = oanda_server(ACCOUNT_A, TOKEN_A, eurusd_feed(shared_data))
+    async with serving(server), running(nats_url, [broker("oanda-a", server)]) as (gateway, recorder):
+        await recorder.wait_for(saw_status("oanda-a", RECONNECTED))
+        await recorder.wait_for(tick_count_at_least("oanda-a", len(recorder.ticks("oanda-a")) + 10))
+
+        assert states(recorder, "oanda-a") == [CONNECTED, DISCONNECTED, RECONNECTED]
+        disconnected = status_of(recorder, "oanda-a", DISCONNECTED)
+        reconnected = status_of(recorder, "oanda-a", RECONNECTED)
+        assert disconnected.detail == "collector failed: RuntimeError: a bug"
+        assert reconnected.gap_ns >= 0.5 * NS_PER_S  # at least the supervisor's restart delay, 1 s less jitter
+        assert reconnected.snapshot and "reopened after" in reconnected.detail
+        status = gateway.collectors["oanda-a"]
+        assert (status.state, status.restarts) == (CollectorState.RUNNING, 1)
+        ticks = recorder.ticks("oanda-a")
+        first, second = sent_keys(server, 0), sent_keys(server, 1)
+        assert [t.seq for t in ticks] == list(range(1, len(ticks) + 1))
+        split = next(i for i, t in enumerate(ticks) if t.snapshot and i > 0)
+        assert [tick_key(t) for t in ticks[:split]] == first[:split]  # what was read of the first stream, in order
+        assert [tick_key(t) for t in ticks[split:]] == second[: len(ticks) - split]

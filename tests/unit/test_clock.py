@@ -207,3 +207,35 @@ def test_fast_path_still_rejects_a_bad_fraction_after_the_second_is_cached(bad_f
 def test_ns_are_formatted_as_rfc3339_and_parse_back(ts_ns: int, expected: str) -> None:
     assert format_time_ns(ts_ns) == expected
     assert parse_time_ns(format_time_ns(ts_ns)) == ts_ns
+
+
+LAST_SECOND = "2262-04-11T23:47:16"
+"""The last second int64 nanoseconds reach, and only up to .854775807."""
+
+
+@pytest.mark.parametrize(
+    "fraction", [pytest.param("854775808", id="one_ns_past_int64"), pytest.param("999999999", id="end_of_the_second")]
+)
+def test_a_fraction_overflowing_int64_is_rejected_after_a_valid_time_cached_its_second(fraction: str) -> None:
+    clock._second_cache.clear()
+    assert parse_time_ns(f"{LAST_SECOND}.000000000Z") == utc_ns(2262, 4, 11, 23, 47, 16)
+    assert parse_time_ns(f"{LAST_SECOND}.854775807Z") == clock.MAX_TIME_NS
+    assert LAST_SECOND in clock._second_cache  # the next one takes the cached path
+
+    with pytest.raises(BadValueError, match="outside 1970-2262"):
+        parse_time_ns(f"{LAST_SECOND}.{fraction}Z")
+
+
+def test_a_second_before_1970_is_not_cached_so_its_next_fraction_is_rejected_too() -> None:
+    clock._second_cache.clear()
+    for fraction in ("000000000", "999999999"):
+        with pytest.raises(BadValueError, match="outside 1970-2262"):
+            parse_time_ns(f"1969-12-31T23:59:59.{fraction}Z")
+    assert clock._second_cache == {}
+
+
+def test_a_time_of_megabytes_is_rejected_with_a_bounded_message() -> None:
+    text = "2016-10-27T08:38:44.327443673Z" * 100_000
+    with pytest.raises(BadValueError) as caught:
+        parse_time_ns(text)
+    assert len(str(caught.value)) < 200

@@ -14,11 +14,11 @@ import pytest
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS
 from gateway.cycle import PublishCycle
-from gateway.events import Quote, StatusChange
+from gateway.events import BadInput, Quote, StatusChange
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, RejectionReason, SourceStatus
 from tests.support import RecordingNatsClient
 
 LINGER_MS = 0.5
@@ -191,3 +191,32 @@ async def test_an_empty_publish_sends_nothing_and_commits_nothing() -> None:
     assert spool is not None
     await built.publish_pending()
     assert client.published == [] and spool.cycles == []
+
+
+async def test_a_rejection_of_megabytes_of_input_is_bounded_and_says_it_was_cut() -> None:
+    built, client, _, spool = pipeline(with_spool=True)
+    assert spool is not None
+    huge = b"x" * (4 * 1024 * 1024)
+    await built.submit(
+        [
+            BadInput(
+                "a", RejectionReason.REJECTION_REASON_MALFORMED, "unknown type " + "t" * 3_000_000, huge, 1, "I" * 10**6
+            )
+        ]
+    )
+    ((rejection,),) = (cycle.rejections for cycle in spool.cycles)
+    assert len(rejection.SerializeToString()) < 4096
+    assert len(rejection.raw) == 512
+    assert rejection.detail.endswith(f"[raw input cut to 512 of {len(huge):,} bytes]")
+    assert "more characters]" in rejection.detail
+    assert len(rejection.tick.instrument) <= 64
+    ((subject, payload, _),) = client.published
+    assert subject == "market.rejected" and len(payload) < 4096
+    assert built.sources["a"].rejected == {"REJECTION_REASON_MALFORMED": 1}
+
+
+async def test_a_status_detail_of_megabytes_is_bounded() -> None:
+    built, client, _, _ = pipeline()
+    await built.report_status("a", StatusChange(SourceStatus.STATE_DISCONNECTED, "e" * 5_000_000))
+    ((_, payload, _),) = client.published
+    assert len(payload) < 2048

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.errors import BadValueError
-from gateway.prices import PRICE_SCALE, format_price, parse_liquidity, parse_price
+from gateway.prices import MAX_PRICE_CHARS, PRICE_SCALE, format_price, parse_liquidity, parse_price
 
 
 @pytest.mark.parametrize(
@@ -180,3 +180,24 @@ def test_liquidity_that_is_not_a_whole_non_negative_number_is_rejected(value: ob
     with pytest.raises(BadValueError, match="not a non-negative whole number") as caught:
         parse_liquidity(value)
     assert repr(value) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("9" * 5000, id="five_thousand_digits"),
+        pytest.param("-" + "9" * 4301, id="beyond_pythons_conversion_limit"),
+        pytest.param("1." + "0" * 5000, id="five_thousand_decimals"),
+        pytest.param("0" * 32 + "1.5", id="thirty_five_characters_of_leading_zeros"),
+    ],
+)
+def test_a_price_longer_than_any_price_is_rejected_before_conversion_with_a_bounded_message(text: str) -> None:
+    with pytest.raises(BadValueError, match="too long") as caught:
+        parse_price(text)
+    assert f"{len(text):,} characters, at most {MAX_PRICE_CHARS}" in str(caught.value)
+    assert len(str(caught.value)) < 200
+
+
+def test_the_longest_price_text_accepted_may_carry_leading_zeros() -> None:
+    text = "1.5".rjust(MAX_PRICE_CHARS, "0")
+    assert parse_price(text) == 1_500_000_000

@@ -171,3 +171,37 @@ async def test_dropped_status_is_not_retried_on_the_next_flush() -> None:
     await publisher.flush()
     assert [SourceStatus.FromString(payload).seq for _, payload, _ in client.published] == [2]
     assert (publisher.stats.statuses, publisher.stats.statuses_dropped) == (1, 1)
+
+
+async def test_messages_confirmed_by_the_server_are_not_counted_at_an_outage() -> None:
+    publisher = Feeder(RecordingNatsClient())
+    for seq in (1, 2):
+        publisher.add_status(status(seq=seq))
+    await publisher.flush()
+    flushes: list[int] = []
+
+    async def flush() -> None:
+        flushes.append(publisher.stats.messages)
+
+    await publisher.publisher.confirm(flush)
+    publisher.add_status(status(seq=3))
+    await publisher.flush()
+    assert publisher.publisher.connection_lost() == 1  # only the message sent after the confirmation
+    stats = publisher.stats
+    assert (flushes, stats.confirmed, stats.unconfirmed_at_outages, stats.outages) == ([2], 3, 1, 1)
+    assert publisher.publisher.connection_lost() == 0  # a second outage without new messages loses nothing more
+    assert (stats.unconfirmed_at_outages, stats.outages) == (1, 2)
+
+
+async def test_a_failed_confirmation_confirms_nothing() -> None:
+    publisher = Feeder(RecordingNatsClient())
+    publisher.add_status(status(seq=1))
+    await publisher.flush()
+
+    async def flush() -> None:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        await publisher.publisher.confirm(flush)
+    assert publisher.stats.confirmed == 0
+    assert publisher.publisher.connection_lost() == 1

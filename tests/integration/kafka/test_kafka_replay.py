@@ -16,8 +16,6 @@ import asyncio
 import dataclasses
 import io
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -39,11 +37,10 @@ from gateway.kafka.replay.run import run_replay
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
 from tests.integration.natsutil import Recorder
-from tests.servers.tansu import TansuBroker, free_port
-from tests.unit.kafka.replay.test_outputs import FakeNats
+from tests.servers.tansu import TansuBroker
+from tests.support import RecordingNatsClient, free_port, fxgw
 from tests.unit.kafka.replay.test_run import emitted
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 SESSIONS = {"oanda-a": 11, "sim-b": 22}
 INSTRUMENTS = ("EUR_USD", "USD_JPY", "GBP_USD", "AUD_USD")
 RECORDS_PER_SOURCE = 60
@@ -170,17 +167,6 @@ def request(broker: TansuBroker, topic: str, **options: Any) -> ReplayRequest:
     return ReplayRequest(SINCE, UNTIL, broker.bootstrap, topic, **{"timeout_s": 5.0, **options})
 
 
-def fxgw(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=REPO_ROOT,
-        check=False,
-    )
-
-
 async def test_replay_to_nats_delivers_each_tick_of_the_window_once_in_event_order(
     kafka_broker: TansuBroker, dataset: Dataset, nats_url: str
 ) -> None:
@@ -229,7 +215,7 @@ async def test_paced_replay_keeps_the_original_pace_times_the_speed(
     elapsed_s = time.monotonic() - started
     assert stats.ticks_output == dataset.ticks_in_window
     assert span_s / 2 - 0.01 <= elapsed_s < span_s / 2 + 2
-    assert emitted(OutputFormat.JSONL, output.getvalue(), FakeNats()) == dataset.in_event_order
+    assert emitted(OutputFormat.JSONL, output.getvalue(), RecordingNatsClient()) == dataset.in_event_order
 
 
 @pytest.mark.parametrize("output", [OutputFormat.STDOUT, OutputFormat.JSONL, OutputFormat.CSV], ids=lambda o: o.value)
@@ -240,7 +226,7 @@ async def test_every_text_format_is_in_event_time_order_across_sources_and_parti
 
     stats = await run_replay(request(kafka_broker, dataset.topic, output=output), text)
 
-    assert emitted(output, text.getvalue(), FakeNats()) == dataset.in_event_order
+    assert emitted(output, text.getvalue(), RecordingNatsClient()) == dataset.in_event_order
     assert stats.late_ticks == 0
 
 
@@ -269,7 +255,7 @@ def test_cli_replays_the_window_into_jsonl_and_csv_files(
     lines = csv_file.read_text().splitlines()
     assert lines[0].startswith("ts_event,instrument,source,bid,ask,")
     assert Counter(line.split(",")[2] for line in lines[1:]) == Counter(t["source"] for t in ticks)
-    assert emitted(OutputFormat.CSV, csv_file.read_text(), FakeNats()) == dataset.in_event_order
+    assert emitted(OutputFormat.CSV, csv_file.read_text(), RecordingNatsClient()) == dataset.in_event_order
 
 
 def test_cli_takes_kafka_settings_from_the_config_and_filters(

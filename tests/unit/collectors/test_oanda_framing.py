@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collectors.oanda.framing import OandaFraming
+from collectors.oanda import framing as framing_module
+from collectors.oanda.framing import MAX_LINE_BYTES, OandaFraming
+from collectors.oanda.parsing import parse_stream_line
 from gateway.events import BadInput, Event, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
@@ -214,3 +216,128 @@ def test_a_new_framing_marks_the_first_quotes_of_a_new_stream_again(shared_data:
     reopened, *_ = OandaFraming(SOURCE, BOTH).feed(stream, RECV_NS)
 
     assert [event.snapshot for event in reopened if isinstance(event, Quote)] == [True, True, False]
+
+
+# -- hostile input: over-long lines, a parser that fails unexpectedly ---------------------------------------------
+
+LIMIT = 4096
+
+
+def long_line(size: int) -> bytes:
+    """A line of exactly ``size`` bytes (newline excluded) that would be a valid JSON object."""
+    head = b'{"type":"PRICE","x":"'
+    return head + b"a" * (size - len(head) - 2) + b'"}'
+
+
+def test_a_line_passing_the_limit_is_rejected_at_once_and_skipped_to_its_newline_without_being_kept(
+    shared_data: Path,
+) -> None:
+    lines = recorded(shared_data, CURRENT_SHAPE).splitlines(keepends=True)
+    framing = OandaFraming(SOURCE, BOTH, max_line_bytes=LIMIT)
+
+    first = framing.feed(lines[0] + long_line(3 * LIMIT)[: LIMIT + 1], RECV_NS)
+    skipped = [framing.feed(b"a" * 1000, RECV_NS + 1) for _ in range(50)]
+    rest = framing.feed(b'a"}\n' + b"".join(lines[1:]), RECV_NS + 2)
+
+    events, prices, heartbeats, malformed = first
+    assert (prices, heartbeats, malformed) == (1, 0, 1)
+    quote, rejection = events
+    assert isinstance(quote, Quote) and isinstance(rejection, BadInput)
+    assert (rejection.reason, rejection.ts_recv_ns) == (RejectionReason.REJECTION_REASON_MALFORMED, RECV_NS)
+    assert rejection.detail == (
+        f"line longer than max_line_bytes (4,096): {LIMIT + 1:,} bytes without a newline so far; "
+        f"the rest of it is skipped (raw: its first 512 bytes)"
+    )
+    assert rejection.raw == long_line(3 * LIMIT)[:512]
+    assert framing.partial == b""  # nothing of the long line is kept
+    assert skipped == [([], 0, 0, 0)] * 50
+    assert rest[1:] == (2, 1, 0)  # the lines after it are read as usual
+    assert [key(event) for event in first[0][:1] + rest[0]] == price_keys(b"".join(lines))
+
+
+def test_a_line_of_32_mib_in_64_kib_reads_costs_one_rejection_and_never_more_than_the_limit_held(
+    shared_data: Path,
+) -> None:
+    lines = recorded(shared_data, CURRENT_SHAPE).splitlines(keepends=True)
+    stream = lines[0] + long_line(32 * 1024 * 1024) + b"\n" + b"".join(lines[1:])
+    framing = OandaFraming(SOURCE, BOTH)  # the default limit, 64 KiB
+
+    held = []
+    events, prices, heartbeats, malformed = [], 0, 0, 0
+    for chunk in cut(stream, 64 * 1024):
+        chunk_events, chunk_prices, chunk_heartbeats, chunk_malformed = framing.feed(chunk, RECV_NS)
+        events += chunk_events
+        prices, heartbeats, malformed = (
+            prices + chunk_prices,
+            heartbeats + chunk_heartbeats,
+            malformed + chunk_malformed,
+        )
+        held.append(len(framing.partial))
+
+    assert (prices, heartbeats, malformed) == (3, 1, 1)
+    assert max(held) <= MAX_LINE_BYTES
+    [rejection] = [event for event in events if isinstance(event, BadInput)]
+    assert "max_line_bytes (65,536)" in rejection.detail and len(rejection.raw) == 512
+    assert [key(event) for event in events if isinstance(event, Quote)] == price_keys(b"".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("size", "rejected"),
+    [pytest.param(LIMIT, False, id="at_the_limit"), pytest.param(LIMIT + 1, True, id="one_byte_over")],
+)
+@pytest.mark.parametrize(
+    "chunk_size", [100, LIMIT, 3 * LIMIT], ids=["small_chunks", "chunks_of_the_limit", "one_chunk"]
+)
+def test_the_limit_is_inclusive_for_a_line_arriving_whole_or_in_pieces(
+    shared_data: Path, size: int, rejected: bool, chunk_size: int
+) -> None:
+    price = recorded(shared_data, CURRENT_SHAPE).splitlines()[2]
+    padded = price[:-1] + b" " * (size - len(price)) + b"}"
+    assert len(padded) == size
+    framing = OandaFraming(SOURCE, BOTH, max_line_bytes=LIMIT)
+
+    events, prices, _, malformed = feed_all(framing, cut(padded + b"\n" + price + b"\n", chunk_size))
+
+    assert (prices, malformed) == ((1, 1) if rejected else (2, 0))
+    assert [isinstance(event, BadInput) for event in events] == [rejected, False]
+    if rejected:
+        assert "max_line_bytes (4,096)" in events[0].detail  # type: ignore[union-attr]
+
+
+def test_a_stream_ending_inside_a_skipped_line_leaves_no_partial_to_report(shared_data: Path) -> None:
+    framing = OandaFraming(SOURCE, BOTH, max_line_bytes=LIMIT)
+
+    feed_all(framing, cut(long_line(10 * LIMIT), 1000))
+
+    assert framing.partial == b""  # it was rejected when it passed the limit; a cut adds no second rejection
+
+
+def test_an_unexpected_parser_failure_costs_its_own_line_only(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = recorded(shared_data, CURRENT_SHAPE).splitlines(keepends=True)
+    poisoned = b'{"type":"PRICE","poison":true}'
+
+    def parse(line: bytes, source: str, ts_recv_ns: int) -> object:
+        if line == poisoned:
+            raise ZeroDivisionError("a bug \ud800 of " + "x" * 10_000)  # with text that cannot be encoded as is
+        return parse_stream_line(line, source, ts_recv_ns)
+
+    monkeypatch.setattr(framing_module, "parse_stream_line", parse)
+    stream = b"".join([lines[0], poisoned + b"\n", *lines[1:]])
+
+    events, *counts = OandaFraming(SOURCE, BOTH).feed(stream, RECV_NS)
+
+    assert counts == [3, 1, 1]
+    [bad] = [event for event in events if isinstance(event, BadInput)]
+    assert events.index(bad) == 1
+    assert (bad.reason, bad.raw) == (RejectionReason.REJECTION_REASON_MALFORMED, poisoned)
+    assert bad.detail.startswith("line could not be read (ZeroDivisionError: a bug \\ud800 of xxx")
+    assert len(bad.detail) < 300
+    bad.detail.encode()  # publishable
+    assert [key(event) for event in events if isinstance(event, Quote)] == price_keys(b"".join(lines))
+
+
+def test_a_limit_below_one_byte_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_line_bytes"):
+        OandaFraming(SOURCE, BOTH, max_line_bytes=0)

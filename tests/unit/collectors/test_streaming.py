@@ -24,8 +24,10 @@ from collectors.streaming import (
     StreamingConfig,
     parse_retry_after,
 )
+from gateway import secrets
+from gateway.echo import LOG_CHARS
 from gateway.errors import ProviderHttpError
-from gateway.events import BadInput, Event, Quote
+from gateway.events import BadInput, Event, Quote, StatusChange
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
 from tests.support import RecordingSink
 
@@ -617,3 +619,126 @@ async def test_cancelling_a_task_inside_the_watchdog_is_a_cancellation_not_a_tim
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# -- failures the base does not expect, secrets and bounded logs ----------------------------------------------
+
+
+class CollectorBug(Exception):
+    """Stands for a bug: neither a gateway error nor a transient one."""
+
+
+async def test_an_unexpected_failure_is_reported_like_a_disconnect_and_the_restarted_run_reports_the_gap() -> None:
+    stream = ScriptedStream(b"EUR_USD\nGBP_")
+    collector, sink = scripted(stream, ScriptedStream(b"USD_JPY\n"))
+    first_run = asyncio.create_task(collector.run(), name="scripted-collector")
+    await until(lambda: len(sink.events) == 1)
+    last_bytes_ns = collector.stats.last_data_ns
+    stream.push(CollectorBug("a bug"))
+    with pytest.raises(CollectorBug):
+        await first_run  # the supervisor sees the failure and restarts the collector
+
+    connected, disconnected = sink.statuses
+    assert connected.state == CONNECTED
+    assert (disconnected.state, disconnected.detail) == (DISCONNECTED, "collector failed: CollectorBug: a bug")
+    assert collector.connection.last_error == "collector failed: CollectorBug: a bug"
+    *_, cut = sink.events
+    assert isinstance(cut, BadInput) and cut.raw == b"GBP_"  # the line the failure cut in half is reported
+
+    await asyncio.sleep(0.05)  # the supervisor's restart delay
+    async with running(collector):  # the restarted run of the same collector
+        await until(lambda: RECONNECTED in states(sink) and len(sink.events) == 3)
+
+    reconnected = sink.statuses[2]
+    assert reconnected.state == RECONNECTED and reconnected.snapshot
+    assert 50_000_000 <= reconnected.gap_ns <= collector.stats.last_data_ns - last_bytes_ns
+    assert quotes(sink.events) == ["EUR_USD", "USD_JPY"]
+
+
+async def test_a_failure_before_any_stream_opened_reports_no_disconnect() -> None:
+    collector, sink = scripted(CollectorBug("before streaming"))
+    with pytest.raises(CollectorBug):
+        await collector.run()
+
+    assert sink.statuses == []
+    assert collector.connection.last_error == "collector failed: CollectorBug: before streaming"
+
+
+class FailingStatusSink(RecordingSink):
+    """A sink that cannot take a DISCONNECTED status."""
+
+    async def report_status(self, source: str, change: StatusChange) -> None:
+        if change.state == DISCONNECTED:
+            raise ConnectionResetError("the sink is gone")
+        await super().report_status(source, change)
+
+
+async def test_a_failure_the_sink_cannot_be_told_of_is_still_the_one_raised(caplog: pytest.LogCaptureFixture) -> None:
+    stream = ScriptedStream(b"EUR_USD\n")
+    collector, _ = scripted(stream)
+    sink = collector.sink = FailingStatusSink()
+    run = asyncio.create_task(collector.run(), name="scripted-collector")
+    await until(lambda: len(sink.events) == 1)
+    stream.push(CollectorBug("the original"))
+
+    with pytest.raises(CollectorBug, match="the original"):
+        await run
+    assert "could not report the failure: ConnectionResetError: the sink is gone" in caplog.text
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A secret remembered for redaction, as gateway.secrets.environment_secret remembers a token."""
+    monkeypatch.setattr(secrets, "_forms", set())
+    return secrets.remember("tok-3f9c2e71d8b54a06")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(ConnectionResetError(104, "reset; sent Authorization: Bearer {token}"), id="transient"),
+        pytest.param(ProviderHttpError("feed: HTTP 503 for Bearer {token}", status=503), id="http_error"),
+        pytest.param(CollectorBug("headers={{'Authorization': 'Bearer {token}'}}"), id="unexpected"),
+    ],
+)
+async def test_a_secret_in_an_error_text_reaches_no_log_status_or_health_text(
+    token: str, error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error.args = tuple(arg.format(token=token) if isinstance(arg, str) else arg for arg in error.args)
+    if isinstance(error, OSError):
+        error = ConnectionResetError(*error.args)
+    stream = ScriptedStream(b"EUR_USD\n")
+    collector, sink = scripted(stream, ScriptedStream(b"EUR_USD\n"))
+    run = asyncio.create_task(collector.run(), name="scripted-collector")
+    await until(lambda: len(sink.events) == 1)
+    stream.push(error)
+    await until(lambda: DISCONNECTED in states(sink))
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+
+    shown = [change.detail for change in sink.statuses] + [collector.connection.last_error, caplog.text]
+    assert any("***" in text for text in shown)
+    assert not any(token in text for text in shown)
+
+
+class LongDetailFraming(WordFraming):
+    """Every line is malformed, with a detail that echoes a megabyte of it."""
+
+    def feed(self, chunk: bytes, recv_ns: int) -> Framed:
+        bad = BadInput(self.source, RejectionReason.REJECTION_REASON_MALFORMED, "x" * 1_000_000, chunk, recv_ns)
+        return [bad], 0, 0, 1
+
+
+async def test_a_bad_line_log_echoes_at_most_log_chars_of_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="collectors.streaming")
+    collector, sink = scripted(ScriptedStream(b"!bad\n"))
+    monkeypatch.setattr(collector, "new_framing", lambda: LongDetailFraming(collector.source_id))
+    async with running(collector):
+        await until(lambda: len(sink.events) == 1)
+
+    [logged] = [record.getMessage() for record in caplog.records if "bad stream line" in record.getMessage()]
+    assert len(logged) < LOG_CHARS + 100
+    assert logged.startswith("feed: bad stream line: " + "x" * LOG_CHARS) and "cut: 999,800 more" in logged

@@ -10,22 +10,13 @@ from gateway.kafka.replay.outputs import NatsTickSink, TextTickSink
 from gateway.kafka.replay.request import OutputFormat
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRun, decode_ticks
+from tests.support import RecordingNatsClient
 from tests.unit.test_wire import T0, record
-
-
-class FakeNats:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, MarketDataStream, dict[str, str]]] = []
-
-    async def publish(
-        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
-    ) -> None:
-        self.messages.append((subject, MarketDataStream.FromString(payload), headers or {}))
 
 
 async def test_nats_sink_sends_consecutive_ticks_of_a_source_and_session_together_in_the_order_written() -> None:
     """A tick of another (source, session) publishes what is pending: a subscriber to every subject sees the order."""
-    client = FakeNats()
+    client = RecordingNatsClient()
     sink = NatsTickSink(client, "replay", max_batch_ticks=3)
     eur = decode_ticks(record("a", "EUR_USD", [(T0 + i, i + 1) for i in range(4)]))[0]
     jpy = decode_ticks(record("a", "USD_JPY", [(T0 + 8, 8), (T0 + 9, 9)]))[0]
@@ -40,7 +31,7 @@ async def test_nats_sink_sends_consecutive_ticks_of_a_source_and_session_togethe
 
     summary = [
         (subject, m.source, m.session_id, m.batch_seq, [t.seq for t in m.ticks], h["Nats-Msg-Id"])
-        for subject, m, h in client.messages
+        for subject, m, h in client.decoded()
     ]
     assert summary == [
         ("replay.a.ticks", "a", 11, 1, [1, 2, 3], "replay:a:11:1"),
@@ -48,21 +39,21 @@ async def test_nats_sink_sends_consecutive_ticks_of_a_source_and_session_togethe
         ("replay.b.ticks", "b", 5, 1, [1], "replay:b:5:1"),
         ("replay.a.ticks", "a", 11, 3, [8, 9], "replay:a:11:8"),
     ]
-    assert all(h["Content-Type"] == STREAM_CONTENT_TYPE for _, _, h in client.messages)
-    assert list(client.messages[0][1].ticks) == list(MarketDataStream.FromString(eur.entries).ticks)[:3]
+    assert all(h["Content-Type"] == STREAM_CONTENT_TYPE for _, _, h in client.decoded())
+    assert list(client.decoded()[0][1].ticks) == list(MarketDataStream.FromString(eur.entries).ticks)[:3]
     assert sink.messages == 4
 
 
 async def test_nats_sink_republishes_non_contiguous_selections() -> None:
-    client = FakeNats()
+    client = RecordingNatsClient()
     sink = NatsTickSink(client)
     run = decode_ticks(record("a", "EUR_USD", [(T0 + i, i + 1) for i in range(5)]))[0]
 
     await sink.write(run, [0, 2, 4])
     await sink.flush()
 
-    assert [t.seq for t in client.messages[0][1].ticks] == [1, 3, 5]
-    assert client.messages[0][0] == "replay.a.ticks"
+    assert [t.seq for t in client.decoded()[0][1].ticks] == [1, 3, 5]
+    assert client.decoded()[0][0] == "replay.a.ticks"
 
 
 def sample_runs() -> list[TickRun]:

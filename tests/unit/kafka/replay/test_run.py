@@ -25,7 +25,7 @@ from gateway.kafka.replay.run import MAX_SLEEP_NS, replay, run_replay, write_pac
 from gateway.kafka.replay.selection import TickSelector
 from gateway.kafka.spool import Spool
 from gateway.wire import ROW_SEQ, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE, TickRun, decode_ticks
-from tests.unit.kafka.replay.test_outputs import FakeNats
+from tests.support import RecordingNatsClient
 from tests.unit.test_wire import T0, record
 
 
@@ -112,10 +112,10 @@ class ListReader:
     def resume(self, partition: int) -> None: ...
 
 
-def emitted(output: OutputFormat, text: str, nats: FakeNats) -> list[Tick]:
+def emitted(output: OutputFormat, text: str, nats: RecordingNatsClient) -> list[Tick]:
     """(ts_event_ns, source, seq) of each tick output, in output order, read back from the format."""
     if output is OutputFormat.NATS:
-        return [(tick.ts_event_ns, m.source, tick.seq) for _, m, _ in nats.messages for tick in m.ticks]
+        return [(tick.ts_event_ns, m.source, tick.seq) for _, m, _ in nats.decoded() for tick in m.ticks]
     if output is OutputFormat.JSONL:
         return [(t["ts_event_ns"], t["source"], t["seq"]) for t in map(json.loads, text.splitlines())]
     if output is OutputFormat.CSV:
@@ -129,7 +129,7 @@ def emitted(output: OutputFormat, text: str, nats: FakeNats) -> list[Tick]:
 @pytest.mark.parametrize("output", list(OutputFormat), ids=[output.value for output in OutputFormat])
 async def test_sources_interleaved_in_shared_partitions_come_out_in_event_time_order(output: OutputFormat) -> None:
     partitions, ticks = gateway_like_records(cycles=300)
-    text, nats = io.StringIO(), FakeNats()
+    text, nats = io.StringIO(), RecordingNatsClient()
     sink: TickSink = NatsTickSink(nats) if output is OutputFormat.NATS else TextTickSink(text, output)
 
     stats = await replay(ListReader(partitions), TickSelector(0, 2**63 - 1), sink)
@@ -147,7 +147,9 @@ async def test_the_replay_window_of_interleaved_sources_is_in_order_and_complete
 
     await replay(ListReader(partitions, seed=9), TickSelector(since, until), TextTickSink(text, OutputFormat.JSONL))
 
-    assert emitted(OutputFormat.JSONL, text.getvalue(), FakeNats()) == [t for t in ticks if since <= t[0] < until]
+    assert emitted(OutputFormat.JSONL, text.getvalue(), RecordingNatsClient()) == [
+        t for t in ticks if since <= t[0] < until
+    ]
 
 
 class UnevenReader(ListReader):
@@ -188,7 +190,7 @@ async def test_partitions_running_ahead_are_paused_without_stalling_the_replay(m
     stats = await replay(reader, TickSelector(0, 2**63 - 1), TextTickSink(text, OutputFormat.JSONL))
 
     assert reader.pauses[0] == 0, "partition 0 ran ahead first"
-    assert emitted(OutputFormat.JSONL, text.getvalue(), FakeNats()) == ticks
+    assert emitted(OutputFormat.JSONL, text.getvalue(), RecordingNatsClient()) == ticks
     assert stats.late_ticks == 0
 
 
