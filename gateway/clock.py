@@ -21,6 +21,9 @@ _RFC3339 = re.compile(
 )
 _UNIX = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,9}))?")
 _CACHE_LIMIT: Final = 1 << 14
+_CACHED_SECONDS: Final = range(MAX_TIME_NS // NS_PER_S)
+"""Seconds the memo may hold: those of which every nanosecond is in range (from 1970 to the one before
+2262-04-11T23:47:16, which int64 reaches only up to .854775807), so that a time it gives needs no check."""
 _second_cache: dict[str, int] = {}
 
 
@@ -35,9 +38,10 @@ def parse_time_ns(text: str) -> int:
     Accepts RFC 3339 with up to 9 fractional digits and ``Z`` or an offset
     (OANDA's default ``2016-10-27T08:38:45.664613867Z``) and OANDA's UNIX format
     (``1477557525.664613867``). The whole-second prefix of the common ``...Z``
-    form is memoised, since consecutive quotes share it; the memo holds only
-    seconds inside the range and the result taken from it is range-checked as
-    well (the last second of 2262 is only partly inside). Raises
+    form is memoised, since consecutive quotes share it. The memo holds only
+    seconds of which every nanosecond is in range, so its answers are range-checked
+    by construction, at no cost per call (the last, partial second of 2262 and
+    anything before 1970 always take the full parse and its check). Raises
     :class:`BadValueError`, whose message shows at most a bounded prefix of ``text``.
     """
     if type(text) is not str:
@@ -46,9 +50,7 @@ def parse_time_ns(text: str) -> int:
         base = _second_cache.get(text[:19])
         fraction = text[20:29]
         if base is not None and fraction.isascii() and fraction.isdecimal():
-            ts_ns = base + int(fraction)
-            if ts_ns <= MAX_TIME_NS:  # base >= 0 and the fraction is 9 ASCII digits: only the top can be passed
-                return ts_ns
+            return base + int(fraction)  # in range: see _CACHED_SECONDS
     return _parse_slow(text)
 
 
@@ -68,7 +70,7 @@ def _parse_slow(text: str) -> int:
     if match[8] is None:
         offset = (int(match[10]) * 3600 + int(match[11]) * 60) * (1 if match[9] == "+" else -1)
         seconds -= offset
-    elif match[7] is not None and len(match[7]) == 9 and len(text) == 30 and 0 <= seconds * NS_PER_S <= MAX_TIME_NS:
+    elif match[7] is not None and len(match[7]) == 9 and len(text) == 30 and seconds in _CACHED_SECONDS:
         if len(_second_cache) >= _CACHE_LIMIT:
             _second_cache.clear()
         _second_cache[text[:19]] = seconds * NS_PER_S

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from gateway.echo import NAME_CHARS, shown
 from gateway.errors import UnknownInstrumentError
 from gateway.prices import PRICE_SCALE
 
@@ -46,7 +47,7 @@ def validate_instrument(name: str) -> str:
     """Return ``name`` if it has the ``BASE_QUOTE`` form, else raise UnknownInstrumentError."""
     if not isinstance(name, str) or INSTRUMENT_PATTERN.fullmatch(name) is None:
         raise UnknownInstrumentError(
-            f"instrument {name!r} is not of the form BASE_QUOTE (e.g. EUR_USD)", instrument=str(name)
+            f"instrument {shown(name)} is not of the form BASE_QUOTE (e.g. EUR_USD)", instrument=str(name)[:NAME_CHARS]
         )
     return name
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import nats
 
@@ -22,8 +21,7 @@ from gateway.ops.health import assess
 from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
-from tests.integration.natsutil import Recorder
-from tests.support import free_port
+from tests.support import Recorder, free_port, wait_until
 
 TICKS_PER_SUBMIT = 10
 
@@ -144,9 +142,9 @@ async def test_a_nats_outage_is_counted_as_possible_loss_and_shown_on_health() -
         await asyncio.sleep(1.5)  # at least one confirmation (one a second)
         assert gateway.snapshot().nats.outages == 0
         server.stop()
-        await wait_for(lambda: gateway.snapshot().nats.outages == 1, "the outage to be counted")
+        await wait_until(lambda: gateway.snapshot().nats.outages == 1, "the outage to be counted")
         server = NatsServer(port=port).start()
-        await wait_for(lambda: gateway.nats_connected, "the reconnection")
+        await wait_until(lambda: gateway.nats_connected, "the reconnection")
         nats = gateway.snapshot().nats
         assert nats.unconfirmed_at_outages > 0  # at 500 ticks/s some messages were always in flight
         report = assess(gateway.snapshot(), RecentActivity(nats_unconfirmed=nats.unconfirmed_at_outages))
@@ -155,10 +153,3 @@ async def test_a_nats_outage_is_counted_as_possible_loss_and_shown_on_health() -
     finally:
         await gateway.stop()
         server.stop()
-
-
-async def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)

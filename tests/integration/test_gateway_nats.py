@@ -19,8 +19,7 @@ from gateway.pipeline import Pipeline
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import RejectionReason
-from tests.integration.natsutil import Recorder
-from tests.support import free_port
+from tests.support import Recorder, free_port
 
 EUR_USD_BID = 1_085_000_000
 NOW_NS = 1_700_000_000_000_000_000

@@ -24,9 +24,8 @@ from gateway.config import parse_config
 from gateway.errors import HttpBindError
 from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
-from tests.integration.natsutil import Recorder
 from tests.servers.oanda_v20 import OandaV20Server
-from tests.support import free_port
+from tests.support import Recorder, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HTTP_ANY_PORT = {"port": 0}

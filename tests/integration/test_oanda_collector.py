@@ -33,8 +33,8 @@ from gateway.config import parse_config
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import assess
 from gateway.schema.market.v1.market_pb2 import BestPrice, RejectionReason, SourceStatus, Tick
-from tests.integration.natsutil import Recorder
 from tests.servers.oanda_v20 import MSG_BAD_INSTRUMENTS, OandaV20Server, PriceFeed, RecordedPrice
+from tests.support import Recorder
 
 ACCOUNT_A = "101-004-1234567-001"
 ACCOUNT_B = "101-004-1234567-002"

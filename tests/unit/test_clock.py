@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 
 import pytest
 
@@ -216,14 +217,26 @@ LAST_SECOND = "2262-04-11T23:47:16"
 @pytest.mark.parametrize(
     "fraction", [pytest.param("854775808", id="one_ns_past_int64"), pytest.param("999999999", id="end_of_the_second")]
 )
-def test_a_fraction_overflowing_int64_is_rejected_after_a_valid_time_cached_its_second(fraction: str) -> None:
+def test_a_fraction_overflowing_int64_is_rejected_right_after_a_valid_time_of_the_same_second(fraction: str) -> None:
     clock._second_cache.clear()
     assert parse_time_ns(f"{LAST_SECOND}.000000000Z") == utc_ns(2262, 4, 11, 23, 47, 16)
     assert parse_time_ns(f"{LAST_SECOND}.854775807Z") == clock.MAX_TIME_NS
-    assert LAST_SECOND in clock._second_cache  # the next one takes the cached path
 
     with pytest.raises(BadValueError, match="outside 1970-2262"):
         parse_time_ns(f"{LAST_SECOND}.{fraction}Z")
+    assert LAST_SECOND not in clock._second_cache  # only partly in range: never answered from the cache
+
+
+def test_the_cache_holds_only_seconds_of_which_every_nanosecond_is_in_range() -> None:
+    clock._second_cache.clear()
+    for text in ("1970-01-01T00:00:00.000000000Z", "2262-04-11T23:47:15.999999999Z", OANDA_TIME):
+        parse_time_ns(text)
+    for text in ("1969-12-31T23:59:59.000000000Z", f"{LAST_SECOND}.000000000Z", "9999-12-31T23:59:59.000000000Z"):
+        with contextlib.suppress(BadValueError):
+            parse_time_ns(text)
+
+    assert sorted(clock._second_cache) == ["1970-01-01T00:00:00", "2016-10-27T08:38:44", "2262-04-11T23:47:15"]
+    assert all(0 <= base <= clock.MAX_TIME_NS - NS_PER_S + 1 for base in clock._second_cache.values())
 
 
 def test_a_second_before_1970_is_not_cached_so_its_next_fraction_is_rejected_too() -> None:

@@ -33,9 +33,8 @@ from gateway.ops.health import assess
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.wire import STATUS_CONTENT_TYPE
 from tests.integration.kafka.kafkautil import KafkaTicks, TickKey, read_records, read_topic
-from tests.integration.natsutil import Recorder
 from tests.servers.tansu import TansuBroker
-from tests.support import free_port
+from tests.support import Recorder, free_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TICKS_PER_SECOND = 1500
@@ -88,14 +87,6 @@ def assert_exactly_once_in_order(kafka_ticks: KafkaTicks, expected: dict[TickKey
         assert seqs == sorted(seqs), f"{source} session {session} {instrument}: ticks out of order in Kafka"
 
 
-async def wait_until(condition: Any, timeout_s: float = 20.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.02)
-
-
 async def run_gateway(config: dict[str, Any], recorder: Recorder, seconds: float) -> tuple[Gateway, int]:
     """Run a gateway for ``seconds``, stop it, wait until NATS delivered all it accepted; (gateway, accepted)."""
     gateway = Gateway(parse_config(config))
@@ -130,16 +121,17 @@ async def test_broker_frozen_mid_stream_nats_keeps_flowing_and_kafka_gets_everyt
     gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
     await gateway.start()
     assert gateway.backup is not None and gateway.pipeline is not None
+    backup = gateway.backup
     try:
         await asyncio.sleep(0.5)
         kafka.freeze()
         on_nats_before = len(recorder.ticks("sim"))
-        await wait_until(lambda: gateway.backup.stats.send_failures > 0, what="a failed send to the frozen broker")
+        await wait_until(lambda: backup.stats.send_failures > 0, what="a failed send to the frozen broker")
         await asyncio.sleep(1.0)
         spooled_during_outage = gateway.backup.spool.pending_records
         on_nats_during = len(recorder.ticks("sim")) - on_nats_before
         kafka.thaw()
-        await wait_until(lambda: gateway.backup.spool.pending_records < spooled_during_outage, what="the drain")
+        await wait_until(lambda: backup.spool.pending_records < spooled_during_outage, what="the drain")
         await asyncio.sleep(0.3)
     finally:
         kafka.thaw()

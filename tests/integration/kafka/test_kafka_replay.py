@@ -36,9 +36,8 @@ from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.run import run_replay
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
-from tests.integration.natsutil import Recorder
 from tests.servers.tansu import TansuBroker
-from tests.support import RecordingNatsClient, free_port, fxgw
+from tests.support import Recorder, RecordingNatsClient, free_port, fxgw
 from tests.unit.kafka.replay.test_run import emitted
 
 SESSIONS = {"oanda-a": 11, "sim-b": 22}
