@@ -328,7 +328,7 @@ class Gateway:
         published = pipeline.publisher.stats
         return GatewaySnapshot(
             instance_id=self.config.instance_id,
-            session_id=self.started_ns,
+            session_id=pipeline.session_id,
             uptime_s=self.uptime_ns() / NS_PER_S,
             nats=NatsSnapshot(
                 connected=self.nats_connected,
