@@ -1,20 +1,26 @@
 """Stopping the gateway as a person does: Ctrl-C in a terminal (SIGINT to the whole process group), twice, SIGTERM.
 
-Every shutdown after a signal is clean (exit 0, no traceback), also when NATS is already gone; a second signal
-cuts the shutdown short at once and quietly (exit 130).
+Every shutdown after a signal is clean (exit 0, no traceback), also when NATS is already gone or the disk under
+the spool is full; a second signal cuts the shutdown short at once and quietly (exit 130).
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from gateway.app import Gateway
+from gateway.config import parse_config
+from gateway.kafka import spool as spool_module
 from gateway.nats_server import NatsServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +109,33 @@ def test_run_stops_cleanly_when_nats_is_already_gone(tmp_path: Path, signum: sig
     assert code == 0, output
     assert "Traceback" not in output
     assert "gateway fxgw stopped" in output
+
+
+async def test_a_full_disk_under_the_spool_is_counted_and_the_gateway_still_stops_cleanly(
+    nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write, rename and sync of the spool fails with ENOSPC mid-run, as on a full disk."""
+    config = parse_config(
+        {
+            "http": {"port": 0},
+            "nats": {"url": nats_url},
+            "brokers": [{"id": "sim", "kind": "simulated", "ticks_per_second": 300}],
+            "kafka": {"enabled": True, "bootstrap_servers": "127.0.0.1:9", "spool": {"dir": str(tmp_path / "spool")}},
+        }
+    )
+    gateway = Gateway(config)
+    await gateway.start()
+    await asyncio.sleep(0.3)
+
+    def disk_full(*_args: object, **_kwargs: object) -> NoReturn:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    for name in ("write", "replace", "fsync", "ftruncate"):
+        monkeypatch.setattr(spool_module.os, name, disk_full)
+    monkeypatch.setattr(spool_module, "_fdatasync", disk_full)
+    await asyncio.sleep(0.5)
+    kafka = gateway.snapshot().kafka
+    await gateway.stop()  # must not raise: what the spool holds stays for the next start
+    assert kafka is not None and kafka.records_dropped > 0
+    assert "No space left on device" in kafka.last_spool_error
+    assert gateway.snapshot().nats.ticks > 0  # NATS kept publishing while the disk refused the Kafka copy
