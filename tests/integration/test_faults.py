@@ -139,7 +139,9 @@ async def test_a_nats_outage_is_counted_as_possible_loss_and_shown_on_health() -
     gateway = Gateway(config)
     await gateway.start()
     try:
-        await asyncio.sleep(1.5)  # at least one confirmation (one a second)
+        assert gateway.pipeline is not None
+        publisher = gateway.pipeline.publisher
+        await wait_until(lambda: publisher.stats.confirmed > 0, "nats-server's first confirmation")
         assert gateway.snapshot().nats.outages == 0
         server.stop()
         await wait_until(lambda: gateway.snapshot().nats.outages == 1, "the outage to be counted")

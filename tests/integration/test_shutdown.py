@@ -6,7 +6,6 @@ the spool is full; a second signal cuts the shutdown short at once and quietly (
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import signal
@@ -22,6 +21,7 @@ from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.kafka import spool as spool_module
 from gateway.nats_server import NatsServer
+from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def finish(process: subprocess.Popen[str], timeout_s: float = 30) -> tuple[int, 
 def test_ctrl_c_on_the_demo_drains_and_exits_0_without_a_traceback() -> None:
     demo = start("demo", "--rate", "50", "--replay-data", "/nonexistent")
     seen = wait_for_line(demo, "/health and /metrics on")
-    time.sleep(1.0)
+    seen += wait_for_line(demo, "sim-primary")  # the first status line: ticks are flowing
     ctrl_c(demo)
     code, rest = finish(demo)
     output = "".join(seen) + rest
@@ -99,10 +99,8 @@ def test_run_stops_cleanly_when_nats_is_already_gone(tmp_path: Path, signum: sig
         )
         gateway = start("run", "--config", str(config))
         seen = wait_for_line(gateway, "/health and /metrics on")
-        time.sleep(0.5)
         server.stop()
         wait_for_line(gateway, "NATS disconnected")
-        time.sleep(0.5)
         os.killpg(gateway.pid, signum)
         code, rest = finish(gateway)
     output = "".join(seen) + rest
@@ -125,7 +123,7 @@ async def test_a_full_disk_under_the_spool_is_counted_and_the_gateway_still_stop
     )
     gateway = Gateway(config)
     await gateway.start()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: gateway.snapshot().nats.ticks > 0, "ticks on NATS")
 
     def disk_full(*_args: object, **_kwargs: object) -> NoReturn:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -133,7 +131,7 @@ async def test_a_full_disk_under_the_spool_is_counted_and_the_gateway_still_stop
     for name in ("write", "replace", "fsync", "ftruncate"):
         monkeypatch.setattr(spool_module.os, name, disk_full)
     monkeypatch.setattr(spool_module, "_fdatasync", disk_full)
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: gateway.snapshot().kafka.records_dropped > 0, "the Kafka copy to refuse records")  # type: ignore[union-attr]
     kafka = gateway.snapshot().kafka
     await gateway.stop()  # must not raise: what the spool holds stays for the next start
     assert kafka is not None and kafka.records_dropped > 0
