@@ -18,12 +18,12 @@ from gateway.errors import BadValueError, InputError
 from gateway.events import BadInput, ConnectionHealth, TickSink
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.schema.market.v1.market_pb2 import RejectionReason
+from gateway.wire import SOURCE_ID_PATTERN
 
 MAX_EVENTS_PER_SUBMIT: Final = 1000
 """Most events a collector hands to the sink at once; this bounds what the pipeline holds."""
 MIN_SLEEP_S: Final = 0.001
 """Shortest pause a collector takes: uvloop returns at once from shorter sleeps, which would spin the CPU."""
-SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
 
 

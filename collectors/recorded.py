@@ -27,6 +27,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig, bad_input
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
+from gateway.echo import shown
 from gateway.errors import BadValueError, ConfigError, InputError, MalformedInputError
 from gateway.events import BadInput, Event, Quote
 from gateway.prices import parse_price
@@ -35,6 +36,9 @@ from gateway.schema.market.v1.market_pb2 import RejectionReason
 logger = logging.getLogger(__name__)
 
 FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
+MS_PER_DAY: Final = 86_400_000
+MAX_MILLIS_DIGITS: Final = 8
+"""Milliseconds since midnight have at most 8 digits; a longer field is refused before it is converted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,11 @@ def parse_quote_line(line: bytes, day_start_ns: int) -> RecordedQuote:
     if len(fields) != 3:
         raise MalformedInputError(f"expected 3 comma-separated fields, got {len(fields)}", raw=bytes(line))
     millis, bid, ask = fields
-    if not millis.strip().isdigit():
-        raise MalformedInputError(f"time {millis!r} is not whole milliseconds", raw=bytes(line))
+    millis = millis.strip()
+    if not millis.isdigit():
+        raise MalformedInputError(f"time {shown(millis)} is not whole milliseconds", raw=bytes(line))
+    if len(millis) > MAX_MILLIS_DIGITS or int(millis) >= MS_PER_DAY:
+        raise BadValueError(f"time {shown(millis)} is not a millisecond of the day (0 to 86,399,999)", raw=bytes(line))
     try:
         return RecordedQuote(
             day_start_ns + int(millis) * NS_PER_MS,

@@ -173,7 +173,13 @@ class Gateway:
         tasks = [*self._tasks.values(), *self._service_tasks]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+            if stuck:  # a task that swallowed its cancellation (nats-py's flush does): leave it, stop the rest
+                names = ", ".join(sorted(task.get_name() for task in stuck))
+                logger.warning(
+                    "gateway %s: tasks did not stop within %.0f s: %s", self.config.instance_id, timeout_s, names
+                )
         if self.pipeline is not None:
             await self.pipeline.publish_pending()
         if self.backup is not None and self._backup_task is not None:

@@ -21,7 +21,6 @@ import uvloop
 from nats.aio.msg import Msg
 from tqdm import tqdm
 
-from collectors.base import SOURCE_ID_PATTERN
 from gateway.app import Gateway
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns, parse_time_ns
 from gateway.config import (
@@ -55,6 +54,7 @@ from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
 from gateway.secrets import display_url, install_log_redaction, redact
 from gateway.tail import describe
+from gateway.wire import SOURCE_ID_PATTERN
 
 logger = logging.getLogger("fxgw")
 

@@ -6,7 +6,7 @@ pipeline); the gateway depends on nothing in ``collectors``.
 A :class:`Quote` has the fields of the protobuf ``Tick`` but is a plain slotted object:
 reading a field costs about a tenth of a protobuf field read and building one
 about a third, which matters at several reads per tick. The protobuf Tick is
-written once, straight into the outgoing batch (see gateway.publisher).
+written once, straight into the outgoing batch (see gateway.wire and gateway.cycle).
 """
 
 from __future__ import annotations

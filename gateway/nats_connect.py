@@ -98,6 +98,7 @@ async def connect_nats(
             reconnect_time_wait=reconnect_wait_s,
             max_reconnect_attempts=-1,
             pending_size=pending_bytes,
+            flush_timeout=connect_timeout_s,  # a publish waiting for room in a full buffer waits this long at most
             error_cb=on_error,
             **options,  # type: ignore[arg-type]
         )

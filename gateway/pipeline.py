@@ -100,6 +100,7 @@ class Pipeline:
         self._clock_ns = clock_ns
         self._last_publish_ns = 0
         self._lingering = asyncio.Event()
+        self._publishing = asyncio.Lock()
 
     @property
     def session_id(self) -> int:
@@ -198,16 +199,21 @@ class Pipeline:
                 )
 
     async def publish_pending(self) -> None:
-        """Take the cycle (with the best-price changes), spool it for Kafka, then publish it on NATS."""
-        changes = self.aggregator.changes()
-        if changes:
-            self._cycle.add_best(changes)
-        cycle = self._cycle.take(now_ns())
-        if not cycle.empty:
-            if self.spool is not None:
-                self.spool.commit(cycle)
-            await self.publisher.publish(cycle)
-        self._last_publish_ns = self._clock_ns()
+        """Take the cycle (with the best-price changes), spool it for Kafka, then publish it on NATS.
+
+        One publish at a time: nats-py's publish can wait (its buffer full), and a cycle taken meanwhile by
+        another caller (the linger, the expiry timer, a status) must not overtake it on NATS.
+        """
+        async with self._publishing:
+            changes = self.aggregator.changes()
+            if changes:
+                self._cycle.add_best(changes)
+            cycle = self._cycle.take(now_ns())
+            if not cycle.empty:
+                if self.spool is not None:
+                    self.spool.commit(cycle)
+                await self.publisher.publish(cycle)
+            self._last_publish_ns = self._clock_ns()
         await asyncio.sleep(0)
 
     def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:

@@ -69,11 +69,6 @@ class PublishStats:
     """Messages handed to NATS but not confirmed when the connection was lost: at most this many were lost."""
     outages: int = 0
 
-    @property
-    def items_dropped(self) -> int:
-        """Ticks, best prices, rejections and statuses in messages NATS did not take."""
-        return self.ticks_dropped + self.best_prices_dropped + self.rejections_dropped + self.statuses_dropped
-
 
 class NatsPublisher:
     """Sends publish cycles to NATS, one message per batch, rejection and status."""

@@ -3,7 +3,8 @@
 Tokens and passwords come from environment variables named in the config
 (:func:`environment_secret`), never from the file itself. Each value read is
 remembered, and :func:`redact` replaces it, in the forms it may take in a text
-(as is, escaped by ``repr``, URL-encoded, inside HTTP basic auth), with ``***``.
+(as is, escaped by ``repr``, URL-encoded, base64-encoded, and a URL's user and password
+as HTTP basic auth encodes them together), with ``***``.
 The CLI installs :class:`RedactingFilter` on the root logger's handlers, so no
 log line can carry one however it was formatted; errors shown on /health,
 SourceStatus details and rejections go through :func:`redact` as well.
@@ -34,15 +35,20 @@ def remember(secret: str) -> str:
     return secret
 
 
-def environment_secret(name: str, key: str) -> str:
-    """The secret in environment variable ``name``, surrounding whitespace removed (a CRLF file's ``\\r``).
+def environment_value(name: str, key: str) -> str:
+    """Environment variable ``name``, surrounding whitespace removed (a CRLF file's ``\\r``).
 
     ``key`` is the config key that names the variable, for the error: ConfigError when it is unset or blank.
     """
     value = os.environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"{key}: environment variable {name} is not set or empty")
-    return remember(value)
+    return value
+
+
+def environment_secret(name: str, key: str) -> str:
+    """:func:`environment_value`, remembered as a secret (redacted from every text from now on)."""
+    return remember(environment_value(name, key))
 
 
 def redact(text: str) -> str:
@@ -70,6 +76,8 @@ def remember_url_credentials(url: str) -> str:
     for credential in (parts.password, parts.username if parts.password is None else None):
         if credential:
             remember(credential)
+    if parts.username and parts.password and len(parts.password) >= MIN_SECRET_CHARS:
+        _forms.add(base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode())  # HTTP basic auth
     return url
 
 

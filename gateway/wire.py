@@ -40,6 +40,10 @@ CONTENT_TYPE_HEADER: Final = "content-type"
 ID_HEADER: Final = "fxgw-id"
 """Kafka record headers: the protobuf message name, and the record's stable id (gateway.kafka.records)."""
 
+SOURCE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""A source id: one subject token (``<prefix>.<source>.ticks``), so no dots, wildcards or spaces."""
+SOURCE_ID: Final = re.compile(SOURCE_ID_PATTERN)
+
 BEST_SOURCE: Final = "best"
 """The source name of best-price messages (``<prefix>.best.ticks``)."""
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,16 +42,18 @@ from collectors.oanda.framing import OandaFraming
 from collectors.oanda.parsing import error_message, pip_px_from_location
 from collectors.streaming import ConnectionPacer, StreamingCollector, parse_retry_after
 from gateway.echo import clip
-from gateway.errors import BadValueError, ConfigError, ProviderHttpError, SourceError
+from gateway.errors import BadValueError, ProviderHttpError, SourceError
 from gateway.events import TickSink
 from gateway.schema.market.v1.market_pb2 import SourceStatus
-from gateway.secrets import environment_secret, redact
+from gateway.secrets import environment_secret, environment_value, redact
 
 logger = logging.getLogger(__name__)
 
 NEW_CONNECTIONS_PER_SECOND: Final = 2.0
 STREAMS_PER_ACCOUNT: Final = 20
 USER_AGENT: Final = "fxgw"
+MAX_ERROR_BODY_BYTES: Final = 64 * 1024
+"""Most of an error body read: OANDA's are a few hundred bytes; only its errorMessage is shown."""
 
 
 class _Limits:
@@ -85,7 +86,7 @@ class OandaCollector(StreamingCollector[OandaConfig]):
         """Reads the token (and account id) from the environment; a missing or blank variable is a ConfigError."""
         super().__init__(config, sink)
         self._token = environment_secret(config.token_env, f"brokers[{config.id}].token_env")
-        self.account_id = config.account_id or _environment(
+        self.account_id = config.account_id or environment_value(
             config.account_id_env or "", f"brokers[{config.id}].account_id_env"
         )
         self.rest_url, self.stream_url = config.hosts
@@ -106,7 +107,8 @@ class OandaCollector(StreamingCollector[OandaConfig]):
         )
         # httpx bounds only the connect: the base's silence watchdog bounds every wait for bytes, headers included.
         timeout = httpx.Timeout(self.config.connect_timeout_s, read=None)
-        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT}
+        # identity: the stream is read raw (aiter_raw), and an error body must not inflate beyond what is read
+        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         async with httpx.AsyncClient(timeout=timeout, headers=headers, trust_env=False) as client:
             self._session = _Session(client, pacer, stream_slot)
             try:
@@ -134,7 +136,7 @@ class OandaCollector(StreamingCollector[OandaConfig]):
         params = {"instruments": ",".join(self.instruments), "snapshot": "true"}
         async with self._running().client.stream("GET", url, params=params) as response:
             if response.status_code != 200:
-                body = await response.aread()
+                body = await _read_at_most(response, MAX_ERROR_BODY_BYTES)
                 raise self._http_error(response.status_code, body, response.headers.get("Retry-After"), "stream")
             yield response.aiter_raw()
 
@@ -205,12 +207,14 @@ class OandaCollector(StreamingCollector[OandaConfig]):
         return ProviderHttpError(text, status=status, retry_after_s=parse_retry_after(retry_after))
 
 
-def _environment(name: str, key: str) -> str:
-    """A value that is not a secret (an account id) from the environment, surrounding whitespace removed."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{key}: environment variable {name} is not set or empty")
-    return value
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of a response body (an error body can be anything, of any size)."""
+    body = b""
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) >= limit:
+            return body[:limit]
+    return body
 
 
 def _rest_context(rest_url: str, token: str, timeout_s: float) -> v20.Context:

@@ -155,7 +155,7 @@ def error_message(body: bytes) -> str:
     """The ``errorMessage`` of an OANDA error body, or a short excerpt of a body that is not one."""
     try:
         decoded = msgspec.json.decode(body, type=_ErrorBody)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # a hostile error body is only an unexpected body
         decoded = None
     if decoded is not None and decoded.errorMessage:
         return f"{decoded.errorMessage} ({decoded.errorCode})" if decoded.errorCode else decoded.errorMessage

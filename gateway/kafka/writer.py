@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
 from gateway.backoff import Backoff
-from gateway.clock import NS_PER_S, now_ns
+from gateway.clock import NS_PER_S
 from gateway.cycle import PublishCycle
 from gateway.errors import SpoolError, SpoolFullError
 from gateway.kafka.records import KafkaTopics, cycle_records
@@ -81,7 +81,6 @@ class KafkaStats:
     spool_full: bool = False
     last_error: str = ""
     last_spool_error: str = ""
-    last_sent_ns: int = 0
     records_set_aside: int = 0
     """Records Kafka refused as too large: left out of the Kafka copy so the writer goes on (NATS had them)."""
     last_set_aside: str = ""
@@ -255,7 +254,6 @@ class KafkaBackup:
             spool.ack(chunk[-1].seq)
             self.pending_ages.acknowledged(chunk[-1].seq)
             self.stats.records_sent += len(chunk)
-            self.stats.last_sent_ns = now_ns()
             if not self.stats.connected:
                 self._set_connected(True)
 

@@ -22,7 +22,6 @@ from typing import Final
 
 import pytest
 
-from collectors.base import SOURCE_ID_PATTERN
 from gateway import cli
 from gateway.config import SUBJECT_TOKEN
 from gateway.instruments import INSTRUMENT_PATTERN
@@ -30,7 +29,7 @@ from gateway.kafka.records import DEFAULT_TICKS_TOPIC, KafkaRecord
 from gateway.kafka.replay.request import MAX_SUBJECT_PREFIX_CHARS, ReplayRequest
 from gateway.kafka.replay.selection import ReplayStats
 from gateway.kafka.spool import Spool
-from gateway.wire import STREAM_CONTENT_TYPE
+from gateway.wire import SOURCE_ID_PATTERN, STREAM_CONTENT_TYPE
 from tests.unit.test_wire import T0, record
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]

@@ -220,3 +220,24 @@ async def test_a_status_detail_of_megabytes_is_bounded() -> None:
     await built.report_status("a", StatusChange(SourceStatus.STATE_DISCONNECTED, "e" * 5_000_000))
     ((_, payload, _),) = client.published
     assert len(payload) < 2048
+
+
+class YieldingClient(RecordingNatsClient):
+    """A client whose publish waits a turn of the loop, as nats-py's does when its buffer is full."""
+
+    async def publish(
+        self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        await asyncio.sleep(0)
+        await super().publish(subject, payload, reply, headers)
+
+
+async def test_concurrent_publishes_reach_nats_in_cycle_order() -> None:
+    """A cycle taken while another one is still being published must not overtake it."""
+    client = YieldingClient()
+    gate = QualityGate(QualityPolicy(max_age_ms=10**12, max_future_ms=10**12))
+    built = Pipeline(gate, BestPriceAggregator({"a": 1}), NatsPublisher(client), session_id=SESSION_ID)
+    await asyncio.gather(*(built.submit([quote(n)]) for n in range(1, 6)))
+    cycle_times = [stream.batch_time_ns for _, stream, _ in client.decoded()]
+    assert cycle_times == sorted(cycle_times)  # every message of a cycle before any of the next cycle
+    assert [t.seq for m in tick_messages(client) for t in m.ticks] == [1, 2, 3, 4, 5]

@@ -20,6 +20,7 @@ from gateway.kafka.replay.readers import KafkaTickReader, RecordReader, SpoolTic
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.selection import ReplayStats, TickSelector
 from gateway.nats_connect import connect_nats
+from gateway.secrets import display_url
 from gateway.wire import ROW_TS_EVENT, TickRun
 
 MAX_BUFFERED_TICKS: Final = 200_000
@@ -170,4 +171,4 @@ async def _confirm(client: NatsClient, request: ReplayRequest) -> None:
     try:
         await client.flush(timeout=math.ceil(request.timeout_s))
     except (NatsError, TimeoutError) as exc:
-        raise ReplayError(f"NATS at {request.nats_url} did not confirm the replay: {exc!r}") from exc
+        raise ReplayError(f"NATS at {display_url(request.nats_url)} did not confirm the replay: {exc!r}") from exc

@@ -15,7 +15,9 @@ from typing import Final
 
 from google.protobuf.message import DecodeError
 
-from gateway.wire import ROW_SEQ, ROW_TS_EVENT, STREAM_CONTENT_TYPE, TickRun, decode_ticks
+from gateway.echo import clip, shown
+from gateway.kafka.replay.request import ECHO_CHARS
+from gateway.wire import ROW_SEQ, ROW_TS_EVENT, SOURCE_ID, STREAM_CONTENT_TYPE, TickRun, decode_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class TickSelector:
                 return []
             self._remember(record_id)
         if content_type is not None and content_type != _STREAM_CONTENT_TYPE:
-            self._unreadable(record_id, f"content-type {content_type!r}")
+            self._unreadable(record_id, f"content-type {shown(content_type, ECHO_CHARS)}")
             return []
         try:
             runs = decode_ticks(value)
@@ -113,6 +115,9 @@ class TickSelector:
             return []
         selections: list[Selection] = []
         for run in runs:
+            if SOURCE_ID.fullmatch(run.source) is None:  # it becomes a subject token on --to nats
+                self._unreadable(record_id, f"source {shown(run.source, ECHO_CHARS)} is not a source id")
+                continue
             if (self._instruments and run.instrument not in self._instruments) or (
                 self._sources and run.source not in self._sources
             ):
@@ -169,4 +174,6 @@ class TickSelector:
     def _unreadable(self, record_id: bytes | None, reason: str) -> None:
         self.stats.unreadable_records += 1
         if self.stats.unreadable_records <= _UNREADABLE_LOG_LIMIT:
-            logger.warning("replay: record %r skipped, not a MarketDataStream: %s", record_id, reason)
+            logger.warning(
+                "replay: record %s skipped, not a MarketDataStream: %s", shown(record_id, ECHO_CHARS), clip(reason)
+            )

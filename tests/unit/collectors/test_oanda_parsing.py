@@ -537,3 +537,13 @@ def test_error_message_of_an_oanda_error_body(body: bytes, message: str) -> None
 def test_error_message_of_a_long_unexpected_body_shows_its_first_200_bytes(body: bytes | str, excerpt: str) -> None:
     raw = body.encode() if isinstance(body, str) else body
     assert error_message(raw) == f"unexpected body: {excerpt!r}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"errorMessage":' + b"[" * 200_000, b"[" * 100_000, b'{"a":' * 50_000],
+    ids=["deep_value", "deep", "deep_map"],
+)
+def test_a_hostile_error_body_is_an_unexpected_body_not_an_exception(body: bytes) -> None:
+    message = error_message(body)
+    assert message.startswith("unexpected body: ") and len(message) < 300

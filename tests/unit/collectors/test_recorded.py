@@ -308,3 +308,16 @@ def test_an_unknown_kind_lists_recorded_among_the_allowed_kinds() -> None:
 def test_a_kind_that_is_not_a_name_is_a_config_error_not_a_crash(kind: object) -> None:
     with pytest.raises(ConfigError, match=r"brokers\[0\]\.kind: "):
         parse_config({"brokers": [{"id": "r", "kind": kind}]})
+
+
+@pytest.mark.parametrize(
+    "millis",
+    ["9" * 5_000, "1" * 30, "86400000", "999999999"],
+    ids=["thousands_of_digits", "thirty_digits", "one_day", "nine_digits"],
+)
+def test_a_time_that_is_not_a_millisecond_of_the_day_is_a_bad_value(millis: str) -> None:
+    line = f"{millis},1.09177,1.09180".encode()
+    with pytest.raises(BadValueError, match=r"is not a millisecond of the day") as caught:
+        parse_quote_line(line, 0)
+    assert len(str(caught.value)) < 200
+    assert caught.value.raw == line

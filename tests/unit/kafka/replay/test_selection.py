@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from gateway.kafka.replay.selection import ReplayStats, TickSelector
 from gateway.wire import ROW_SEQ, STREAM_CONTENT_TYPE, TickRun
 from tests.unit.test_wire import ONE, T0, record
@@ -90,3 +92,15 @@ def test_the_summary_says_what_was_read_kept_and_skipped() -> None:
         "replay: 1,200 records read, 5,000 ticks in window, 4,993 ticks output, duplicates skipped: 2 records "
         "(by fxgw-id) and 7 ticks (by seq), 2.00 s, 2,496 ticks/s"
     )
+
+
+def test_a_record_whose_source_is_not_a_source_id_is_unreadable_and_its_log_line_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The source becomes a subject token on --to nats: a dot, a wildcard or a space must not get that far."""
+    selector = TickSelector(0, 2**63 - 1)
+    for n, source in enumerate(("a.b", "x*", "a b", ">", "s" * 3_000)):
+        assert selector.select(record(source, "EUR_USD", [(T0, 1)]), b"%d-" % n + b"9" * 3_000) == []
+    assert selector.stats.unreadable_records == 5
+    assert selector.select(record("ok-source", "EUR_USD", [(T0, 1)])) != []
+    assert all(len(message) < 400 for message in caplog.messages)
