@@ -37,6 +37,11 @@ class CollectorConfig(BaseModel):
     enabled: bool = True
     instruments: tuple[str, ...] = Field(default=("EUR_USD",), min_length=1)
 
+    @property
+    def environment_variables(self) -> tuple[str, ...]:
+        """The environment variables this source reads (its secrets), for ``fxgw check-config``; none by default."""
+        return ()
+
     @field_validator("id")
     @classmethod
     def _not_reserved(cls, value: str) -> str:

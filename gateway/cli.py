@@ -469,15 +469,10 @@ def _check_config(args: argparse.Namespace) -> int:
     for broker in config.brokers:
         state = "enabled" if broker.enabled else "disabled"
         print(f"  {broker.id}: {broker.kind}, priority {broker.priority}, {state}, {', '.join(broker.instruments)}")
-        for variable in _environment_variables(broker):
+        for variable in broker.environment_variables:
             if variable not in os.environ:
                 print(f"    note: environment variable {variable} is not set here")
     return 0
-
-
-def _environment_variables(broker: object) -> list[str]:
-    names = [getattr(broker, "token_env", None), getattr(broker, "account_id_env", None)]
-    return [name for name in names if name]
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ class OandaConfig(StreamingConfig):
             raise ValueError(f"{value!r} has an invalid port") from exc
         return value.rstrip("/")
 
+    @property
+    def environment_variables(self) -> tuple[str, ...]:
+        return (self.token_env,) if self.account_id_env is None else (self.token_env, self.account_id_env)
+
     @model_validator(mode="after")
     def _consistent(self) -> OandaConfig:
         if (self.account_id is None) == (self.account_id_env is None):
