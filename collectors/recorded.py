@@ -32,11 +32,13 @@ from gateway.errors import BadValueError, ConfigError, InputError, MalformedInpu
 from gateway.events import BadInput, Event, Quote
 from gateway.prices import parse_price
 from gateway.schema.market.v1.market_pb2 import RejectionReason
+from gateway.validation.series import SeriesBuilder, TickSeries
 
 logger = logging.getLogger(__name__)
 
 FILE_NAME: Final = re.compile(r"(\d{4})(\d{2})(\d{2})_quote\.(zip|csv)")
 MS_PER_DAY: Final = 86_400_000
+DAY_NS: Final = MS_PER_DAY * NS_PER_MS
 MAX_MILLIS_DIGITS: Final = 8
 """Milliseconds since midnight have at most 8 digits; a longer field is refused before it is converted."""
 
@@ -102,6 +104,36 @@ def read_lines(path: Path) -> Iterator[bytes]:
     else:
         with path.open("rb") as handle:
             yield from (line.rstrip(b"\r\n") for line in handle if line.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedWindow:
+    """The quotes of a window (``fxgw validate``), and how many lines could not be read (not silently dropped)."""
+
+    series: TickSeries
+    bad_lines: int
+
+
+def read_window(path: Path, instrument: str, since_ns: int, until_ns: int) -> RecordedWindow:
+    """The recorded quotes at ``path`` (a file or a folder) with times in ``[since_ns, until_ns)``.
+
+    The files hold one instrument each, named by the caller. A line that does not parse is counted in
+    ``bad_lines``. Raises ConfigError (gateway.validation.feeds) when the window holds too many ticks.
+    """
+    builder = SeriesBuilder(f"recorded:{path}", instrument)
+    bad_lines = 0
+    for file, day_start_ns in quote_files(path):
+        if day_start_ns >= until_ns or day_start_ns + DAY_NS <= since_ns:
+            continue
+        for line in read_lines(file):
+            try:
+                quote = parse_quote_line(line, day_start_ns)
+            except InputError:
+                bad_lines += 1
+                continue
+            if since_ns <= quote.ts_ns < until_ns:
+                builder.add(quote.ts_ns, quote.bid_px, quote.ask_px)
+    return RecordedWindow(builder.series(), bad_lines)
 
 
 class RecordedConfig(CollectorConfig):

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Final
 from pydantic import BeforeValidator, Field
 
 from collectors.base import Collector, CollectorConfig
+from collectors.dukascopy.collector import DukascopyCollector
+from collectors.dukascopy.config import DukascopyConfig
 from collectors.oanda.collector import OandaCollector
 from collectors.oanda.config import OandaConfig
 from collectors.recorded import RecordedCollector, RecordedConfig
@@ -21,12 +23,14 @@ CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "oanda": OandaConfig,
     "simulated": SimulatedConfig,
     "recorded": RecordedConfig,
+    "dukascopy": DukascopyConfig,
 }
 
 COLLECTORS: Final[dict[str, type[Collector]]] = {
     "oanda": OandaCollector,
     "simulated": SimulatedCollector,
     "recorded": RecordedCollector,
+    "dukascopy": DukascopyCollector,
 }
 
 KIND_ALIASES: Final[dict[str, str]] = {"replay": "recorded"}
@@ -42,5 +46,7 @@ def _canonical_kind(entry: Any) -> Any:
 
 
 BrokerConfig = Annotated[
-    OandaConfig | SimulatedConfig | RecordedConfig, Field(discriminator="kind"), BeforeValidator(_canonical_kind)
+    OandaConfig | SimulatedConfig | RecordedConfig | DukascopyConfig,
+    Field(discriminator="kind"),
+    BeforeValidator(_canonical_kind),
 ]

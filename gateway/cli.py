@@ -54,6 +54,8 @@ from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
 from gateway.secrets import display_url, install_log_redaction, redact
 from gateway.tail import describe
+from gateway.validation.feeds import FeedSpec
+from gateway.validation.series import TickSeries
 from gateway.wire import SOURCE_ID_PATTERN
 
 logger = logging.getLogger("fxgw")
@@ -119,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     _add_replay_parser(commands)
+    _add_reference_parser(commands)
+    _add_validate_parser(commands)
     return parser
 
 
@@ -185,6 +189,236 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     replay.error = usage_error  # type: ignore[method-assign]  # the sub-command's parser is argparse's to build
     replay.set_defaults(handler=_replay)
+
+
+def _add_reference_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from collectors.dukascopy.fetch import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, MAX_CONCURRENCY
+
+    reference = commands.add_parser("reference", help="historical reference data (Dukascopy)")
+    actions = reference.add_subparsers(required=True, metavar="ACTION")
+    fetch = actions.add_parser(
+        "fetch",
+        help="download Dukascopy hourly tick files for a window",
+        description="Download the Dukascopy hourly tick files of [--since, --until) into DIR/SYMBOL/YYYY/MM/DD/ "
+        "(0-based month, as Dukascopy). Files already there are kept; a 404 hour is counted. Times: RFC 3339, "
+        "Unix seconds, now, or before now (-30s, -15m, -2h, -1d).",
+    )
+    fetch.add_argument("--instrument", required=True, help="e.g. EUR_USD")
+    fetch.add_argument("--since", required=True, help="start of the window, inclusive")
+    fetch.add_argument("--until", default="now", help="end of the window, exclusive (default: now)")
+    fetch.add_argument("--dir", required=True, type=Path, help="directory of the files")
+    fetch.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"default: {DEFAULT_BASE_URL}")
+    fetch.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help=f"requests at once, 1 to {MAX_CONCURRENCY}"
+    )
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch._negative_number_matcher = RELATIVE_TIME
+    fetch.set_defaults(handler=_reference_fetch)
+
+
+def _reference_fetch(args: argparse.Namespace) -> int:
+    """``fxgw reference fetch``: 0 when every hour is settled (fetched, present or 404), 1 when some failed."""
+    from collectors.dukascopy.fetch import FetchRequest, fetch_window
+    from collectors.dukascopy.files import window_hours
+
+    now = now_ns()
+    request = FetchRequest(
+        instrument=args.instrument,
+        since_ns=parse_replay_time(args.since, now, "--since"),
+        until_ns=parse_replay_time(args.until, now, "--until"),
+        directory=args.dir,
+        base_url=args.base_url,
+        concurrency=args.concurrency,
+    )
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        hours = len(window_hours(request.since_ns, request.until_ns))
+        bar = tqdm(total=hours, unit=" hours", desc=f"fetch {args.instrument}", file=sys.stderr, leave=False)
+    try:
+        summary = uvloop.run(fetch_window(request, bar.update if bar is not None else None))
+    finally:
+        if bar is not None:
+            bar.close()
+    for failure in summary.failures[:10]:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(summary.line(), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _add_validate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from gateway.validation.compare import DEFAULT_GRID_MS, DEFAULT_HOLE_S, DEFAULT_MAX_LAG_MS
+
+    validate = commands.add_parser(
+        "validate",
+        help="compare a feed with a reference over a window: mid difference, spreads, lag, coverage, holes",
+        description="Compare two feeds of one instrument over [--since, --until). A feed is dukascopy:DIR (Dukascopy "
+        "hourly files), recorded:PATH (OANDA quote file or folder), spool:DIR#SOURCE (a source id in a gateway "
+        "spool) or kafka:HOST:PORT#SOURCE (a source id on the Kafka ticks topic). Lag: positive when the source "
+        "moves after the reference. Times: RFC 3339, Unix seconds, now, or before now (-30s, -15m, -2h, -1d).",
+    )
+    validate.add_argument("--reference", required=True, help="the feed trusted, e.g. dukascopy:data/dukascopy")
+    validate.add_argument("--source", required=True, help="the feed checked, e.g. spool:spool#oanda-primary")
+    validate.add_argument("--instrument", required=True, help="e.g. EUR_USD")
+    validate.add_argument("--since", required=True, help="start of the window, inclusive")
+    validate.add_argument("--until", required=True, help="end of the window, exclusive")
+    validate.add_argument("--grid-ms", default=str(DEFAULT_GRID_MS), help=f"grid step (default {DEFAULT_GRID_MS})")
+    validate.add_argument(
+        "--max-lag-ms", default=str(DEFAULT_MAX_LAG_MS), help=f"lag searched either way (default {DEFAULT_MAX_LAG_MS})"
+    )
+    validate.add_argument(
+        "--hole-s", default=f"{DEFAULT_HOLE_S:g}", help=f"a hole is a longer silence (default {DEFAULT_HOLE_S:g})"
+    )
+    validate.add_argument("--pip", help="pip size, e.g. 0.0001 (default: the instrument's, for currency pairs)")
+    validate.add_argument("--point-size", help="Dukascopy point size, e.g. 0.001 (default: the instrument's)")
+    validate.add_argument("--topic", default=DEFAULT_TICKS_TOPIC, help="ticks topic for spool: and kafka: feeds")
+    validate.add_argument("--timeout", default=f"{DEFAULT_TIMEOUT_S:g}", help="seconds Kafka may stay silent")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.add_argument("--plot", help="write a PNG chart to this file")
+    validate._negative_number_matcher = RELATIVE_TIME
+
+    def usage_error(message: str) -> NoReturn:
+        validate.exit(2, f"fxgw validate: error: {clip(message, ECHO_CHARS)} (see fxgw validate --help)\n")
+
+    validate.error = usage_error  # type: ignore[method-assign]  # the sub-command's parser is argparse's to build
+    validate.set_defaults(handler=_validate)
+
+
+VALIDATE_LIMITS: Final = {"--grid-ms": (1, 60_000), "--max-lag-ms": (0, 600_000), "--hole-s": (1, 86_400)}
+"""Ranges of ``fxgw validate``'s numeric options."""
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """``fxgw validate``: 0 with the report printed; ConfigError (exit 2) for bad arguments or an empty feed."""
+    from gateway.validation.compare import compare
+    from gateway.validation.feeds import parse_feed
+    from gateway.validation.report import report_json, report_table
+
+    reference_spec = parse_feed(args.reference, "--reference")
+    source_spec = parse_feed(args.source, "--source")
+    instrument = args.instrument
+    if INSTRUMENT_PATTERN.fullmatch(instrument) is None:
+        raise ConfigError(f"--instrument: {shown(instrument, ECHO_CHARS)} is not an instrument such as EUR_USD")
+    now = now_ns()
+    since_ns = parse_replay_time(args.since, now, "--since")
+    until_ns = parse_replay_time(args.until, now, "--until")
+    if since_ns >= until_ns:
+        raise ConfigError(f"the window is empty: --since {shown(args.since)} is not before --until {shown(args.until)}")
+    grid_ms, max_lag_ms = (int(_validate_number(args, option)) for option in ("--grid-ms", "--max-lag-ms"))
+    hole_s = _validate_number(args, "--hole-s")
+    pip_px = _validate_price(args.pip, "--pip") if args.pip is not None else _default_pip(instrument)
+    plot = _plot_path(args.plot) if args.plot is not None else None
+    try:
+        timeout_s = float(args.timeout)
+    except ValueError as exc:
+        raise ConfigError(f"--timeout: {shown(args.timeout, ECHO_CHARS)} is not a number of seconds") from exc
+    if not MIN_TIMEOUT_S <= timeout_s <= MAX_TIMEOUT_S:
+        raise ConfigError(f"--timeout: {timeout_s:g} s is out of range: {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g} s")
+    if re.fullmatch(TOPIC_NAME, args.topic) is None:
+        raise ConfigError(
+            f"--topic: {shown(args.topic, ECHO_CHARS)} is not a topic name (1 to 249 of A-Z a-z 0-9 . _ -)"
+        )
+    feeds = [
+        _read_feed(spec, option, instrument, since_ns, until_ns, args, timeout_s)
+        for spec, option in ((reference_spec, "--reference"), (source_spec, "--source"))
+    ]
+    report = compare(
+        feeds[0],
+        feeds[1],
+        since_ns=since_ns,
+        until_ns=until_ns,
+        pip_px=pip_px,
+        grid_ms=grid_ms,
+        max_lag_ms=max_lag_ms,
+        hole_s=hole_s,
+    )
+    print(report_json(report) if args.json else report_table(report))
+    if plot is not None:
+        from gateway.validation.plot import write_plot
+
+        write_plot(report, feeds[0], feeds[1], plot)
+        print(f"chart written to {shown(str(plot), ECHO_CHARS)}", file=sys.stderr)
+    return 0
+
+
+def _validate_number(args: argparse.Namespace, option: str) -> float:
+    text = getattr(args, option.lstrip("-").replace("-", "_"))
+    low, high = VALIDATE_LIMITS[option]
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {shown(text, ECHO_CHARS)} is not a number") from exc
+    if not low <= value <= high or (option != "--hole-s" and not value.is_integer()):
+        kind = "a number" if option == "--hole-s" else "a whole number"
+        raise ConfigError(f"{option}: {shown(text, ECHO_CHARS)} is not {kind} from {low:,} to {high:,}")
+    return value
+
+
+def _validate_price(text: str, option: str) -> int:
+    from gateway.prices import parse_price
+
+    try:
+        value = parse_price(text)
+    except InputError as exc:
+        raise ConfigError(f"{option}: {shown(text, ECHO_CHARS)} is not a decimal size such as 0.0001") from exc
+    if value <= 0:
+        raise ConfigError(f"{option}: {shown(text, ECHO_CHARS)} is not positive")
+    return value
+
+
+def _default_pip(instrument: str) -> int:
+    from gateway.instruments import default_pip_px
+
+    try:
+        return default_pip_px(instrument)
+    except InputError as exc:
+        raise ConfigError(f"--instrument {instrument}: no pip size is known; give --pip (e.g. --pip 0.01)") from exc
+
+
+def _plot_path(text: str) -> Path:
+    path = Path(text)
+    try:
+        usable = bool(text) and "\x00" not in text and path.parent.is_dir() and not path.is_dir()
+    except (OSError, ValueError):  # a name too long, a lone surrogate
+        usable = False
+    if not usable:
+        raise ConfigError(f"--plot: {shown(text, ECHO_CHARS)} is not a file in an existing directory")
+    return path
+
+
+def _read_feed(
+    spec: FeedSpec,
+    option: str,
+    instrument: str,
+    since_ns: int,
+    until_ns: int,
+    args: argparse.Namespace,
+    timeout_s: float,
+) -> TickSeries:
+    """The feed's ticks in the window; collectors' readers for files, the replay's for spool and Kafka."""
+    from gateway.validation.feeds import FeedKind, check_directory, read_gateway_feed
+
+    if spec.kind is FeedKind.DUKASCOPY:
+        from collectors.dukascopy.files import read_window
+
+        point_px = _validate_price(args.point_size, "--point-size") if args.point_size is not None else None
+        try:
+            window = read_window(check_directory(spec, option), instrument, since_ns, until_ns, point_px)
+        except InputError as exc:  # an unknown point size, a damaged file
+            raise ConfigError(f"{option}: {clip(str(exc), ECHO_CHARS)}") from exc
+        if window.missing_hours:
+            print(
+                f"{option}: {len(window.missing_hours):,} of {window.hours:,} hours have no file (not fetched?)",
+                file=sys.stderr,
+            )
+        return window.series
+    if spec.kind is FeedKind.RECORDED:
+        from collectors.recorded import read_window as read_recorded
+
+        recorded = read_recorded(check_directory(spec, option), instrument, since_ns, until_ns)
+        if recorded.bad_lines:
+            print(f"{option}: {recorded.bad_lines:,} lines could not be read and were left out", file=sys.stderr)
+        return recorded.series
+    return uvloop.run(read_gateway_feed(spec, instrument, since_ns, until_ns, topic=args.topic, timeout_s=timeout_s))
 
 
 def _run(args: argparse.Namespace) -> int:

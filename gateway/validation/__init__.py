@@ -1,0 +1,1 @@
+"""Comparing two tick feeds over one window (``fxgw validate``): pure analysis of :class:`TickSeries`."""
