@@ -342,3 +342,20 @@ async def test_a_hung_broker_fails_the_replay_within_the_timeout(kafka_broker: T
     finally:
         kafka_broker.thaw()
     assert time.monotonic() - started < 3
+
+
+def test_validate_reads_a_source_back_from_kafka(kafka_broker: TansuBroker, dataset: Dataset) -> None:
+    """``fxgw validate`` with kafka: feeds: one source against itself agrees, against another it differs."""
+    window = ("--since", format_time_ns(T0), "--until", format_time_ns(T0 + 2 * NS_PER_S))
+    feed = f"kafka:{kafka_broker.bootstrap}"
+    common = ("validate", "--instrument", "EUR_USD", "--topic", dataset.topic, "--grid-ms", "1", *window, "--json")
+
+    same = fxgw(*common, "--reference", f"{feed}#oanda-a", "--source", f"{feed}#oanda-a", timeout_s=120)
+    other = fxgw(*common, "--reference", f"{feed}#oanda-a", "--source", f"{feed}#sim-b", timeout_s=120)
+
+    assert same.returncode == 0 and other.returncode == 0, same.stderr + other.stderr
+    expected = sum(len(record.ticks) for record in _records("oanda-a") if record.instrument == "EUR_USD")
+    alike, unlike = json.loads(same.stdout), json.loads(other.stdout)
+    assert alike["reference"]["ticks"] == alike["source"]["ticks"] == expected
+    assert alike["lag_ms"] == 0
+    assert unlike["source"]["ticks"] > 0
