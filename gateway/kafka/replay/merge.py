@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -167,28 +166,3 @@ def _gallop(
         probe += step
         step *= 2
     return bisect_left(indices, limit, low, min(probe, high), key=key)
-
-
-class Pacer:
-    """Maps event time to wall time at ``speed`` x; the first tick anchors both clocks.
-
-    A tick is never due more than ``span_ns / speed`` after the first (``span_ns``:
-    the replay's window, which every tick is in), so the waits of a whole replay
-    add up to at most that. ``clock_ns`` is the wall clock in ns (monotonic by
-    default; a test passes its own).
-    """
-
-    def __init__(self, speed: float, span_ns: int, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        self._speed = speed
-        self._span_ns = span_ns
-        self._clock_ns = clock_ns
-        self._anchor: tuple[int, int] | None = None
-
-    def ahead_ns(self, ts_event_ns: int) -> int:
-        """How long to wait, in ns, before outputting a tick of ``ts_event_ns`` (0 or negative: now)."""
-        now = self._clock_ns()
-        if self._anchor is None:
-            self._anchor = (ts_event_ns, now)
-            return 0
-        anchor_event, anchor_wall = self._anchor
-        return anchor_wall + round(min(ts_event_ns - anchor_event, self._span_ns) / self._speed) - now

@@ -14,12 +14,13 @@ from nats.errors import Error as NatsError
 
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.errors import NatsUnavailableError, ReplayError
-from gateway.kafka.replay.merge import Pacer, TickMerge
+from gateway.kafka.replay.merge import TickMerge
 from gateway.kafka.replay.outputs import NatsTickSink, TextTickSink, TickSink
 from gateway.kafka.replay.readers import KafkaTickReader, RecordReader, SpoolTickReader
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.selection import ReplayStats, TickSelector
 from gateway.nats_connect import connect_nats
+from gateway.pacing import Pacer
 from gateway.secrets import display_url
 from gateway.wire import ROW_TS_EVENT, TickRun
 

@@ -1,4 +1,4 @@
-"""gateway.kafka.replay.merge: the ticks of all partitions merged by event time, event time mapped to wall time."""
+"""gateway.kafka.replay.merge: the ticks of all partitions merged by event time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.kafka.replay.merge import Pacer, TickMerge
+from gateway.kafka.replay.merge import TickMerge
 from gateway.wire import ROW_SEQ, ROW_TS_EVENT, TickRun, decode_ticks
 from tests.unit.test_wire import T0, record
 
@@ -162,21 +162,3 @@ def test_random_overlapping_records_of_many_partitions_merge_in_order_and_lose_n
     assert [ms for _, ms, _ in out] == sorted(ms for _, ms, _ in out)
     assert out == sorted(out, key=lambda tick: (tick[1], tick[0], tick[2])), "ties by source, then seq"
     assert len(out) == len(set(out)) and merge.late_ticks == 0 and len(merge) == 0
-
-
-def test_the_pacer_maps_event_time_to_wall_time_at_its_speed() -> None:
-    wall = [1_000]
-    pacer = Pacer(10, span_ns=10**12, clock_ns=lambda: wall[0])
-
-    assert pacer.ahead_ns(T0) == 0, "the first tick anchors"
-    assert pacer.ahead_ns(T0 + 50 * MS) == 5 * MS
-    wall[0] += 4 * MS
-    assert pacer.ahead_ns(T0 + 50 * MS) == MS
-    assert pacer.ahead_ns(T0 + 10 * MS) < 0, "an earlier tick is due at once"
-
-
-def test_no_tick_is_due_later_than_the_window_over_the_speed() -> None:
-    pacer = Pacer(0.001, span_ns=60 * MS, clock_ns=lambda: 0)
-    pacer.ahead_ns(T0)
-
-    assert pacer.ahead_ns(T0 + 10**18) == 60 * MS * 1000

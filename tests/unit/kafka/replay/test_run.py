@@ -17,13 +17,13 @@ from gateway.clock import NS_PER_MS, NS_PER_S, parse_time_ns
 from gateway.errors import ConfigError, ReplayError
 from gateway.kafka.records import DEFAULT_STATUS_TOPIC, DEFAULT_TICKS_TOPIC, KafkaRecord
 from gateway.kafka.replay import run as run_module
-from gateway.kafka.replay.merge import Pacer
 from gateway.kafka.replay.outputs import NatsTickSink, TextTickSink, TickSink
 from gateway.kafka.replay.readers import ReplayRecord
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.run import MAX_SLEEP_NS, replay, run_replay, write_paced
 from gateway.kafka.replay.selection import TickSelector
 from gateway.kafka.spool import Spool
+from gateway.pacing import Pacer
 from gateway.wire import ROW_SEQ, STATUS_CONTENT_TYPE, STREAM_CONTENT_TYPE, TickRun, decode_ticks
 from tests.support import RecordingNatsClient
 from tests.unit.test_wire import T0, record
