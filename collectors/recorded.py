@@ -30,6 +30,7 @@ from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.echo import shown
 from gateway.errors import BadValueError, ConfigError, InputError, MalformedInputError
 from gateway.events import BadInput, Event, Quote
+from gateway.pacing import Pacer
 from gateway.prices import parse_price
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 from gateway.validation.series import SeriesBuilder, TickSeries
@@ -211,12 +212,11 @@ class RecordedCollector(Collector[RecordedConfig]):
         )
 
     async def _play(self, path: Path, day_start_ns: int) -> None:
-        speed = None if self.config.speed == "max" else float(self.config.speed)
+        speed = self.config.speed
+        pacer = None if speed == "max" else Pacer(float(speed), clock_ns=time.perf_counter_ns)
         source = self.config.id
         instrument = self.config.instruments[0]
         batch: list[Event] = []
-        first_recorded_ns = 0
-        started = time.perf_counter_ns()
         for line in read_lines(path):
             received_ns = now_ns()
             try:
@@ -224,10 +224,8 @@ class RecordedCollector(Collector[RecordedConfig]):
             except InputError as exc:
                 batch.append(bad_input(exc, source, received_ns, detail=f"{path.name}: {exc}", instrument=instrument))
                 continue
-            if speed is not None:
-                if not first_recorded_ns:
-                    first_recorded_ns = quote.ts_ns
-                wait_ns = (quote.ts_ns - first_recorded_ns) / speed - (time.perf_counter_ns() - started)
+            if pacer is not None:
+                wait_ns = pacer.ahead_ns(quote.ts_ns)
                 if wait_ns > 0 or len(batch) >= MAX_EVENTS_PER_SUBMIT:
                     if batch:
                         await self.sink.submit(batch)

@@ -24,6 +24,7 @@ from collectors.dukascopy.parsing import HourTicks, dukascopy_symbol, hour_of_pa
 from gateway.clock import NS_PER_S, now_ns
 from gateway.errors import BadValueError, ConfigError, GatewayError
 from gateway.events import BadInput, Event, Quote
+from gateway.pacing import Pacer
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class DukascopyCollector(Collector[DukascopyConfig]):
                 self.config.id,
             )
         while True:
-            self._first_recorded_ns = -1
-            self._started_ns = time.perf_counter_ns()
+            speed = self.config.speed
+            self._pacer = None if speed == "max" else Pacer(float(speed), clock_ns=time.perf_counter_ns)
             for files in hours.values():
                 await self._play_hour(files)
             if not self.config.loop:
@@ -99,17 +100,15 @@ class DukascopyCollector(Collector[DukascopyConfig]):
         bid_sizes: list[int],
         ask_sizes: list[int],
     ) -> None:
-        speed = None if self.config.speed == "max" else float(self.config.speed)
+        pacer = self._pacer
         keep_times = self.config.keep_times
         source = self.config.id
         batch: list[Event] = []
         for instrument, ts_ns, bid, ask, bid_size, ask_size in zip(
             instruments, times, bids, asks, bid_sizes, ask_sizes, strict=True
         ):
-            if speed is not None:
-                if self._first_recorded_ns < 0:
-                    self._first_recorded_ns = ts_ns
-                wait_ns = (ts_ns - self._first_recorded_ns) / speed - (time.perf_counter_ns() - self._started_ns)
+            if pacer is not None:
+                wait_ns = pacer.ahead_ns(ts_ns)
                 if wait_ns > 0:
                     if batch:
                         await self.sink.submit(batch)
