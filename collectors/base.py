@@ -10,9 +10,10 @@ source is exhausted and is cancelled to stop; the gateway supervises it.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Final, Generic, TypeVar
+from pathlib import Path
+from typing import ClassVar, Final, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from gateway.errors import BadValueError, InputError
 from gateway.events import BadInput, ConnectionHealth, TickSink
@@ -58,6 +59,32 @@ class CollectorConfig(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("instruments are listed more than once")
         return value
+
+
+class PlaybackConfig(CollectorConfig):
+    """Fields of a source that plays recorded files: where they are, how fast, whether to start again."""
+
+    path: Path
+    speed: float | Literal["max"] = Field(
+        default=1.0, description="1 = recorded pace, 10 = ten times faster, max = as fast as possible."
+    )
+    loop: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _anchor_relative_path(cls, value: Path, info: ValidationInfo) -> Path:
+        """Relative paths are relative to the config file's folder."""
+        base_dir = (info.context or {}).get("base_dir")
+        if base_dir is not None and not value.is_absolute():
+            return Path(base_dir) / value
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _positive_speed(cls, value: float | str) -> float | str:
+        if isinstance(value, str) or value > 0:
+            return value
+        raise ValueError("speed must be a positive number or 'max'")
 
 
 ConfigT = TypeVar("ConfigT", bound=CollectorConfig)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final, Literal, cast
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig, bad_input
+from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, PlaybackConfig, bad_input
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.echo import shown
 from gateway.errors import BadValueError, ConfigError, InputError, MalformedInputError
@@ -137,24 +137,10 @@ def read_window(path: Path, instrument: str, since_ns: int, until_ns: int) -> Re
     return RecordedWindow(builder.series(), bad_lines)
 
 
-class RecordedConfig(CollectorConfig):
+class RecordedConfig(PlaybackConfig):
     """Recorded quote files played as a source; ``speed`` is a multiple of real time or ``max``."""
 
     kind: Literal["recorded"] = "recorded"
-    path: Path
-    speed: float | Literal["max"] = Field(
-        default=1.0, description="1 = recorded pace, 10 = ten times faster, max = as fast as possible."
-    )
-    loop: bool = False
-
-    @field_validator("path")
-    @classmethod
-    def _anchor_relative_path(cls, value: Path, info: ValidationInfo) -> Path:
-        """Relative paths are relative to the config file's folder."""
-        base_dir = (info.context or {}).get("base_dir")
-        if base_dir is not None and not value.is_absolute():
-            return Path(base_dir) / value
-        return value
 
     @model_validator(mode="after")
     def _enabled_path_exists(self) -> RecordedConfig:
@@ -162,13 +148,6 @@ class RecordedConfig(CollectorConfig):
         if self.enabled and not self.path.exists():
             raise ValueError(f"path {str(self.path)!r} does not exist")
         return self
-
-    @field_validator("speed")
-    @classmethod
-    def _positive_speed(cls, value: float | str) -> float | str:
-        if isinstance(value, str) or value > 0:
-            return value
-        raise ValueError("speed must be a positive number or 'max'")
 
     @field_validator("instruments")
     @classmethod

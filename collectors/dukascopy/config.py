@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from collectors.base import CollectorConfig
+from collectors.base import PlaybackConfig
 from collectors.dukascopy.parsing import default_point_px, point_px_of
 from gateway.errors import InputError
 
 
-class DukascopyConfig(CollectorConfig):
+class DukascopyConfig(PlaybackConfig):
     """Dukascopy files under ``path`` (``SYMBOL/YYYY/MM/DD/HHh_ticks.bi5``, as ``fxgw reference fetch`` writes).
 
     ``speed``: 1 = recorded pace, 10 = ten times faster, ``max`` = as fast as the pipeline takes them.
@@ -26,29 +25,8 @@ class DukascopyConfig(CollectorConfig):
     """
 
     kind: Literal["dukascopy"] = "dukascopy"
-    path: Path
-    speed: float | Literal["max"] = Field(
-        default=1.0, description="1 = recorded pace, 10 = ten times faster, max = as fast as possible."
-    )
-    loop: bool = False
     keep_times: bool = False
     point_size: str | None = Field(default=None, description="Decimal string, e.g. '0.001'; default from the table.")
-
-    @field_validator("path")
-    @classmethod
-    def _anchor_relative_path(cls, value: Path, info: ValidationInfo) -> Path:
-        """Relative paths are relative to the config file's folder."""
-        base_dir = (info.context or {}).get("base_dir")
-        if base_dir is not None and not value.is_absolute():
-            return Path(base_dir) / value
-        return value
-
-    @field_validator("speed")
-    @classmethod
-    def _positive_speed(cls, value: float | str) -> float | str:
-        if isinstance(value, str) or value > 0:
-            return value
-        raise ValueError("speed must be a positive number or 'max'")
 
     @field_validator("point_size")
     @classmethod
