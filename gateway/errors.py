@@ -10,7 +10,9 @@ the boundary and chained with ``from``::
     │   ├── BadValueError            a price or size that is not a valid number
     │   └── UnknownInstrumentError   instrument name or pip size unknown
     ├── SourceError              a collector failed to read its source (retriable)
-    │   └── ProviderHttpError        the provider answered an HTTP error (retriable unless the request was refused)
+    │   ├── ProviderHttpError        the provider answered an HTTP error (retriable unless the request was refused)
+    │   └── ProviderRefusalError     the provider answered, but with a refusal in the body (an HTML "request denied"
+    │                                page, an error code in JSON) rather than data
     ├── NatsUnavailableError     the first connection to NATS failed (retriable)
     ├── NatsServerError          nats-server could not be found or did not start
     ├── ChildStartError          a child process (nats-server, a test broker) did not print its ready line
@@ -88,6 +90,20 @@ class ProviderHttpError(SourceError):
     def refused_request(self) -> bool:
         """400 or 404: the request itself (instrument, account) was refused; the same request fails again."""
         return self.status in (400, 404)
+
+
+class ProviderRefusalError(SourceError):
+    """A provider's answer is a refusal in words, whatever its HTTP status (many answer 200 with an error page).
+
+    ``kind`` names the refusal for status and metrics: ``unauthorized`` (key refused), ``rate_limited``,
+    ``rejected`` (the request itself is refused), ``blocked`` (a CDN or bot wall). ``retry_after_s`` is the
+    provider's hint when it gives one.
+    """
+
+    def __init__(self, message: str, *, kind: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after_s = retry_after_s
 
 
 class NatsUnavailableError(GatewayError):

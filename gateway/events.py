@@ -1,4 +1,4 @@
-"""What collectors hand to the gateway: quotes, input that could not become one, connection changes.
+"""What collectors hand to the gateway: quotes, input that could not become one, connection changes, external items.
 
 Collectors produce these events and deliver them to a :class:`TickSink` (the
 pipeline); the gateway depends on nothing in ``collectors``.
@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus, Tick
+from google.protobuf.message import Message
+
+from gateway.schema.market.v1.market_pb2 import ExternalData, RejectionReason, SourceStatus, Tick
 
 
 @dataclass(slots=True)
@@ -111,3 +113,48 @@ class ConnectionHealth:
     """Why the last connection attempt or stream ended; empty before any failure."""
     unavailable_instruments: tuple[str, ...] = ()
     """Configured instruments the account does not offer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalItem:
+    """One validated item of an external-data provider (a calendar event, an observation, a headline, ...).
+
+    ``payload`` is one of the messages of ExternalData's ``payload`` oneof (EconomicEvent, IndicatorObservation,
+    ...), fully validated: nothing from a provider reaches NATS before a parser built it from checked values.
+    ``item_id`` identifies the item within its source across polls and restarts, so a changed item is
+    published as an update of the same id (collectors.external.changes).
+    """
+
+    item_id: str
+    ts_ns: int
+    """Time the data refers to, ns since the epoch (release time, observation date, publication time)."""
+    payload: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProblem:
+    """One item (or a whole response) a parser refused: a short reason for counters, a detail for people."""
+
+    reason: str
+    """Machine-friendly reason, e.g. ``bad_number``, ``missing_field``, ``bad_time``; a metric label."""
+    detail: str
+    raw: bytes = b""
+    """The offending input, at most a few hundred bytes (clipped by the parser)."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a parser made of one provider response: the valid items and the refused ones."""
+
+    items: list[ExternalItem]
+    problems: list[ItemProblem]
+
+
+class ExternalSink(Protocol):
+    """Where external collectors deliver ExternalData (the pipeline publishes them on NATS and to Kafka)."""
+
+    async def publish_external(self, messages: Sequence[ExternalData]) -> None:
+        """Publish complete envelopes; the sink fills ``session_id`` and ``seq``."""
+
+    async def report_status(self, source: str, change: StatusChange) -> None:
+        """Publish a change in the collector's connection to its provider on ``market.<source>.status``."""
