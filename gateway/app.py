@@ -2,14 +2,16 @@
 
 Lifecycle: :meth:`Gateway.start` opens the Kafka spool (when ``kafka.enabled``),
 connects to NATS, binds the port of /health and /metrics (when ``http.enabled``;
-gateway.ops.server) and starts one named task per enabled broker, the best-price
+gateway.ops.server) and starts one named task per enabled broker and per enabled
+external collector (``external:``; they publish through the same pipeline), the best-price
 expiry timer, the lingering publisher, the Kafka writer and the HTTP server;
 :meth:`Gateway.stop` stops the HTTP server, cancels the collectors, publishes
 what is pending, gives the writer the timeout to deliver the spool (the rest
 waits there for the next start), drains the NATS connection within the timeout
 and closes it. A collector that fails is logged, taken out of the best
-price and restarted with capped exponential backoff and jitter; its state and
-last error are kept in :attr:`Gateway.collectors` for status and health.
+price (a broker) and restarted with capped exponential backoff and jitter; its state and
+last error are kept in :attr:`Gateway.collectors` (:attr:`Gateway.external` for
+external collectors) for status and health.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
 from collectors.base import Collector
-from collectors.registry import COLLECTORS
+from collectors.external.base import ExternalCollector
+from collectors.registry import COLLECTORS, EXTERNAL_COLLECTORS
 from gateway.aggregator import BestPriceAggregator
 from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
@@ -37,11 +40,11 @@ from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavail
 from gateway.kafka.writer import KafkaBackup
 from gateway.nats_connect import connect_nats
 from gateway.ops.server import HealthServer
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
-from gateway.pipeline import Pipeline, SourceStats
+from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
+from gateway.pipeline import ExternalSourceStats, Pipeline, SourceStats
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
-from gateway.secrets import display_url, redact, remember_url_credentials
+from gateway.secrets import display_url, environment_secret, redact, remember_url_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +83,19 @@ class Gateway:
         config: GatewayConfig,
         nats_url: str | None = None,
         collector_classes: Mapping[str, type[Collector]] = COLLECTORS,
+        external_classes: Mapping[str, type[ExternalCollector[Any]]] = EXTERNAL_COLLECTORS,
     ) -> None:
-        """``collector_classes`` maps broker kinds to collectors (the registry, unless embedding or testing)."""
+        """``collector_classes`` and ``external_classes`` map kinds to collectors (the registry, unless embedding
+        or testing)."""
         self.config = config
         self.nats_url = remember_url_credentials(nats_url or config.nats.url)
         self._collector_classes = collector_classes
+        self._external_classes = external_classes
         self.started_ns = 0
         self.collectors: dict[str, CollectorStatus] = {}
         self.collector_instances: dict[str, Collector] = {}
+        self.external: dict[str, CollectorStatus] = {}
+        self.external_instances: dict[str, ExternalCollector[Any]] = {}
         self.pipeline: Pipeline | None = None
         self._nats: NatsClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -100,12 +108,18 @@ class Gateway:
     async def start(self) -> None:
         """Connect to NATS and start every enabled collector; raises on a config, spool, NATS or HTTP port problem."""
         brokers = self.config.enabled_brokers
-        unsupported = [broker for broker in brokers if broker.kind not in self._collector_classes]
+        external = self.config.enabled_external
+        unsupported = [(entry.id, entry.kind) for entry in brokers if entry.kind not in self._collector_classes] + [
+            (entry.id, entry.kind) for entry in external if entry.kind not in self._external_classes
+        ]
         if unsupported:
-            names = ", ".join(f"{broker.id} (kind {broker.kind})" for broker in unsupported)
+            names = ", ".join(f"{source} (kind {kind})" for source, kind in unsupported)
             raise ConfigError(f"no collector is available in this version for: {names}; set enabled: false for them")
-        if not brokers:
-            raise ConfigError("every broker is disabled: nothing to collect")
+        if not brokers and not external:
+            raise ConfigError("every broker and external collector is disabled: nothing to collect")
+        for entry in external:  # a key missing stops the start, as a broker's token does (exit status 2)
+            for variable in entry.environment_variables:
+                environment_secret(variable, f"external {entry.id}")
         self.started_ns = now_ns()
         self.backup = self._open_backup() if self.config.kafka.enabled else None
         try:
@@ -130,6 +144,10 @@ class Gateway:
         )
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
+            state_dir = self.config.state_dir
+            external_collectors = [
+                self._external_classes[entry.kind](entry, self.pipeline, state_dir) for entry in external
+            ]
             http = self.config.http
             self._http = HealthServer(self.snapshot, http.host, http.port) if http.enabled else None
         except (ConfigError, HttpBindError):
@@ -141,7 +159,18 @@ class Gateway:
             config = collector.config
             self.collector_instances[config.id] = collector
             self.collectors[config.id] = CollectorStatus(config.id, collector.kind, config.priority)
-            self._tasks[config.id] = asyncio.create_task(self._supervise(collector), name=f"collector:{config.id}")
+            self._tasks[config.id] = asyncio.create_task(
+                self._supervise(config.id, collector.run, self.collectors[config.id], broker=True),
+                name=f"collector:{config.id}",
+            )
+        for external_collector in external_collectors:
+            source = external_collector.source_id
+            self.pipeline.add_external_source(source)
+            self.external_instances[source] = external_collector
+            self.external[source] = status = CollectorStatus(source, external_collector.kind, 0)
+            self._tasks[source] = asyncio.create_task(
+                self._supervise(source, external_collector.run, status, broker=False), name=f"external:{source}"
+            )
         self._service_tasks = [
             asyncio.create_task(self._confirm_nats_deliveries(), name="nats-confirm"),
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
@@ -156,9 +185,10 @@ class Gateway:
                 asyncio.create_task(self.backup.sync_periodically(sync_interval_s), name="spool-sync")
             )
         logger.info(
-            "gateway %s started: %d collectors, publishing to %s",
+            "gateway %s started: %d collectors, %d external collectors, publishing to %s",
             self.config.instance_id,
             len(brokers),
+            len(external),
             display_url(self.nats_url),
         )
         if self._http is not None:
@@ -244,28 +274,29 @@ class Gateway:
             credentials=settings.credentials(),
         )
 
-    async def _supervise(self, collector: Collector) -> None:
-        """Run a collector; on failure log, drop it from the best price and restart with backoff.
+    async def _supervise(
+        self, source: str, run: Callable[[], Awaitable[None]], status: CollectorStatus, *, broker: bool
+    ) -> None:
+        """Run a collector; on failure log, drop it from the best price (a broker) and restart with backoff.
 
         A failure that is a non-retriable GatewayError (a ConfigError, say) is final: the same
         collector would fail the same way again, so it stays FAILED and /health says why.
         """
         assert self.pipeline is not None
-        source = collector.source_id
-        status = self.collectors[source]
         backoff = Backoff(RESTART_BACKOFF_MIN_S, RESTART_BACKOFF_MAX_S)
         while True:
             started = time.monotonic()
             status.state = CollectorState.RUNNING
             try:
-                await collector.run()
+                await run()
             except Exception as exc:
                 status.state = CollectorState.FAILED
                 status.last_error = clip(redact(f"{type(exc).__name__}: {exc}"))
                 status.restarts += 1
                 if isinstance(exc, GatewayError) and not exc.retriable:
                     logger.error("collector %s failed and is not restarted: %s", source, exc)
-                    await self.pipeline.source_down(source, now_ns())
+                    if broker:
+                        await self.pipeline.source_down(source, now_ns())
                     return
                 if time.monotonic() - started >= HEALTHY_RUN_S:
                     backoff.reset()
@@ -274,9 +305,11 @@ class Gateway:
             else:
                 logger.info("collector %s finished: its source has no more data", source)
                 status.state = CollectorState.FINISHED
-                await self.pipeline.source_down(source, now_ns())
+                if broker:
+                    await self.pipeline.source_down(source, now_ns())
                 return
-            await self.pipeline.source_down(source, now_ns())
+            if broker:
+                await self.pipeline.source_down(source, now_ns())
             await asyncio.sleep(delay_s)
 
     async def _keep_running(self, service: Callable[[], Awaitable[None]], name: str) -> None:
@@ -345,6 +378,7 @@ class Gateway:
                 best_prices_dropped=published.best_prices_dropped,
                 rejections_dropped=published.rejections_dropped,
                 statuses_dropped=published.statuses_dropped,
+                external_dropped=published.external_dropped,
                 unconfirmed_at_outages=published.unconfirmed_at_outages,
                 outages=published.outages,
             ),
@@ -354,6 +388,31 @@ class Gateway:
             },
             kafka=self._kafka_snapshot(self.backup) if self.backup is not None else None,
             best=tuple(pipeline.aggregator.current().values()),
+            external={
+                source_id: self._external_snapshot(status, pipeline.external.get(source_id) or ExternalSourceStats())
+                for source_id, status in self.external.items()
+            },
+        )
+
+    def _external_snapshot(self, status: CollectorStatus, counted: ExternalSourceStats) -> ExternalSnapshot:
+        stats = self.external_instances[status.source].stats
+        last_error = stats.last_error if status.state is CollectorState.RUNNING else status.last_error
+        return ExternalSnapshot(
+            kind=status.kind,
+            state=status.state.value,
+            status=stats.state,
+            connection=counted.status,
+            published=counted.published,
+            polls_ok=stats.polls_ok,
+            polls_failed=stats.polls_failed,
+            polls_not_modified=stats.polls_not_modified,
+            items_new=stats.items_new,
+            items_updated=stats.items_updated,
+            items_unchanged=stats.items_unchanged,
+            items_current=stats.items_current,
+            problems=dict(sorted(stats.problems.items())),
+            last_error=clip(redact(last_error or status.last_error)),
+            last_success_ns=stats.last_success_ns,
         )
 
     def _source_snapshot(self, status: CollectorStatus, counted: SourceStats) -> SourceSnapshot:

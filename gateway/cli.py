@@ -482,7 +482,8 @@ async def _print_status(gateway: Gateway) -> None:
 
 
 def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
-    """Two simulated brokers quoting one market with different priorities and, when data is there, recorded quotes.
+    """Two simulated brokers quoting one market with different priorities, when data is there, recorded quotes, and
+    the FX market sessions (an external collector; its state is kept in memory, so the demo leaves no file).
 
     The simulated brokers share USD_JPY, GBP_USD and AUD_USD, so their best price shows priority and
     spread at work; the recorded 2014 quotes have EUR_USD to themselves, since a real market of 2014 and a
@@ -505,7 +506,9 @@ def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
                 "loop": True,
             }
         )
-    return parse_config({"instance_id": "fxgw-demo", "http": {"port": 0}, "brokers": brokers}, "demo")
+    external = [{"id": "sessions", "kind": "market_sessions"}]  # computed from the time-zone rules: no network
+    settings = {"instance_id": "fxgw-demo", "http": {"port": 0}, "brokers": brokers, "external": external}
+    return parse_config({**settings, "state_dir": None}, "demo")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -517,7 +520,10 @@ def _demo(args: argparse.Namespace) -> int:
     with NatsServer() as server:
         print(f"NATS is at {server.url}", file=sys.stderr)
         print(f"Watch it:   fxgw tail 'market.>' --url {server.url}", file=sys.stderr)
-        subjects = "market.<source>.ticks, market.best.ticks, market.rejected, market.<source>.status"
+        subjects = (
+            "market.<source>.ticks, market.best.ticks, market.rejected, market.<source>.status,"
+            " market.external.market_sessions"
+        )
         print(f"Subjects:   {subjects}", file=sys.stderr)
         print("Ctrl-C stops the demo.", file=sys.stderr)
         return _serve(lambda: _run_gateway(config, server.url, show_status=True, duration_s=args.duration))
@@ -704,6 +710,16 @@ def _check_config(args: argparse.Namespace) -> int:
         state = "enabled" if broker.enabled else "disabled"
         print(f"  {broker.id}: {broker.kind}, priority {broker.priority}, {state}, {', '.join(broker.instruments)}")
         for variable in broker.environment_variables:
+            if variable not in os.environ:
+                print(f"    note: environment variable {variable} is not set here")
+    if config.external:
+        print(f"  external collectors (state in {config.state_dir or 'memory only'}):")
+    for collector in config.external:
+        state = "enabled" if collector.enabled else "disabled"
+        variables = collector.environment_variables
+        keys = f", keys from {', '.join(variables)}" if variables else ", no key"
+        print(f"  {collector.id}: {collector.kind}, {state}{keys}")
+        for variable in variables:
             if variable not in os.environ:
                 print(f"    note: environment variable {variable} is not set here")
     return 0

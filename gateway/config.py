@@ -3,7 +3,12 @@
 :func:`load_config` turns YAML into a :class:`GatewayConfig` or raises
 ConfigError naming the file, the key path, the bad value and what is allowed.
 Unknown keys are errors, not ignored. Secrets are never in the file: brokers
-name the environment variables that hold them.
+and external collectors name the environment variables that hold them.
+
+Ids are unique across ``brokers`` and ``external`` (both publish statuses on
+``market.<id>.status``). A gateway may run external collectors only: ``brokers``
+may then be empty or left out; a file with neither an enabled broker nor an
+enabled external collector is refused, since it would publish nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any, Final, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from collectors.registry import CONFIGS, BrokerConfig
+from collectors.external.base import ExternalConfig
+from collectors.registry import CONFIGS, EXTERNAL_CONFIGS, BrokerConfig, ExternalEntryConfig
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
 from gateway.cycle import DEFAULT_MAX_BATCH_TICKS
 from gateway.echo import clip, shown
@@ -24,6 +30,7 @@ from gateway.errors import ConfigError
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.kafka.records import (
     DEFAULT_BEST_PRICES_TOPIC,
+    DEFAULT_EXTERNAL_TOPIC,
     DEFAULT_REJECTIONS_TOPIC,
     DEFAULT_STATUS_TOPIC,
     DEFAULT_TICKS_TOPIC,
@@ -48,6 +55,8 @@ DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
 DEFAULT_LINGER_MS: Final = 0.5
 DEFAULT_HTTP_HOST: Final = "127.0.0.1"
 DEFAULT_HTTP_PORT: Final = 8080
+DEFAULT_STATE_DIR: Final = "state"
+"""External collectors' state (collectors.external.changes), beside the default spool directory ``spool``."""
 DEFAULT_MAX_UNACKED_AGE_S: Final = 5.0
 """Kafka acknowledges within milliseconds when it is well; 5 s of waiting means frozen, partitioned or overloaded."""
 SUBJECT_TOKEN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
@@ -221,6 +230,7 @@ class KafkaConfig(_Strict):
     best_prices_topic: str = Field(default=DEFAULT_BEST_PRICES_TOPIC, pattern=TOPIC_NAME)
     rejections_topic: str = Field(default=DEFAULT_REJECTIONS_TOPIC, pattern=TOPIC_NAME)
     status_topic: str = Field(default=DEFAULT_STATUS_TOPIC, pattern=TOPIC_NAME)
+    external_topic: str = Field(default=DEFAULT_EXTERNAL_TOPIC, pattern=TOPIC_NAME)
     compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = Field(
         default="zstd", description="aiokafka's lz4 is LZ4 HC level 9: 4x zstd's CPU per tick, for a larger result."
     )
@@ -238,7 +248,9 @@ class KafkaConfig(_Strict):
 
     @property
     def topics(self) -> KafkaTopics:
-        return KafkaTopics(self.ticks_topic, self.best_prices_topic, self.rejections_topic, self.status_topic)
+        return KafkaTopics(
+            self.ticks_topic, self.best_prices_topic, self.rejections_topic, self.status_topic, self.external_topic
+        )
 
 
 class HttpConfig(_Strict):
@@ -269,24 +281,33 @@ class GatewayConfig(_Strict):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     best_price: BestPriceConfig = Field(default_factory=BestPriceConfig)
-    brokers: tuple[BrokerConfig, ...]
+    brokers: tuple[BrokerConfig, ...] = ()
+    external: tuple[ExternalEntryConfig, ...] = ()
+    state_dir: Path | None = Field(
+        default=Path(DEFAULT_STATE_DIR),
+        validate_default=True,
+        description="Where external collectors keep their change-detection state, relative to the config file;"
+        " null keeps it in memory only (nothing survives a restart: the demo).",
+    )
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     central_hub: CentralHubConfig = Field(default_factory=CentralHubConfig)
 
-    @field_validator("brokers")
+    @field_validator("state_dir", mode="after")
     @classmethod
-    def _at_least_one(cls, value: tuple[BrokerConfig, ...]) -> tuple[BrokerConfig, ...]:
-        if not value:
-            raise ValueError("list at least one broker")
-        return value
+    def _state_dir_relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _relative(value, info)
 
     @model_validator(mode="after")
     def _unique_ids_and_supported_parts(self) -> GatewayConfig:
-        ids = [broker.id for broker in self.brokers]
-        duplicated = sorted({broker_id for broker_id in ids if ids.count(broker_id) > 1})
+        if not self.enabled_brokers and not self.enabled_external:
+            raise ValueError("list at least one enabled broker or external collector")
+        ids = [broker.id for broker in self.brokers] + [collector.id for collector in self.external]
+        duplicated = sorted({source_id for source_id in ids if ids.count(source_id) > 1})
         if duplicated:
-            raise ValueError(f"broker ids must be unique; repeated: {', '.join(duplicated)}")
+            raise ValueError(
+                f"ids of brokers and external collectors must be unique; repeated: {', '.join(duplicated)}"
+            )
         if self.central_hub.enabled:
             raise ValueError("central_hub.enabled: registration is not available in this version; set it to false")
         return self
@@ -294,6 +315,10 @@ class GatewayConfig(_Strict):
     @property
     def enabled_brokers(self) -> tuple[BrokerConfig, ...]:
         return tuple(broker for broker in self.brokers if broker.enabled)
+
+    @property
+    def enabled_external(self) -> tuple[ExternalConfig, ...]:
+        return tuple(collector for collector in self.external if collector.enabled)
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -395,10 +420,11 @@ def _describe(error: Any) -> str:
         allowed = _allowed_keys(location[:-1])
         return f"{path}: unknown key; allowed keys: {', '.join(allowed)}"
     message = error["msg"].removeprefix("Value error, ")
+    kinds = ", ".join(EXTERNAL_CONFIGS if location[:1] == ("external",) else CONFIGS)
     if error["type"] == "union_tag_not_found":
-        return f"{path}.kind: required key is missing; allowed: {', '.join(CONFIGS)}"
+        return f"{path}.kind: required key is missing; allowed: {kinds}"
     if error["type"] == "union_tag_invalid":
-        return f"{path}.kind: {shown(error['input'].get('kind'))} is not a known kind; allowed: {', '.join(CONFIGS)}"
+        return f"{path}.kind: {shown(error['input'].get('kind'))} is not a known kind; allowed: {kinds}"
     if error["type"] == "missing":
         return f"{path}: required key is missing"
     if "input" in error and not isinstance(error["input"], dict | list):
@@ -433,6 +459,7 @@ def _walk(location: tuple[Any, ...]) -> tuple[str, Any]:
     """
     path = ""
     node: Any = GatewayConfig
+    kinds = EXTERNAL_CONFIGS if location[:1] == ("external",) else CONFIGS
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
@@ -444,6 +471,6 @@ def _walk(location: tuple[Any, ...]) -> tuple[str, Any]:
         elif get_origin(node) is dict:
             path += f".{part}"
             node = get_args(node)[1]
-        elif part in CONFIGS:
-            node = CONFIGS[part]
+        elif part in kinds:
+            node = kinds[part]
     return path, node

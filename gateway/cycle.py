@@ -14,7 +14,8 @@ sends. The builder is the one owner of the numbering both consumers share:
 - the rejection sequence (``rejected:<session_id>:<seq>`` message ids).
 
 Tick ``seq`` numbers are the pipeline's (one per accepted tick per source); status
-``seq`` numbers come with the SourceStatus. Pure and synchronous: times are passed in.
+``seq`` numbers come with the SourceStatus, and external data (ExternalData, one
+message each) arrives numbered by the pipeline too. Pure and synchronous: times are passed in.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.aggregator import BestQuote
-from gateway.schema.market.v1.market_pb2 import QualityRejection, SourceStatus
+from gateway.schema.market.v1.market_pb2 import ExternalData, QualityRejection, SourceStatus
 from gateway.wire import BEST_SOURCE
 
 DEFAULT_MAX_BATCH_TICKS: Final = 512
@@ -60,6 +61,8 @@ class PublishCycle:
     first_rejection_seq: int = 1
     """The seq of ``rejections[0]``; the others follow without gaps."""
     statuses: Sequence[SourceStatus] = ()
+    external: Sequence[ExternalData] = ()
+    """External data, each numbered (``session_id``, ``seq``) by the pipeline."""
 
     @property
     def tick_count(self) -> int:
@@ -67,7 +70,7 @@ class PublishCycle:
 
     @property
     def empty(self) -> bool:
-        return not (self.ticks or self.best or self.rejections or self.statuses)
+        return not (self.ticks or self.best or self.rejections or self.statuses or self.external)
 
 
 class CycleBuilder:
@@ -76,6 +79,7 @@ class CycleBuilder:
     __slots__ = (
         "_batch_seq",
         "_best",
+        "_external",
         "_full",
         "_max_batch",
         "_open",
@@ -93,6 +97,7 @@ class CycleBuilder:
         self._best: list[BestQuote] = []
         self._rejections: list[QualityRejection] = []
         self._statuses: list[SourceStatus] = []
+        self._external: list[ExternalData] = []
         self._batch_seq: dict[str, int] = {}
         self._rejection_seq = 0
 
@@ -115,13 +120,16 @@ class CycleBuilder:
     def add_status(self, status: SourceStatus) -> None:
         self._statuses.append(status)
 
+    def add_external(self, messages: Sequence[ExternalData]) -> None:
+        self._external.extend(messages)
+
     @property
     def has_full_batch(self) -> bool:
         return bool(self._full)
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._open or self._full or self._best or self._rejections or self._statuses)
+        return bool(self._open or self._full or self._best or self._rejections or self._statuses or self._external)
 
     def take(self, now_ns: int) -> PublishCycle:
         """Everything added since the last take, numbered; ``now_ns`` becomes every batch's time."""
@@ -139,7 +147,8 @@ class CycleBuilder:
         first_rejection_seq = self._rejection_seq + 1
         self._rejection_seq += len(rejections)
         statuses, self._statuses = self._statuses, []
-        return PublishCycle(self.session_id, now_ns, ticks, best, rejections, first_rejection_seq, statuses)
+        external, self._external = self._external, []
+        return PublishCycle(self.session_id, now_ns, ticks, best, rejections, first_rejection_seq, statuses, external)
 
     def _next_batch_seq(self, source: str) -> int:
         batch_seq = self._batch_seq[source] = self._batch_seq.get(source, 0) + 1

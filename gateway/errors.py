@@ -11,8 +11,9 @@ the boundary and chained with ``from``::
     │   └── UnknownInstrumentError   instrument name or pip size unknown
     ├── SourceError              a collector failed to read its source (retriable)
     │   ├── ProviderHttpError        the provider answered an HTTP error (retriable unless the request was refused)
-    │   └── ProviderRefusalError     the provider answered, but with a refusal in the body (an HTML "request denied"
-    │                                page, an error code in JSON) rather than data
+    │   ├── ProviderRefusalError     the provider answered, but with a refusal in the body (an HTML "request denied"
+    │   │                            page, an error code in JSON) rather than data
+    │   └── ResponseTooLargeError    a provider's body passed the collector's size cap (reading stopped there)
     ├── NatsUnavailableError     the first connection to NATS failed (retriable)
     ├── NatsServerError          nats-server could not be found or did not start
     ├── ChildStartError          a child process (nats-server, a test broker) did not print its ready line
@@ -104,6 +105,14 @@ class ProviderRefusalError(SourceError):
         super().__init__(message)
         self.kind = kind
         self.retry_after_s = retry_after_s
+
+
+class ResponseTooLargeError(SourceError):
+    """A provider's body grew past ``limit_bytes`` (after decompression); the rest was not read."""
+
+    def __init__(self, message: str, *, limit_bytes: int) -> None:
+        super().__init__(message)
+        self.limit_bytes = limit_bytes
 
 
 class NatsUnavailableError(GatewayError):

@@ -12,7 +12,7 @@ written once, straight into the outgoing batch (see gateway.wire and gateway.cyc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from google.protobuf.message import Message
@@ -129,6 +129,9 @@ class ExternalItem:
     ts_ns: int
     """Time the data refers to, ns since the epoch (release time, observation date, publication time)."""
     payload: Message
+    volatile_fields: tuple[str, ...] = ()
+    """Payload fields that change without the item changing (FRED's real-time period, which is the day of the
+    request): published with the item, but not compared, so they alone never make an update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +161,33 @@ class ExternalSink(Protocol):
 
     async def report_status(self, source: str, change: StatusChange) -> None:
         """Publish a change in the collector's connection to its provider on ``market.<source>.status``."""
+
+
+@dataclass(slots=True)
+class ExternalStats:
+    """What an external collector tells operations: its state and counters since it started.
+
+    Kept up to date by the collector (collectors.external.base, collectors.polling); read by the gateway's
+    snapshot for /health, /metrics and the status line. ``last_error`` never contains a credential.
+    ``problems`` has at most a bounded number of reasons (collectors.external.base.MAX_PROBLEM_REASONS).
+    """
+
+    kind: str
+    state: str = "starting"
+    """``starting`` (before its first poll), ``ok``, ``unauthorized``, ``rate_limited``, ``refused``,
+    ``failing`` (5xx, timeouts, lost connections) or ``malformed`` (an answer that is not data)."""
+    polls_ok: int = 0
+    """Requests answered with data (a shared answer from the cache included)."""
+    polls_failed: int = 0
+    polls_not_modified: int = 0
+    """Requests answered ``304 Not Modified``: nothing changed, nothing parsed."""
+    items_new: int = 0
+    items_updated: int = 0
+    items_unchanged: int = 0
+    items_current: int = 0
+    """Items restated as CHANGE_CURRENT (market sessions at start)."""
+    problems: dict[str, int] = field(default_factory=dict)
+    """Refused items and answers, per reason (``bad_number``, ``malformed_response``, ``state_damaged``, ...)."""
+    last_error: str = ""
+    last_success_ns: int = 0
+    """Wall-clock time of the last answer with data, ns since the epoch; 0 before the first."""

@@ -22,6 +22,13 @@ waiting until the buffer is full.
 The pipeline owns each source's counters (:class:`SourceStats`: the tick
 ``seq``, rejections by reason, the status ``seq`` and last connection state);
 the cycle builder owns ``session_id`` and the batch numbers.
+
+External collectors (collectors.external) use the same pipeline as their
+ExternalSink: :meth:`Pipeline.publish_external` numbers their ExternalData
+(``session_id`` and a ``seq`` per source) and publishes them through the same
+cycle, spool first, then NATS. An external source is not a broker: its statuses
+never touch the quality gate or the best price, and its counters are kept apart
+(:attr:`Pipeline.external`), so a tick source's figures are unchanged by it.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from gateway.events import BadInput, Event, Quote, StatusChange, connection_deli
 from gateway.prices import format_price
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate, Rejection
-from gateway.schema.market.v1.market_pb2 import QualityRejection, RejectionReason, SourceStatus, Tick
+from gateway.schema.market.v1.market_pb2 import ExternalData, QualityRejection, RejectionReason, SourceStatus, Tick
 from gateway.secrets import redact
 from gateway.wire import TickRecordEncoder
 
@@ -69,8 +76,17 @@ class SourceStats:
         return sum(self.rejected.values())
 
 
+@dataclass(slots=True)
+class ExternalSourceStats:
+    """An external collector's counters in the pipeline; ``published`` is also the last ``seq`` issued."""
+
+    published: int = 0
+    status_seq: int = 0
+    status: SourceStatus.State = SourceStatus.STATE_UNSPECIFIED
+
+
 class Pipeline:
-    """Judges, sequences, aggregates and publishes every event; implements TickSink."""
+    """Judges, sequences, aggregates and publishes every event; implements TickSink and ExternalSink."""
 
     def __init__(
         self,
@@ -94,6 +110,7 @@ class Pipeline:
         self.publisher = publisher
         self.spool = spool
         self.sources: dict[str, SourceStats] = {}
+        self.external: dict[str, ExternalSourceStats] = {}
         self._cycle = CycleBuilder(now_ns() if session_id is None else session_id, max_batch_ticks)
         self._encoder = TickRecordEncoder()
         self._linger_ns = round(linger_ms * NS_PER_MS)
@@ -163,9 +180,35 @@ class Pipeline:
         self.aggregator.drop_source(source, now_ns)
         await self.publish_pending()
 
+    def add_external_source(self, source: str) -> ExternalSourceStats:
+        """Register an external collector's id (before it reports or publishes), so it is never taken for a broker."""
+        stats = self.external.get(source)
+        if stats is None:
+            stats = self.external[source] = ExternalSourceStats()
+        return stats
+
+    async def publish_external(self, messages: Sequence[ExternalData]) -> None:
+        """Number external data (``session_id``, ``seq`` per source; the messages are filled in place) and publish
+        them now, through the same cycle as ticks: spool first, then NATS."""
+        session_id = self.session_id
+        external = self.external
+        for message in messages:
+            stats = external.get(message.source)
+            if stats is None:
+                stats = self.add_external_source(message.source)
+            stats.published += 1
+            message.session_id = session_id
+            message.seq = stats.published
+        self._cycle.add_external(messages)
+        await self.publish_pending()
+
     async def report_status(self, source: str, change: StatusChange) -> None:
-        """Publish a source's connection change; unless it delivers (gateway.events) it leaves the best price."""
-        stats = self._stats(source)
+        """Publish a source's connection change; unless it delivers (gateway.events) a broker leaves the best price.
+
+        An external source's status is published alike but touches neither the best price nor the broker counters.
+        """
+        external = self.external.get(source)
+        stats: SourceStats | ExternalSourceStats = external if external is not None else self._stats(source)
         stats.status_seq += 1
         stats.status = change.state
         timestamp_ns = now_ns()
@@ -182,7 +225,7 @@ class Pipeline:
                 snapshot=change.snapshot,
             )
         )
-        if not connection_delivers(change.state):
+        if external is None and not connection_delivers(change.state):
             self.aggregator.drop_source(source, timestamp_ns)
         await self.publish_pending()
 

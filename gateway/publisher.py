@@ -5,7 +5,8 @@ Subjects (gateway.wire.Subjects; ``prefix`` defaults to ``market``):
 - ``<prefix>.<source>.ticks``: a source's accepted ticks, one MarketDataStream per batch;
 - ``<prefix>.best.ticks``: best-price changes, as MarketDataStream with ``best_prices``;
 - ``<prefix>.rejected``: one QualityRejection per message;
-- ``<prefix>.<source>.status``: one SourceStatus per message (connection changes).
+- ``<prefix>.<source>.status``: one SourceStatus per message (connection changes);
+- ``<prefix>.external.<type>``: one ExternalData per message (external collectors).
 
 Tick records arrive encoded (gateway.wire) and are appended to their batch's
 header. While NATS is unreachable, nats-py buffers up to its ``pending_size``;
@@ -26,11 +27,13 @@ from gateway.cycle import PublishCycle
 from gateway.logs import ThrottledLog
 from gateway.wire import (
     BEST_SOURCE,
+    EXTERNAL_CONTENT_TYPE,
     REJECTION_CONTENT_TYPE,
     STATUS_CONTENT_TYPE,
     STREAM_CONTENT_TYPE,
     Subjects,
     best_prices_message,
+    external_message_id,
     nats_headers,
     rejection_message_id,
     status_message_id,
@@ -62,6 +65,8 @@ class PublishStats:
     rejections_dropped: int = 0
     statuses: int = 0
     statuses_dropped: int = 0
+    external: int = 0
+    external_dropped: int = 0
     last_error: str = ""
     confirmed: int = 0
     """Messages nats-server has confirmed receiving (a PING answered after them)."""
@@ -123,6 +128,14 @@ class NatsPublisher:
             else:
                 stats.statuses_dropped += 1
                 self._log_drop(subject)
+        for data in cycle.external:
+            subject = subjects.external(data.type)
+            message_id = external_message_id(data.source, data.session_id, data.seq)
+            if await self._publish(subject, data.SerializeToString(), EXTERNAL_CONTENT_TYPE, message_id):
+                stats.external += 1
+            else:
+                stats.external_dropped += 1
+                self._log_drop(subject)
 
     async def confirm(self, flush: Callable[[], Awaitable[None]]) -> None:
         """Ask nats-server to confirm what was handed over so far (``flush``: PING, wait for PONG); raises its errors.
@@ -156,11 +169,13 @@ class NatsPublisher:
     def _log_drop(self, stream: str) -> None:
         stats = self.stats
         self._drops.warning(
-            "nats publish of %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections, %d statuses",
+            "nats publish of %s failed (%s); dropped so far: %d ticks, %d best prices, %d rejections, %d statuses,"
+            " %d external items",
             stream,
             stats.last_error,
             stats.ticks_dropped,
             stats.best_prices_dropped,
             stats.rejections_dropped,
             stats.statuses_dropped,
+            stats.external_dropped,
         )

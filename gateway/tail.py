@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
+from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from gateway.clock import NS_PER_S, format_time_ns
+from gateway.echo import clip
 from gateway.instruments import display_decimals
 from gateway.prices import format_price
-from gateway.schema.market.v1.market_pb2 import MarketDataStream, QualityRejection, RejectionReason, SourceStatus
+from gateway.schema.market.v1.market_pb2 import (
+    ExternalData,
+    MarketDataStream,
+    QualityRejection,
+    RejectionReason,
+    SourceStatus,
+)
 
-_TYPES: dict[str, type[MarketDataStream] | type[QualityRejection] | type[SourceStatus]] = {
+_TYPES: dict[str, type[MarketDataStream] | type[QualityRejection] | type[SourceStatus] | type[ExternalData]] = {
     "market.v1.MarketDataStream": MarketDataStream,
     "market.v1.QualityRejection": QualityRejection,
     "market.v1.SourceStatus": SourceStatus,
+    "market.v1.ExternalData": ExternalData,
 }
+PAYLOAD_CHARS: Final = 400
+"""Most characters of an external item's fields shown on its line."""
+CHANGE_CHARS: Final = 80
+"""Most characters of each value of a changed field shown."""
 
 
 def message_type(subject: str, headers: Mapping[str, str] | None) -> str:
@@ -27,6 +41,8 @@ def message_type(subject: str, headers: Mapping[str, str] | None) -> str:
             return value
     if subject.endswith(".rejected"):
         return "market.v1.QualityRejection"
+    if ".external." in subject:
+        return "market.v1.ExternalData"
     return "market.v1.SourceStatus" if subject.endswith(".status") else "market.v1.MarketDataStream"
 
 
@@ -55,6 +71,8 @@ def describe(subject: str, headers: Mapping[str, str] | None, data: bytes) -> li
         ]
     if isinstance(message, SourceStatus):
         return [_status_line(subject, message)]
+    if isinstance(message, ExternalData):
+        return [_external_line(subject, message)]
     header = f"{subject} batch {message.batch_seq}"
     lines = [
         f"{header} {tick.instrument} {_price(tick.bid_px, tick.instrument)}/{_price(tick.ask_px, tick.instrument)} "
@@ -79,6 +97,24 @@ def _status_line(subject: str, status: SourceStatus) -> str:
     gap = f" gap={status.gap_ns / NS_PER_S:.3f}s" if status.gap_ns else ""
     attempt = f" attempt={status.attempt}" if status.attempt else ""
     return f"{subject} {status.source} {state}{gap}{attempt} at {format_time_ns(status.ts_ns)}: {status.detail}"
+
+
+def _external_line(subject: str, data: ExternalData) -> str:
+    """``subject type source item change rN time: what changed | the payload's fields``, on one bounded line."""
+    try:
+        change = ExternalData.Change.Name(data.change).removeprefix("CHANGE_")
+    except ValueError:
+        change = f"change {data.change}"
+    changed = "".join(
+        f" {item.field}: {clip(item.previous, CHANGE_CHARS)!r} -> {clip(item.current, CHANGE_CHARS)!r};"
+        for item in data.changes
+    )
+    oneof = data.WhichOneof("payload")
+    fields = text_format.MessageToString(getattr(data, oneof), as_one_line=True) if oneof else "(no payload)"
+    return (
+        f"{subject} {data.type} {data.source} {data.item_id} {change} r{data.revision} seq={data.seq} "
+        f"at {format_time_ns(data.ts_ns)}:{changed} | {clip(fields, PAYLOAD_CHARS)}"
+    )
 
 
 def _price(px: int, instrument: str) -> str:

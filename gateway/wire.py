@@ -34,6 +34,7 @@ from gateway.schema.market.v1.market_pb2 import MarketDataStream
 STREAM_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.MarketDataStream"
 REJECTION_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.QualityRejection"
 STATUS_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.SourceStatus"
+EXTERNAL_CONTENT_TYPE: Final = "application/x-protobuf; proto=market.v1.ExternalData"
 """Content types of the gateway's messages, on NATS (``Content-Type``) and Kafka (``content-type``)."""
 
 CONTENT_TYPE_HEADER: Final = "content-type"
@@ -46,6 +47,8 @@ SOURCE_ID: Final = re.compile(SOURCE_ID_PATTERN)
 
 BEST_SOURCE: Final = "best"
 """The source name of best-price messages (``<prefix>.best.ticks``)."""
+EXTERNAL_TOKEN: Final = "external"
+"""The subject token of external data (``<prefix>.external.<type>``); no source may take it as its id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,10 @@ class Subjects:
         """Every rejected quote or unparseable input (QualityRejection)."""
         return f"{self.prefix}.rejected"
 
+    def external(self, data_type: str) -> str:
+        """External data of one type, the collector kind (ExternalData): ``<prefix>.external.<type>``."""
+        return f"{self.prefix}.{EXTERNAL_TOKEN}.{data_type}"
+
 
 def stream_message_id(source: str, session_id: int, batch_seq: int) -> str:
     """``Nats-Msg-Id`` of a MarketDataStream: ``<source>:<session_id>:<batch_seq>``."""
@@ -81,6 +88,11 @@ def status_message_id(source: str, session_id: int, seq: int) -> str:
 def rejection_message_id(session_id: int, seq: int) -> str:
     """``Nats-Msg-Id`` of a QualityRejection: ``rejected:<session_id>:<seq>``, seq counting the session's rejections."""
     return f"rejected:{session_id}:{seq}"
+
+
+def external_message_id(source: str, session_id: int, seq: int) -> str:
+    """``Nats-Msg-Id`` of an ExternalData: ``<source>:external:<session_id>:<seq>``, seq counting the source's items."""
+    return f"{source}:{EXTERNAL_TOKEN}:{session_id}:{seq}"
 
 
 def replay_message_id(source: str, session_id: int, first_seq: int) -> str:

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python scripts/bench_pipeline.py [--quick] [--data DIR]
+    python scripts/bench_pipeline.py [--quick] [--data DIR] [--external [--external-interval-s S]]
 
 What runs, all on this machine:
 
@@ -27,6 +27,12 @@ Phases:
    sleeps until the next tick is due but at least 1 ms (uvloop's timer resolution; a
    shorter sleep returns at once and would spin). Latency is from the tick's
    ``ts_recv_ns`` to its receipt by the subscriber.
+4. with ``--external``: phase 3 again, with every external collector at work on the same event loop and the
+   same pipeline (scripts/external_samples.ExternalLoad: each recorded answer parsed and what changed published
+   every ``--external-interval-s``, 1 s by default, far faster than any provider allows; the first poll of each
+   publishes all its items at once; ``market_sessions`` runs as in the gateway). The external messages go to
+   nats-server on ``market.external.<type>``; the subscriber counts ticks only, so the figures show what the
+   collectors cost the tick path.
 
 The quote files are read and parsed (unzip + CSV, ``collectors.recorded``) before the
 phases; that cost is printed but is not part of the gateway figures. CPU is
@@ -39,6 +45,7 @@ baseline's captured payloads. The subscriber and nats-server are stopped however
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -69,6 +76,7 @@ from benchkit import (
     peak_rss_mb,
     progress,
 )
+from external_samples import ExternalLoad
 from nats.aio.client import Client as NatsClient
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S
@@ -136,6 +144,10 @@ class Result:
     raw_ticks_per_s: float = 0.0
     raw_cpu: PhaseCpu | None = None
     latency: list[LatencyPhase] = field(default_factory=list)
+    latency_external: list[LatencyPhase] = field(default_factory=list)
+    """Phase 3 again with the external collectors at work (``--external``)."""
+    external_collectors: int = 0
+    external_published: int = 0
     gateway_rss_after_throughput_mb: float = 0.0
     gateway_rss_mb: float = 0.0
     subscriber_rss_after_throughput_mb: float = 0.0
@@ -154,9 +166,12 @@ class Benchmark:
         cpu: CpuMeter,
         say: Callable[[str], None],
         linger_ms: float,
+        external_interval_s: float | None = None,
     ) -> None:
+        """``external_interval_s``: run the latency phases again with the external collectors (None: do not)."""
         self._url = url
         self._linger_ms = linger_ms
+        self._external_interval_s = external_interval_s
         self._subscriber = subscriber
         self._quotes = quotes
         self._cpu = cpu
@@ -176,6 +191,9 @@ class Benchmark:
             await self._raw_baseline(nc, throughput_quotes)
             for rate in RATES_PER_S:
                 await self._latency_at(nc, rate, phase_s)
+            if self._external_interval_s is not None:
+                for rate in RATES_PER_S:
+                    await self._latency_at(nc, rate, phase_s, external_interval_s=self._external_interval_s)
         finally:
             await nc.drain()
         result.gateway_rss_mb = peak_rss_mb()
@@ -228,17 +246,21 @@ class Benchmark:
         result.raw_delivered = report.ticks
         result.raw_ticks_per_s = report.ticks_per_s(start_ns)
 
-    async def _latency_at(self, nc: NatsClient, rate: int, duration_s: float) -> None:
+    async def _latency_at(
+        self, nc: NatsClient, rate: int, duration_s: float, *, external_interval_s: float | None = None
+    ) -> None:
         quotes = self._quotes
         offered = int(rate * duration_s)
-        self._say(f"latency: {rate:,} ticks/s offered for {duration_s:g} s ({offered:,} ticks) ...")
+        with_external = "" if external_interval_s is None else ", external collectors at work"
+        self._say(f"latency: {rate:,} ticks/s offered for {duration_s:g} s ({offered:,} ticks){with_external} ...")
         pipeline = make_pipeline(nc, self._linger_ms)
+        external = ExternalLoad(pipeline, external_interval_s) if external_interval_s is not None else None
         submit = pipeline.submit
         start_ns = await self._begin(record_latency=True)
         start = time.perf_counter_ns()
         submitted = 0
         submits = 0
-        async with lingering_publisher(pipeline):
+        async with lingering_publisher(pipeline), external or contextlib.nullcontext():
             while submitted < offered:
                 due = min(int((time.perf_counter_ns() - start) * rate // NS_PER_S), offered) - submitted
                 if due > 0:
@@ -254,7 +276,11 @@ class Benchmark:
         elapsed_s = (time.perf_counter_ns() - start) / NS_PER_S
         stats = pipeline.sources[SOURCE]
         report, cpu = await self._end(start_ns, stats.accepted)
-        self.result.latency.append(
+        if external is not None:
+            self.result.external_collectors = external.collectors
+            self.result.external_published += sum(counts.published for counts in pipeline.external.values())
+        phases = self.result.latency if external is None else self.result.latency_external
+        phases.append(
             LatencyPhase(
                 rate=rate,
                 offered=offered,
@@ -298,13 +324,19 @@ def print_report(result: Result, quick: bool) -> None:
     row("  CPU per tick: publisher / nats-server / subscriber", cpu_per_tick(result.raw_cpu, result.raw_ticks))
     ratio = throughput.ticks_per_s / result.raw_ticks_per_s if result.raw_ticks_per_s else 0.0
     row("gateway / raw throughput", f"{ratio:.3f}")
-    for phase in result.latency:
+    if result.latency_external:
+        row(
+            "WITH EXTERNAL: collectors / items they published",
+            f"{result.external_collectors} / {result.external_published:,}",
+        )
+    for phase in [*result.latency, *result.latency_external]:
         lat = phase.latency_ms
         verdict = ""
         if phase.rate == LATENCY_TARGET_RATE:
             verdict = f"p99 < {LATENCY_TARGET_P99_MS:g} ms: {met(bool(lat) and lat['p99'] < LATENCY_TARGET_P99_MS)}"
         value = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f} ms" if lat else "no ticks received"
-        row(f"LATENCY at {phase.rate:,} ticks/s: p50 / p99 / max", value, verdict)
+        label = "LATENCY WITH EXTERNAL" if phase in result.latency_external else "LATENCY"
+        row(f"{label} at {phase.rate:,} ticks/s: p50 / p99 / max", value, verdict)
         row(
             "  offered / accepted / delivered",
             f"{phase.offered:,} / {phase.accepted:,} / {phase.delivered:,}",
@@ -331,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--linger-ms", type=float, default=DEFAULT_LINGER_MS, help="the pipeline's linger (nats.linger_ms)"
     )
+    parser.add_argument(
+        "--external", action="store_true", help="run the latency phases again with every external collector at work"
+    )
+    parser.add_argument(
+        "--external-interval-s", type=float, default=1.0, help="seconds between the external collectors' polls"
+    )
     args = parse_args(parser, argv)
     say = progress()
     with NatsServer() as server, SubscriberProcess(server.url) as subscriber:
@@ -343,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         throughput_quotes = min(len(quotes), QUICK_THROUGHPUT_QUOTES) if args.quick else len(quotes)
         phase_s = QUICK_LATENCY_PHASE_S if args.quick else LATENCY_PHASE_S
         cpu = CpuMeter(find_child_pid("nats-server"))
-        benchmark = Benchmark(server.url, subscriber, quotes, cpu, say, args.linger_ms)
+        external_interval_s = args.external_interval_s if args.external else None
+        benchmark = Benchmark(server.url, subscriber, quotes, cpu, say, args.linger_ms, external_interval_s)
         say(f"pipeline linger: {args.linger_ms:g} ms")
         result = uvloop.run(benchmark.run(throughput_quotes, phase_s))
     result.subscriber_rss_mb = subscriber.peak_rss_mb

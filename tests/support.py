@@ -3,6 +3,7 @@
 - :class:`RecordingNatsClient` stands in for the NATS client the publisher is given (unit tests, the
   micro-benchmarks and ``scripts/bench_pipeline.py``'s stubbed baseline);
 - :class:`RecordingSink` stands in for the pipeline a collector hands its events to;
+- :class:`RecordingExternalSink` stands in for the pipeline an external collector publishes to;
 - :class:`Recorder` subscribes to a real nats-server and lets a test await a condition on what arrived;
 - :func:`wait_until` polls a condition that no message announces (a counter, a snapshot);
 - :func:`free_port` picks a loopback port for a server a test starts, stops and starts again;
@@ -29,7 +30,14 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from gateway.events import Event, StatusChange
-from gateway.schema.market.v1.market_pb2 import BestPrice, MarketDataStream, QualityRejection, SourceStatus, Tick
+from gateway.schema.market.v1.market_pb2 import (
+    BestPrice,
+    ExternalData,
+    MarketDataStream,
+    QualityRejection,
+    SourceStatus,
+    Tick,
+)
 
 Published = tuple[str, bytes, dict[str, str]]
 """One publish as the client was handed it: subject, payload, headers."""
@@ -100,6 +108,40 @@ class RecordingSink:
 
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         self.pip_sizes.update(pip_px)
+
+
+class RecordingExternalSink:
+    """An external collector's ExternalSink that keeps every message and status change, in order.
+
+    Messages are copied and numbered as the pipeline numbers them (``session_id``, and ``seq`` per source from
+    1), so a test compares exactly what would be published. ``changed`` is set on every hand-over; a test
+    clears it before waiting for the next.
+    """
+
+    def __init__(self, session_id: int = 1) -> None:
+        self.session_id = session_id
+        self.messages: list[ExternalData] = []
+        self.statuses: list[tuple[str, StatusChange]] = []
+        self.changed = asyncio.Event()
+        self._seq: dict[str, int] = defaultdict(int)
+
+    async def publish_external(self, messages: Sequence[ExternalData]) -> None:
+        for message in messages:
+            numbered = ExternalData()
+            numbered.CopyFrom(message)
+            self._seq[numbered.source] += 1
+            numbered.session_id = self.session_id
+            numbered.seq = self._seq[numbered.source]
+            self.messages.append(numbered)
+        self.changed.set()
+
+    async def report_status(self, source: str, change: StatusChange) -> None:
+        self.statuses.append((source, change))
+        self.changed.set()
+
+    def states(self) -> list[SourceStatus.State]:
+        """The state of every status change, in order."""
+        return [change.state for _, change in self.statuses]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

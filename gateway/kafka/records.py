@@ -10,7 +10,9 @@ Every record is one of:
 - a best-price batch on the best-prices topic: key = instrument, value =
   MarketDataStream with ``source = "best"`` and that instrument's BestPrices;
 - a rejection on the rejections topic: key = source, value = QualityRejection;
-- a status change on the status topic: key = source, value = SourceStatus.
+- a status change on the status topic: key = source, value = SourceStatus;
+- an external item on the external topic: key = its type (the collector kind), value = ExternalData, so
+  each type stays in order in its partition.
 
 Headers (gateway.wire.kafka_headers): ``content-type`` (the protobuf message
 name, as on NATS) and ``fxgw-id``, the record's stable unique id
@@ -29,6 +31,7 @@ from typing import Final
 from gateway.aggregator import BestQuote
 from gateway.cycle import PublishCycle, TickBatch
 from gateway.wire import (
+    EXTERNAL_CONTENT_TYPE,
     REJECTION_CONTENT_TYPE,
     STATUS_CONTENT_TYPE,
     STREAM_CONTENT_TYPE,
@@ -40,6 +43,7 @@ DEFAULT_TICKS_TOPIC: Final = "market-data-stream"
 DEFAULT_BEST_PRICES_TOPIC: Final = "market-best-prices"
 DEFAULT_REJECTIONS_TOPIC: Final = "market-rejections"
 DEFAULT_STATUS_TOPIC: Final = "market-status"
+DEFAULT_EXTERNAL_TOPIC: Final = "market-external"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class KafkaTopics:
     best_prices: str = DEFAULT_BEST_PRICES_TOPIC
     rejections: str = DEFAULT_REJECTIONS_TOPIC
     status: str = DEFAULT_STATUS_TOPIC
+    external: str = DEFAULT_EXTERNAL_TOPIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ class KafkaRecord:
 
 
 def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]:
-    """The Kafka records of one publish cycle: ticks, best prices, rejections, statuses, in that order."""
+    """The Kafka records of one publish cycle: ticks, best prices, rejections, statuses, external data, in order."""
     records: list[KafkaRecord] = []
     for batch in cycle.ticks:
         for instrument, tick_records in _by_instrument(batch).items():
@@ -88,6 +93,10 @@ def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]
     for status in cycle.statuses:
         records.append(
             KafkaRecord(topics.status, status.source.encode(), status.SerializeToString(), STATUS_CONTENT_TYPE)
+        )
+    for data in cycle.external:
+        records.append(
+            KafkaRecord(topics.external, data.type.encode(), data.SerializeToString(), EXTERNAL_CONTENT_TYPE)
         )
     return records
 

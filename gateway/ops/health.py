@@ -6,7 +6,14 @@ Status rules; ``problems`` has one sentence per finding and is empty exactly whe
   source delivers while its collector runs and, if it has a connection
   (OANDA), that connection is CONNECTED or RECONNECTED
   (gateway.events.connection_delivers); sources without one (simulated,
-  recorded files) deliver while their collector runs.
+  recorded files) deliver while their collector runs. When brokers are
+  configured, they decide (a gateway whose ticks stopped is down, whatever
+  its external collectors do); a gateway of external collectors only is
+  down when none of them had data at its last poll.
+- ``degraded`` also when an external collector is not ``ok``: its task
+  failed, it has not polled yet, or its last poll failed (key refused,
+  request refused, rate limited, failing, malformed answers). Items it
+  refused are counted in the document and /metrics, not a degradation.
 - ``degraded`` (HTTP 200): a source does not deliver (collector failed or
   finished, disconnected, token refused, request rejected, not connected
   yet) or its account lacks configured instruments; Kafka is unreachable;
@@ -27,10 +34,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from gateway.clock import NS_PER_S
 from gateway.ops.activity import DROP_MEMORY_S, RecentActivity
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, SourceSnapshot
+from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, SourceSnapshot
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
 
@@ -60,10 +69,15 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
     nats = snapshot.nats
     if not nats.connected:
         down.append(f"nats disconnected ({nats.url})")
-    if not any(source.delivering for source in snapshot.sources.values()):
-        down.append("no source connected or running")
+    if snapshot.sources or not snapshot.external:
+        if not any(source.delivering for source in snapshot.sources.values()):
+            down.append("no source connected or running")
+    elif not any(collector.delivering for collector in snapshot.external.values()):
+        down.append("no external collector has data")
     for source_id, source in snapshot.sources.items():
         degraded.extend(_source_problems(source_id, source))
+    for source_id, collector in snapshot.external.items():
+        degraded.extend(_external_problems(source_id, collector))
     if snapshot.kafka is not None:
         degraded.extend(_kafka_problems(snapshot.kafka, recent.kafka_records_dropped))
     if recent.nats_ticks_dropped:
@@ -106,6 +120,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
             for source_id, source in snapshot.sources.items()
         },
         "kafka": _kafka_document(snapshot.kafka) if snapshot.kafka is not None else None,
+        "external": {source_id: _external_document(collector) for source_id, collector in snapshot.external.items()},
     }
     return HealthReport(status, problems, document)
 
@@ -125,6 +140,17 @@ def _source_problems(source_id: str, source: SourceSnapshot) -> Iterator[str]:
         yield f"{source_id}: not connected yet"
     if source.unavailable_instruments:
         yield f"{source_id}: the account does not offer {', '.join(source.unavailable_instruments)}"
+
+
+def _external_problems(source_id: str, collector: ExternalSnapshot) -> Iterator[str]:
+    if collector.state == "failed":
+        yield f"external collector {source_id} failed: {collector.last_error}"
+    elif collector.state == "finished":
+        yield f"external collector {source_id} finished"
+    elif collector.status == "starting":
+        yield f"{source_id}: not polled yet"
+    elif collector.status != "ok":
+        yield f"{source_id}: {collector.status.replace('_', ' ')}" + _because(collector.last_error)
 
 
 def _kafka_problems(kafka: KafkaSnapshot, records_dropped_recently: int) -> Iterator[str]:
@@ -164,6 +190,34 @@ def _source_document(source: SourceSnapshot, ticks_per_s: float) -> dict[str, An
         "unauthorized": source.token_refused,
         "last_error": source.last_error,
         "unavailable_instruments": list(source.unavailable_instruments),
+    }
+
+
+def _external_document(collector: ExternalSnapshot) -> dict[str, Any]:
+    last_success = collector.last_success_ns
+    return {
+        "kind": collector.kind,
+        "state": collector.state,
+        "status": collector.status,
+        "connection": collector.connection_name,
+        "last_success_ns": last_success or None,
+        "last_success": (
+            datetime.fromtimestamp(last_success / NS_PER_S, UTC).isoformat(timespec="seconds") if last_success else None
+        ),
+        "polls": {
+            "ok": collector.polls_ok,
+            "failed": collector.polls_failed,
+            "not_modified": collector.polls_not_modified,
+        },
+        "items": {
+            "new": collector.items_new,
+            "updated": collector.items_updated,
+            "unchanged": collector.items_unchanged,
+            "current": collector.items_current,
+        },
+        "published": collector.published,
+        "problems": dict(collector.problems),
+        "last_error": collector.last_error,
     }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from gateway.clock import NS_PER_S
 from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot
 
 
@@ -57,9 +58,60 @@ def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
         ),
         GaugeMetricFamily("fxgw_uptime_seconds", "Seconds since the gateway started.", value=snapshot.uptime_s),
     ]
+    if snapshot.external:
+        families += _external_families(snapshot)
     if snapshot.kafka is not None:
         families += _kafka_families(snapshot.kafka)
     return families
+
+
+def _external_families(snapshot: GatewaySnapshot) -> list[Metric]:
+    """The ``fxgw_external_*`` families; labels are bounded: ids from the config, results and change kinds fixed,
+    problem reasons at most MAX_PROBLEM_REASONS per collector (collectors.external.base)."""
+    polls = CounterMetricFamily(
+        "fxgw_external_polls_total",
+        "Requests of external collectors, by result (ok, failed, not_modified: 304).",
+        labels=["source", "result"],
+    )
+    items = CounterMetricFamily(
+        "fxgw_external_items_total",
+        "Items seen by external collectors, by change (new, updated, unchanged: not published, current).",
+        labels=["source", "change"],
+    )
+    published = CounterMetricFamily(
+        "fxgw_external_published_total", "ExternalData messages published.", labels=["source"]
+    )
+    problems = CounterMetricFamily(
+        "fxgw_external_problems_total", "Items and answers refused, by reason.", labels=["source", "reason"]
+    )
+    ok = GaugeMetricFamily(
+        "fxgw_external_ok", "1 while the collector runs and its last poll brought data.", labels=["source"]
+    )
+    last_success = GaugeMetricFamily(
+        "fxgw_external_last_success_seconds",
+        "Unix time of the last answer with data (0 before the first).",
+        labels=["source"],
+    )
+    for source_id, collector in snapshot.external.items():
+        for result, count in (
+            ("ok", collector.polls_ok),
+            ("failed", collector.polls_failed),
+            ("not_modified", collector.polls_not_modified),
+        ):
+            polls.add_metric([source_id, result], count)
+        for change, count in (
+            ("new", collector.items_new),
+            ("updated", collector.items_updated),
+            ("unchanged", collector.items_unchanged),
+            ("current", collector.items_current),
+        ):
+            items.add_metric([source_id, change], count)
+        published.add_metric([source_id], collector.published)
+        for reason, count in collector.problems.items():
+            problems.add_metric([source_id, reason], count)
+        ok.add_metric([source_id], int(collector.delivering))
+        last_success.add_metric([source_id], collector.last_success_ns / NS_PER_S)
+    return [polls, items, published, problems, ok, last_success]
 
 
 def _kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
@@ -122,6 +174,7 @@ def _nats_dropped(nats: NatsSnapshot) -> CounterMetricFamily:
         ("best_price", nats.best_prices_dropped),
         ("rejection", nats.rejections_dropped),
         ("status", nats.statuses_dropped),
+        ("external", nats.external_dropped),
     ):
         family.add_metric([kind], count)
     return family

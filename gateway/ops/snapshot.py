@@ -76,6 +76,45 @@ class SourceSnapshot:
 
 
 @dataclass(slots=True, frozen=True)
+class ExternalSnapshot:
+    """One configured external collector: its task, its own findings (gateway.events.ExternalStats) and what the
+    pipeline published for it.
+
+    ``state`` is the collector task's (``running``, ``failed``, ``finished``); ``status`` the collector's own
+    (``starting``, ``ok``, ``unauthorized``, ``rate_limited``, ``refused``, ``failing``, ``malformed``);
+    ``connection`` the last SourceStatus it published.
+    """
+
+    kind: str
+    state: str = "running"
+    status: str = "starting"
+    connection: SourceStatus.State = SourceStatus.STATE_UNSPECIFIED
+    published: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    polls_not_modified: int = 0
+    items_new: int = 0
+    items_updated: int = 0
+    items_unchanged: int = 0
+    items_current: int = 0
+    problems: Mapping[str, int] = field(default_factory=dict)
+    last_error: str = ""
+    last_success_ns: int = 0
+
+    @property
+    def delivering(self) -> bool:
+        """The task runs and its last poll brought data."""
+        return self.state == "running" and self.status == "ok"
+
+    @property
+    def connection_name(self) -> str | None:
+        """The published connection state in lower case; None before any."""
+        if self.connection == SourceStatus.STATE_UNSPECIFIED:
+            return None
+        return SourceStatus.State.Name(self.connection).removeprefix(_STATE_PREFIX).lower()
+
+
+@dataclass(slots=True, frozen=True)
 class NatsSnapshot:
     """The NATS connection and what the publisher counted since start."""
 
@@ -88,6 +127,8 @@ class NatsSnapshot:
     best_prices_dropped: int = 0
     rejections_dropped: int = 0
     statuses_dropped: int = 0
+    external_dropped: int = 0
+    """External items in messages NATS did not take."""
     unconfirmed_at_outages: int = 0
     """Messages published but not yet confirmed by nats-server when a connection dropped: possibly lost."""
     outages: int = 0
@@ -138,6 +179,8 @@ class GatewaySnapshot:
     """None when the Kafka backup is disabled."""
     best: tuple[BestQuote, ...] = ()
     """The best price of every instrument with a live source; the aggregator never changes a reported BestQuote."""
+    external: Mapping[str, ExternalSnapshot] = field(default_factory=dict)
+    """External collectors by id, in configuration order."""
 
     def accepted_counts(self) -> dict[str, int]:
         """Ticks accepted since start, by source."""

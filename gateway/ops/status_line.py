@@ -2,7 +2,8 @@
 
 One line per interval: uptime, each source's ticks/s since the previous line
 (with the collector's state unless it runs, and the connection's unless it
-delivers), rejections and NATS drops since start, the Kafka backup and its
+delivers), each external collector's items published since start (with its
+state unless it is ok), rejections and NATS drops since start, the Kafka backup and its
 spool, and the first MAX_BEST_SHOWN best prices.
 """
 
@@ -13,7 +14,7 @@ from typing import Final
 from gateway.aggregator import BestQuote
 from gateway.events import connection_delivers
 from gateway.instruments import display_decimals
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, SourceSnapshot
+from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, SourceSnapshot
 from gateway.prices import format_price
 
 MAX_BEST_SHOWN: Final = 3
@@ -37,6 +38,7 @@ class StatusLine:
             grown = source.accepted - (before.accepted if before is not None else 0)
             rate = grown / elapsed_s if elapsed_s > 0 else 0.0
             parts.append(f"{source_id} {rate:,.0f} t/s{_state(source)}")
+        parts.extend(_external(source_id, collector) for source_id, collector in snapshot.external.items())
         dropped = snapshot.nats.ticks_dropped
         parts.append(f"rejected {snapshot.rejected_total}" + (f" dropped {dropped}" if dropped else ""))
         if snapshot.kafka is not None:
@@ -52,6 +54,14 @@ def _state(source: SourceSnapshot) -> str:
     if name is not None and not connection_delivers(source.connection):
         state += f" {name}"
     return state
+
+
+def _external(source_id: str, collector: ExternalSnapshot) -> str:
+    """An external collector: items published since start, and its state unless all is well."""
+    state = "" if collector.state == "running" else f" {collector.state}"
+    if collector.status != "ok":
+        state += f" {collector.status}"
+    return f"{source_id} {collector.published} items{state}"
 
 
 def _kafka(kafka: KafkaSnapshot) -> str:

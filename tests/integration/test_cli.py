@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import nats
 import pytest
 
 from gateway.nats_server import NatsServer
+from gateway.schema.market.v1.market_pb2 import ExternalData
 from tests.support import fxgw
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +81,73 @@ def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) 
     assert url and f"fxgw tail 'market.>' --url {url[1]}" in result.stderr
     status = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert status and "sim-primary" in status[-1] and "recorded-eurusd" in status[-1] and "EUR_USD" in status[-1]
+    assert re.search(r"sessions [1-9]\d* items", status[-1]), status[-1]
     assert "gateway fxgw-demo stopped" in result.stderr
+
+
+def test_check_config_lists_external_collectors_and_their_keys(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "external:\n"
+        "  - {id: fred, kind: fred, series: [GDP], api_key_env: FXGW_TEST_UNSET_FRED_KEY}\n"
+        "  - {id: sessions, kind: market_sessions, enabled: false}\n"
+    )
+    result = fxgw("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"external collectors (state in {tmp_path / 'state'}):" in result.stdout
+    assert "  fred: fred, enabled, keys from FXGW_TEST_UNSET_FRED_KEY" in result.stdout
+    assert "    note: environment variable FXGW_TEST_UNSET_FRED_KEY is not set here" in result.stdout
+    assert "  sessions: market_sessions, disabled, no key" in result.stdout
+
+
+def test_run_refuses_to_start_when_an_external_key_is_not_set(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text("external: [{id: fred, kind: fred, series: [GDP], api_key_env: FXGW_TEST_UNSET_FRED_KEY}]\n")
+    result = fxgw("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "external fred: environment variable FXGW_TEST_UNSET_FRED_KEY is not set" in result.stderr
+
+
+async def test_tail_prints_external_data_readably(tmp_path: Path, nats_server: NatsServer) -> None:
+    """market_sessions publishes its state once, at start: the gateway starts once tail has shown a probe."""
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        f"nats: {{url: '{nats_server.url}'}}\nhttp: {{port: 0}}\nexternal: [{{id: sessions, kind: market_sessions}}]\n"
+    )
+    tail = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "gateway.cli", "tail", "market.external.>", "--url", nats_server.url),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert tail.stdout is not None
+    probe = ExternalData(type="probe", source="probe", item_id="probe").SerializeToString()
+    client = await nats.connect(nats_server.url)
+    try:
+        async with asyncio.timeout(30):
+            first = asyncio.ensure_future(tail.stdout.readline())
+            while not first.done():
+                await client.publish("market.external.probe", probe)
+                await asyncio.wait([first], timeout=0.2)
+            gateway = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "gateway.cli", "run", "--config", str(config)),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                cwd=REPO_ROOT,
+            )
+            lines: list[str] = []
+            while len(lines) < 5:
+                line = (await tail.stdout.readline()).decode()
+                if not line.startswith("market.external.probe "):  # probes still in flight
+                    lines.append(line)
+            gateway.terminate()
+            tail.terminate()
+            assert await gateway.wait() == 0 and await tail.wait() == 0
+    finally:
+        await client.drain()
+    assert first.result().startswith(b"market.external.probe probe probe probe ")
+    assert all(line.startswith("market.external.market_sessions market_sessions sessions ") for line in lines)
+    assert all(" CURRENT r1 seq=" in line and "| name: " in line for line in lines)
+    assert (tmp_path / "state" / "sessions.json").is_file()
 
 
 def test_tail_prints_decoded_ticks(tmp_path: Path, nats_server: NatsServer) -> None:

@@ -49,10 +49,10 @@ async def test_fetch_resumes_after_a_cut_and_never_keeps_a_partial_file(shared_d
         assert not (tmp_path / SECOND).exists()
         _no_partials(tmp_path)
         # the second run fetches only what is missing
-        server.requests.clear()
+        server.server.requests.clear()
         second = await fetch_window(_request(server, tmp_path))
     assert (second.fetched, second.present, second.failed) == (1, 2, 0)
-    assert server.requests == [SECOND]
+    assert server.files() == [SECOND]
     assert (tmp_path / SECOND).read_bytes() == (shared_data / "dukascopy" / SECOND).read_bytes()
 
 
@@ -70,7 +70,7 @@ async def test_503_and_429_are_retried_honouring_retry_after(shared_data: Path, 
         server.inject(SECOND, Fault.too_many("0"))
         summary = await fetch_window(_request(server, tmp_path, hours=2))
     assert (summary.fetched, summary.retries, summary.failed) == (2, 3, 0)
-    assert server.requests.count(FIRST) == 3 and server.requests.count(SECOND) == 2
+    assert server.files().count(FIRST) == 3 and server.files().count(SECOND) == 2
 
 
 async def test_a_slow_answer_times_out_and_is_retried(shared_data: Path, tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             {"brokers": [SIM], "nats2": {}},
             [
                 "nats2: unknown key; allowed keys: "
-                "best_price, brokers, central_hub, http, instance_id, kafka, nats, quality"
+                "best_price, brokers, central_hub, external, http, instance_id, kafka, nats, quality, state_dir"
             ],
             id="unknown_top_level_key_lists_allowed_keys",
         ),
@@ -175,7 +175,7 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
         ),
         pytest.param(
             {"brokers": [SIM, {**SIM, "seed": 2}]},
-            ["broker ids must be unique; repeated: sim"],
+            ["ids of brokers and external collectors must be unique; repeated: sim"],
             id="duplicate_broker_ids",
         ),
         pytest.param(
@@ -263,8 +263,14 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             ["central_hub.enabled", "not available in this version"],
             id="central_hub_enabled_is_rejected",
         ),
-        pytest.param({"brokers": []}, ["brokers: list at least one broker"], id="no_brokers"),
-        pytest.param({"nats": {}}, ["brokers: required key is missing"], id="brokers_missing"),
+        pytest.param(
+            {"brokers": []}, ["<top level>: list at least one enabled broker or external collector"], id="no_brokers"
+        ),
+        pytest.param(
+            {"nats": {}},
+            ["<top level>: list at least one enabled broker or external collector"],
+            id="neither_brokers_nor_external",
+        ),
         pytest.param(
             {"brokers": [{"id": "o", "kind": "oanda", "token_env": "T"}]},
             ["brokers[0]", "exactly one of account_id and account_id_env"],

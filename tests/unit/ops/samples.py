@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from gateway.aggregator import BestQuote
 from gateway.ops.activity import RecentActivity
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
+from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -33,8 +33,10 @@ def snapshot(
     kafka: KafkaSnapshot | None = None,
     uptime_s: float = 12.3456,
     best: tuple[BestQuote, ...] = (),
+    external: Mapping[str, ExternalSnapshot] | None = None,
 ) -> GatewaySnapshot:
-    """A gateway with the simulated and the OANDA source unless ``sources`` says otherwise."""
+    """A gateway with the simulated and the OANDA source unless ``sources`` says otherwise, and no external
+    collector unless ``external`` says otherwise."""
     return GatewaySnapshot(
         instance_id="fxgw-test",
         session_id=1_700_000_000_000_000_000,
@@ -43,6 +45,7 @@ def snapshot(
         sources={"sim": SIM, "oanda-a": OANDA} if sources is None else sources,
         kafka=kafka,
         best=best,
+        external=external or {},
     )
 
 

@@ -273,6 +273,7 @@ def test_health_document_has_every_field_and_is_json() -> None:
                 "unavailable_instruments": ["FOO_BAR"],
             },
         },
+        "external": {},
         "kafka": {
             "enabled": True,
             "connected": True,

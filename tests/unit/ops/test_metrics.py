@@ -69,6 +69,7 @@ def test_metrics_read_every_counter_of_the_snapshot() -> None:
         ("fxgw_nats_items_dropped_total", frozenset({("kind", "best_price")})): 0,
         ("fxgw_nats_items_dropped_total", frozenset({("kind", "rejection")})): 0,
         ("fxgw_nats_items_dropped_total", frozenset({("kind", "status")})): 0,
+        ("fxgw_nats_items_dropped_total", frozenset({("kind", "external")})): 0,
         ("fxgw_nats_outages_total", NO_LABELS): 0,
         ("fxgw_nats_unconfirmed_at_outages_total", NO_LABELS): 0,
         ("fxgw_uptime_seconds", NO_LABELS): 12.3456,
