@@ -49,13 +49,14 @@ import random
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 from cachetools import TTLCache
 from pydantic import Field, model_validator
 
@@ -63,7 +64,7 @@ from collectors.external.base import PROBLEM_LOG_INTERVAL_S, ExternalCollector, 
 from collectors.streaming import parse_retry_after
 from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
-from gateway.echo import LOG_CHARS, clip
+from gateway.echo import LOG_CHARS, RAW_BYTES, clip, clip_bytes
 from gateway.errors import (
     ConfigError,
     InputError,
@@ -97,6 +98,8 @@ CACHE_ENTRY_OVERHEAD_BYTES: Final = 512
 USER_AGENT: Final = "fxgw/0.1 (+market data gateway)"
 ERROR_BODY_CHARS: Final = 300
 """Most characters of a provider's error body quoted in an error (after redaction)."""
+PROBLEM_DETAIL_CHARS: Final = 300
+"""Most characters of the detail of an ItemProblem or of a decoding error's explanation."""
 
 STATE_OK: Final = "ok"
 STATE_UNAUTHORIZED: Final = "unauthorized"
@@ -146,6 +149,38 @@ class PollingConfig(ExternalConfig):
 
 
 PollingConfigT = TypeVar("PollingConfigT", bound=PollingConfig)
+T = TypeVar("T")
+
+
+def decode_whole(decode: Callable[[bytes], T], body: bytes, what: str) -> T:
+    """A whole JSON answer decoded by ``decode`` (a ``msgspec.json.Decoder(<type>).decode``), for every provider.
+
+    Raises MalformedInputError naming ``what`` (e.g. "Yahoo chart GC=F") and keeping the first ``RAW_BYTES``
+    of the body for an HTML page where JSON was expected, text that is not JSON (a truncated body), JSON of
+    another shape, or JSON nested too deeply to decode (msgspec recurses; Python's recursion limit stops it).
+    """
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+        raise MalformedInputError(f"{what}: an HTML page where JSON was expected", raw=raw_prefix(body))
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        detail = clip(str(exc), PROBLEM_DETAIL_CHARS)
+        raise MalformedInputError(f"{what}: unexpected shape: {detail}", raw=raw_prefix(body)) from None
+    except msgspec.DecodeError as exc:
+        detail = clip(str(exc), PROBLEM_DETAIL_CHARS)
+        raise MalformedInputError(f"{what}: not valid JSON ({detail})", raw=raw_prefix(body)) from None
+    except RecursionError:
+        raise MalformedInputError(f"{what}: JSON nested too deeply to decode", raw=raw_prefix(body)) from None
+
+
+def raw_prefix(body: bytes) -> bytes:
+    """What of a refused answer or item is kept with its error: the first ``RAW_BYTES`` (gateway.echo)."""
+    return clip_bytes(body, RAW_BYTES)[0]
+
+
+def item_problem(reason: str, detail: str, raw: bytes = b"") -> ItemProblem:
+    """An item refused for ``reason``, its detail clipped and at most ``RAW_BYTES`` of its raw text kept."""
+    return ItemProblem(reason, clip(detail, PROBLEM_DETAIL_CHARS), raw_prefix(bytes(raw)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from gateway.quality import (
     InstrumentLimits,
     QualityPolicy,
 )
-from gateway.secrets import environment_secret
+from gateway.secrets import ENV_NAME_PATTERN, environment_secret
 
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
@@ -72,7 +72,6 @@ _FOREIGN_BOMS: Final = (
     (b"\xfe\xff", "UTF-16 (big-endian)"),
     (b"\xff\xfe", "UTF-16 (little-endian)"),
 )
-ENV_NAME: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 TOPIC_NAME: Final = r"^[A-Za-z0-9._-]{1,249}$"
 
 
@@ -100,9 +99,11 @@ class NatsConfig(_Strict):
     pending_bytes: int = Field(default=DEFAULT_PENDING_BYTES, ge=0, description="Buffered while disconnected.")
     reconnect_wait_ms: int = Field(default=500, ge=10)
     connect_timeout_s: float = Field(default=5.0, gt=0, description="The first connection must succeed within this.")
-    user_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding the NATS user.")
-    password_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding its password.")
-    token_env: str | None = Field(default=None, pattern=ENV_NAME, description="Variable holding a NATS token.")
+    user_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN, description="Variable holding the NATS user.")
+    password_env: str | None = Field(
+        default=None, pattern=ENV_NAME_PATTERN, description="Variable holding its password."
+    )
+    token_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN, description="Variable holding a NATS token.")
     creds_file: Path | None = Field(default=None, description="JWT + NKey .creds file, relative to the config file.")
     nkey_seed_file: Path | None = Field(default=None, description="NKey seed file, relative to the config file.")
 
@@ -201,7 +202,8 @@ class BestPriceConfig(_Strict):
 class SpoolConfig(_Strict):
     """The on-disk spool in front of Kafka (gateway.kafka.spool); relative paths are relative to the config file."""
 
-    dir: Path = Path("spool")
+    dir: Path = Field(default=Path("spool"), validate_default=True)
+    """Relative to the config file's folder, the default too (validate_default runs the anchoring on it)."""
     max_bytes: int = Field(default=1024**3, ge=1024**2, description="Undelivered data kept; beyond it, see README.")
     segment_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
     fsync: Literal["always", "interval", "never"] = "interval"
@@ -244,7 +246,8 @@ class KafkaConfig(_Strict):
         le=86_400,
         description="/health is degraded while the oldest spooled record has waited longer for Kafka.",
     )
-    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    spool: SpoolConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    """Built from ``{}`` when absent, so that its default ``dir`` is anchored at the config file's folder too."""
 
     @property
     def topics(self) -> KafkaTopics:
@@ -289,7 +292,8 @@ class GatewayConfig(_Strict):
         description="Where external collectors keep their change-detection state, relative to the config file;"
         " null keeps it in memory only (nothing survives a restart: the demo).",
     )
-    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    kafka: KafkaConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    """Built from ``{}`` when absent (see KafkaConfig.spool)."""
     http: HttpConfig = Field(default_factory=HttpConfig)
     central_hub: CentralHubConfig = Field(default_factory=CentralHubConfig)
 
@@ -300,8 +304,8 @@ class GatewayConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids_and_supported_parts(self) -> GatewayConfig:
-        if not self.enabled_brokers and not self.enabled_external:
-            raise ValueError("list at least one enabled broker or external collector")
+        if not self.brokers and not self.external:  # all disabled is valid here; `fxgw run` refuses to start
+            raise ValueError("list at least one broker or external collector")
         ids = [broker.id for broker in self.brokers] + [collector.id for collector in self.external]
         duplicated = sorted({source_id for source_id in ids if ids.count(source_id) > 1})
         if duplicated:

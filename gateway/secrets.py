@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from gateway.errors import ConfigError
 
+ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+"""What the name of an environment variable holding a secret must look like (every config key ``*_env``)."""
 MASK: Final = "***"
 MIN_SECRET_CHARS: Final = 4
 """Shorter values are not redacted as text (they would mask ordinary words); no real token is that short."""

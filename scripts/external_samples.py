@@ -5,15 +5,11 @@ Each registered external collector lists its recorded answers in its ``bench_sam
 of its requests the one that body answers). :func:`load_samples` builds one collector per sample, with the
 answer as the collector's parser receives it; a collector without samples (``market_sessions`` polls nothing)
 is listed in :attr:`Samples.without`.
-
-:data:`PENDING_SAMPLES` holds samples for collectors whose module does not list its own yet; a module's own
-``bench_samples`` win, and each entry here is meant to move into its module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,34 +23,6 @@ from gateway.events import ExternalSink
 from gateway.pipeline import Pipeline
 
 SHARED_DATA: Final = Path(__file__).resolve().parents[2] / "shared" / "data"
-COINGECKO_BODY: Final = "coingecko/coins_markets_usd_2023-07-28.json"
-
-PENDING_SAMPLES: Final[dict[str, tuple[BenchSample, ...]]] = {
-    "economic_calendar": (BenchSample("forexfactory/ff_calendar_thisweek_2026-08-16_last.json"),),
-    "coingecko": (BenchSample(COINGECKO_BODY),),  # coin_ids: every coin of the answer (load_samples)
-    "fear_greed": (
-        BenchSample("feargreed/alternative_me_fng_limit2_2022-09-12.json"),
-        BenchSample("feargreed/cnn_graphdata_2022-04-25.json", {"cnn": True}, request=1),
-    ),
-    "yahoo_commodities": (BenchSample("yahoo/chart-GC_F-2020-01-01-to-2020-01-03.body.json", {"symbols": ["GC=F"]}),),
-    "cot": (
-        BenchSample(
-            "cftc/socrata_jun7-fc8e_legacy_combined_239747_2024-08-20.json",
-            {"report": "legacy_combined", "markets": ["MICRO E-MINI RUSSELL 2000 INDX"]},
-        ),
-    ),
-    "news": (
-        BenchSample(
-            "news/fxstreet_rss_2026-07-06.xml",
-            {"feeds": [{"name": "fxstreet", "url": "https://www.fxstreet.com/rss/news"}]},
-            content_type="application/rss+xml",
-        ),
-        BenchSample(
-            "news/gdelt_doc_artlist_2026-01.json",
-            {"gdelt": [{"name": "gdelt-india", "query": "india", "max_records": 250}]},
-        ),
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +51,18 @@ def load_samples(sink_for: Callable[[str], ExternalSink], data: Path = SHARED_DA
     samples = Samples()
     for config_class, collector_class in EXTERNAL_KINDS:
         kind = collector_class.kind
-        listed = collector_class.bench_samples or PENDING_SAMPLES.get(kind, ())
+        listed = collector_class.bench_samples
         if not listed or not issubclass(collector_class, PollingCollector):
             samples.without.append(kind)
             continue
         for number, sample in enumerate(listed, 1):
             source = f"{kind.replace('_', '-')}-{number}"
-            settings = dict(sample.config)
-            if sample.body == COINGECKO_BODY and "coin_ids" not in settings:
-                settings["coin_ids"] = [coin["id"] for coin in json.loads((data / sample.body).read_bytes())]
+            body = (data / sample.body).read_bytes()
+            settings = {**sample.config, **(sample.config_from_body(body) if sample.config_from_body else {})}
             config = config_class.model_validate({"id": source, "kind": kind, **settings})
             collector: ExternalCollector[Any] = collector_class(config, sink_for(source))
             assert isinstance(collector, PollingCollector)
             request = collector.requests()[sample.request]
-            body = (data / sample.body).read_bytes()
             response = HttpResponse(request, 200, {"content-type": sample.content_type}, body)
             samples.found.append(Sample(kind, sample, collector, response))
     return samples

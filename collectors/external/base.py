@@ -22,7 +22,7 @@ import abc
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Generic, TypeVar
@@ -53,8 +53,6 @@ MAX_PROBLEM_REASONS: Final = 32
 PROBLEM_REASON: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 """What a problem reason looks like (a metric label); anything else is counted as ``other``."""
 OTHER_REASON: Final = "other"
-ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
-"""What the name of an environment variable holding a key must look like (config keys ``*_env``)."""
 
 
 class ExternalConfig(BaseModel):
@@ -103,6 +101,9 @@ class BenchSample:
     request: int = 0
     content_type: str = "application/json"
     """The answer's ``Content-Type``, as the provider sends it."""
+    config_from_body: Callable[[bytes], Mapping[str, object]] | None = None
+    """More config keys read from the body itself, when they are too many to list here (CoinGecko's 250 coin
+    ids of one recorded page: a config asking for every coin the answer holds)."""
 
 
 class ExternalCollector(abc.ABC, Generic[ExternalConfigT]):

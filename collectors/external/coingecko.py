@@ -52,21 +52,29 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Final, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 from pydantic import Field, field_validator, model_validator
 
-from collectors.external.base import ENV_NAME_PATTERN
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, SecretParam
+from collectors.external.base import BenchSample
+from collectors.polling import (
+    HttpRequest,
+    HttpResponse,
+    PollingCollector,
+    PollingConfig,
+    SecretParam,
+    decode_whole,
+    raw_prefix,
+)
 from collectors.streaming import parse_retry_after
 from gateway.clock import NS_PER_S, parse_time_ns
-from gateway.echo import clip, clip_bytes, shown
-from gateway.errors import BadValueError, MalformedInputError, ProviderRefusalError
+from gateway.echo import clip, shown
+from gateway.errors import BadValueError, ProviderRefusalError
 from gateway.events import ExternalItem, ItemProblem, Parsed
 from gateway.schema.market.v1.market_pb2 import CryptoQuote
+from gateway.secrets import ENV_NAME_PATTERN
 
 PUBLIC_BASE_URL: Final = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL: Final = "https://pro-api.coingecko.com/api/v3"
@@ -168,11 +176,19 @@ class CoingeckoConfig(PollingConfig):
         return self
 
 
+def every_coin_of(body: bytes) -> dict[str, object]:
+    """A config's ``coin_ids`` asking for every coin of a coins/markets answer (the benchmark's sample)."""
+    return {"coin_ids": [msgspec.json.decode(raw, type=_CoinId).id for raw in _decode_array(body)]}
+
+
 class CoingeckoCollector(PollingCollector[CoingeckoConfig]):
     """Polls the configured endpoint for all configured coins in one request; a moved quote is an UPDATED."""
 
     kind: ClassVar[str] = "coingecko"
     payload_field: ClassVar[str] = "crypto"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample("coingecko/coins_markets_usd_2023-07-28.json", config_from_body=every_coin_of),
+    )
 
     def requests(self) -> list[HttpRequest]:
         settings = self.config
@@ -255,6 +271,10 @@ class _Status(msgspec.Struct):
     error_message: str | None = None
 
 
+_decode_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+
+
 class _ErrorBody(msgspec.Struct):
     """CoinGecko's error shapes: ``{"status": {...}}``, ``{"error": {"status": {...}}}`` or ``{"error": "..."}``."""
 
@@ -291,15 +311,8 @@ def parse_markets(body: bytes, recv_ns: int, coin_ids: frozenset[str], *, has_ke
     :class:`MalformedInputError` for an answer that is not a JSON array. A coin whose values are not valid is
     an :class:`ItemProblem` and costs no other.
     """
-    _raise_if_not_data(body, "coins/markets", has_key)
-    try:
-        elements = msgspec.json.decode(body, type=list[msgspec.Raw])
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"coins/markets is not a JSON array: {exc}", raw=_raw(body)) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"coins/markets is not JSON: {exc}", raw=_raw(body)) from exc
-    except RecursionError as exc:
-        raise MalformedInputError("coins/markets' JSON is nested too deeply to decode", raw=_raw(body)) from exc
+    _raise_if_refused(body, has_key)
+    elements = decode_whole(_decode_array, body, "coins/markets")
     answer = _Answer(recv_ns, coin_ids, len(elements))
     for index, element in enumerate(elements[:MAX_COINS]):
         try:
@@ -349,15 +362,8 @@ def _market_quote(market: _Market, recv_ns: int, check: _Check) -> CryptoQuote:
 
 def parse_simple_price(body: bytes, recv_ns: int, coin_ids: frozenset[str], *, has_key: bool = False) -> Parsed:
     """The quotes of a ``simple/price`` answer (``vs_currencies=usd``) for ``coin_ids``; see :func:`parse_markets`."""
-    _raise_if_not_data(body, "simple/price", has_key)
-    try:
-        members = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"simple/price is not a JSON object: {exc}", raw=_raw(body)) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"simple/price is not JSON: {exc}", raw=_raw(body)) from exc
-    except RecursionError as exc:
-        raise MalformedInputError("simple/price's JSON is nested too deeply to decode", raw=_raw(body)) from exc
+    _raise_if_refused(body, has_key)
+    members = decode_whole(_decode_object, body, "simple/price")
     answer = _Answer(recv_ns, coin_ids, len(members))
     for index, (coin_id, element) in enumerate(members.items()):
         if index >= MAX_COINS:
@@ -402,7 +408,7 @@ class _Answer:
             self.refuse("too_many_coins", f"{count:,} coins; the first {MAX_COINS:,} are read, the rest ignored", b"")
 
     def refuse(self, reason: str, detail: str, raw: bytes) -> None:
-        self.problems.append(ItemProblem(reason, detail, _raw(raw)))
+        self.problems.append(ItemProblem(reason, detail, raw_prefix(raw)))
 
     def add(self, coin_id: str | None, quote: CryptoQuote | None, check: _Check, raw: bytes) -> None:
         """Keep ``quote`` of ``coin_id`` if it was asked for, once, and ``check`` found nothing wrong.
@@ -558,20 +564,9 @@ def _error_of(body: bytes) -> tuple[int | None, str]:
     return status.error_code, status.error_message or ""
 
 
-def _raise_if_not_data(body: bytes, what: str, has_key: bool) -> None:
-    """Raise for a 2xx answer that is a refusal, or an HTML page where JSON was expected."""
+def _raise_if_refused(body: bytes, has_key: bool) -> None:
+    """Raise the refusal a 2xx answer is (an error body, a block page); an HTML page that is no refusal is then
+    refused by decode_whole."""
     refused = refusal(HTTP_OK, {}, body, has_key=has_key)
     if refused is not None:
         raise refused
-    if body[:HTML_SNIFF_BYTES].lstrip().startswith(b"<"):
-        raise MalformedInputError(f"an HTML page where {what}'s JSON was expected", raw=_raw(body))
-
-
-def _raw(data: bytes) -> bytes:
-    return clip_bytes(data)[0]
-
-
-BENCH_SAMPLES: Final = (
-    ("CoinGecko coins/markets, 250 coins (USD, 2023-07-28)", Path("coingecko/coins_markets_usd_2023-07-28.json")),
-)
-"""The recorded answers, relative to the shared data directory, for the poll-cost benchmark."""

@@ -45,25 +45,33 @@ so none at all means a misspelled or renamed market); an answer that is not a JS
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, ClassVar, Final, Literal, TypeVar
 
 import msgspec
 from pydantic import Field, field_validator
 
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, SecretParam
+from collectors.external.base import BenchSample
+from collectors.polling import (
+    HttpRequest,
+    HttpResponse,
+    PollingCollector,
+    PollingConfig,
+    SecretParam,
+    decode_whole,
+    item_problem,
+)
 from gateway.clock import NS_PER_S, now_ns
-from gateway.echo import RAW_BYTES, clip, shown
-from gateway.errors import MalformedInputError, ProviderRefusalError
+from gateway.echo import clip, shown
+from gateway.errors import ProviderRefusalError
 from gateway.events import ExternalItem, ItemProblem, Parsed
 from gateway.schema.market.v1.market_pb2 import CotPositions, CotReport
+from gateway.secrets import ENV_NAME_PATTERN
 
 SOCRATA_URL: Final = "https://publicreporting.cftc.gov"
 APP_TOKEN_HEADER: Final = "X-App-Token"
-ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 MARKET_PATTERN: Final = r"^[A-Z0-9][A-Z0-9 .,&()/'+-]{0,79}$"
 """A CFTC contract market name as configured (``EURO FX``); upper case, as CFTC writes them."""
 DEFAULT_MARKETS: Final = (
@@ -99,10 +107,6 @@ EARLIEST_REPORT: Final = date(1986, 1, 1)
 FUTURE_SLACK: Final = timedelta(days=1)
 ORDER: Final = "report_date_as_yyyy_mm_dd DESC, cftc_contract_market_code ASC"
 
-BENCH_SAMPLES: Final = (
-    ("Socrata legacy combined, 1 row", Path("cftc/socrata_jun7-fc8e_legacy_combined_239747_2024-08-20.json")),
-)
-"""Recorded answers (relative to ../shared/data) for the poll-cost benchmark."""
 
 T = TypeVar("T")
 
@@ -206,7 +210,7 @@ def parse_rows(
     truncated body, a Socrata error object).
     """
     dataset = DATASETS[report]
-    rows = _decode_whole(_decode_rows, body, f"Socrata {dataset.socrata_id}")
+    rows = decode_whole(_decode_rows, body, f"Socrata {dataset.socrata_id}")
     parsed = Parsed(items=[], problems=[])
     if not rows:
         parsed.problems.append(
@@ -225,16 +229,16 @@ def parse_rows(
         try:
             item = _report(row_bytes, dataset, recv_ns, wanted)
         except msgspec.ValidationError as exc:
-            parsed.problems.append(_problem("bad_shape", f"COT row: {exc}", row_bytes))
+            parsed.problems.append(item_problem("bad_shape", f"COT row: {exc}", row_bytes))
             continue
         except msgspec.DecodeError as exc:
-            parsed.problems.append(_problem("bad_encoding", f"COT row: {exc}", row_bytes))
+            parsed.problems.append(item_problem("bad_encoding", f"COT row: {exc}", row_bytes))
             continue
         except _RowError as exc:
-            parsed.problems.append(_problem(exc.reason, f"COT row: {exc}", row_bytes))
+            parsed.problems.append(item_problem(exc.reason, f"COT row: {exc}", row_bytes))
             continue
         if item.item_id in seen:
-            parsed.problems.append(_problem("duplicate", f"a second row for {item.item_id}", row_bytes))
+            parsed.problems.append(item_problem("duplicate", f"a second row for {item.item_id}", row_bytes))
             continue
         seen.add(item.item_id)
         parsed.items.append(item)
@@ -348,24 +352,6 @@ def _market(row: RowHead) -> str:
     return kept
 
 
-def _decode_whole(decode: Callable[[bytes], T], body: bytes, what: str) -> T:
-    """Decode a whole answer; MalformedInputError (with a bounded prefix of the body) when it is not the shape."""
-    if body.lstrip()[:1] == b"<":
-        raise MalformedInputError(f"{what}: an HTML page where JSON was expected", raw=body[:RAW_BYTES])
-    try:
-        return decode(body)
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"{what}: unexpected shape: {clip(str(exc), 200)}", raw=body[:RAW_BYTES]) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"{what}: not valid JSON ({exc})", raw=body[:RAW_BYTES]) from exc
-    except RecursionError as exc:
-        raise MalformedInputError(f"{what}: JSON nested too deeply to read", raw=body[:RAW_BYTES]) from exc
-
-
-def _problem(reason: str, detail: str, raw: bytes) -> ItemProblem:
-    return ItemProblem(reason, clip(detail, 300), raw[:RAW_BYTES])
-
-
 def classify_socrata_error(status: int, body: bytes) -> ProviderRefusalError | None:
     """A 400 with Socrata's error body refuses the query (a market name or field it does not know): ``rejected``
     with Socrata's message. Anything else is judged by its status (None): 401/403 a refused app token, 429 the
@@ -461,6 +447,12 @@ class CotCollector(PollingCollector[CotConfig]):
 
     kind: ClassVar[str] = "cot"
     payload_field: ClassVar[str] = "cot"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample(
+            "cftc/socrata_jun7-fc8e_legacy_combined_239747_2024-08-20.json",
+            {"report": "legacy_combined", "markets": ["MICRO E-MINI RUSSELL 2000 INDX"]},
+        ),
+    )
 
     def requests(self) -> Sequence[HttpRequest]:
         """The poll's one request; its date window ends today (UTC, from the wall clock)."""

@@ -49,7 +49,6 @@ fallback to the XML republishes nothing that did not change.
 from __future__ import annotations
 
 import calendar
-import pyexpat
 import re
 import time
 from collections import defaultdict
@@ -64,10 +63,20 @@ import httpx
 import msgspec
 from pydantic import Field
 
-from collectors.polling import STATE_MALFORMED, HttpRequest, HttpResponse, PollingCollector, PollingConfig
+from collectors.external.base import BenchSample
+from collectors.external.safe_xml import SafeXmlParser
+from collectors.polling import (
+    STATE_MALFORMED,
+    HttpRequest,
+    HttpResponse,
+    PollingCollector,
+    PollingConfig,
+    decode_whole,
+    raw_prefix,
+)
 from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, parse_time_ns
-from gateway.echo import RAW_BYTES, clip_bytes, shown
+from gateway.echo import RAW_BYTES, shown
 from gateway.errors import BadValueError, MalformedInputError, ProviderRefusalError
 from gateway.events import ExternalItem, ExternalSink, ItemProblem, Parsed
 from gateway.schema.market.v1.market_pb2 import EconomicEvent
@@ -163,6 +172,10 @@ class EconomicCalendarCollector(PollingCollector[EconomicCalendarConfig]):
 
     kind: ClassVar[str] = "economic_calendar"
     payload_field: ClassVar[str] = "economic_event"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample("forexfactory/ff_calendar_thisweek_2026-08-16_first.json"),
+        BenchSample("forexfactory/ff_calendar_thisweek_2026-08-16_last.json"),
+    )
 
     def __init__(self, config: EconomicCalendarConfig, sink: ExternalSink, state_dir: Path | None = None) -> None:
         super().__init__(config, sink, state_dir)
@@ -248,6 +261,9 @@ class _Row:
     event: EconomicEvent = field(repr=False)
 
 
+_decode_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
 def parse_json(body: bytes) -> Parsed:
     """The events of a JSON export (``ff_calendar_thisweek.json``).
 
@@ -258,14 +274,7 @@ def parse_json(body: bytes) -> Parsed:
     ``bad_<field>`` for a wrong value) and costs no other.
     """
     _refuse_page(body, "JSON")
-    try:
-        elements = msgspec.json.decode(body, type=list[msgspec.Raw])
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"the calendar is not a JSON array: {exc}", raw=_raw(body)) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"the calendar is not JSON: {exc}", raw=_raw(body)) from exc
-    except RecursionError as exc:
-        raise MalformedInputError("the calendar's JSON is nested too deeply to decode", raw=_raw(body)) from exc
+    elements = decode_whole(_decode_array, body, "the calendar's JSON")
     rows: list[_Row] = []
     problems: list[ItemProblem] = _too_many(len(elements))
     for index, element in enumerate(elements[:MAX_EVENTS]):
@@ -273,14 +282,14 @@ def parse_json(body: bytes) -> Parsed:
             record = msgspec.json.decode(element, type=_JsonEvent)
         except msgspec.ValidationError as exc:
             reason = "missing_field" if "missing required field" in str(exc) else "bad_type"
-            problems.append(ItemProblem(reason, f"event {index}: {exc}", _raw(bytes(element))))
+            problems.append(ItemProblem(reason, f"event {index}: {exc}", raw_prefix(bytes(element))))
             continue
         except msgspec.DecodeError as exc:  # the array's decode checks the syntax, not the UTF-8 of strings
-            problems.append(ItemProblem("bad_encoding", f"event {index}: {exc}", _raw(bytes(element))))
+            problems.append(ItemProblem("bad_encoding", f"event {index}: {exc}", raw_prefix(bytes(element))))
             continue
         row = _json_event(index, record)
         if isinstance(row, _Refusal):
-            problems.append(ItemProblem(row.reason, f"event {index}: {row.detail}", _raw(bytes(element))))
+            problems.append(ItemProblem(row.reason, f"event {index}: {row.detail}", raw_prefix(bytes(element))))
         else:
             rows.append(row)
     return _identified(rows, problems)
@@ -318,9 +327,9 @@ def _json_event(index: int, record: _JsonEvent) -> _Row | _Refusal:
 def parse_xml(body: bytes) -> Parsed:
     """The events of an XML export (``ff_calendar_thisweek.xml``); see :func:`parse_json` for what is raised.
 
-    A document type declaration (and with it any entity definition) is refused: the export has none, and
-    entities are what XML bombs are made of. Any XML error (a truncated body, bytes not of the declared
-    encoding, an encoding not in :data:`XML_ENCODINGS`) fails the answer.
+    Read by :class:`~collectors.external.safe_xml.SafeXmlParser`, with any document type declaration refused
+    too (the export has none). Any XML error (a truncated body, bytes not of the declared encoding, an encoding
+    not in :data:`XML_ENCODINGS`) fails the answer.
     """
     _refuse_page(body, "XML")
     declared = XML_ENCODING.match(body[:XML_DECLARATION_BYTES])
@@ -328,43 +337,40 @@ def parse_xml(body: bytes) -> Parsed:
     if encoding not in XML_ENCODINGS:
         raise MalformedInputError(
             f"the calendar's XML declares the encoding {shown(encoding)}, not one of {', '.join(XML_ENCODINGS)}",
-            raw=_raw(body),
+            raw=raw_prefix(body),
         )
     reader = _XmlEvents(body, encoding)
-    try:
-        reader.parser.Parse(body, True)
-    except pyexpat.ExpatError as exc:
-        raise MalformedInputError(f"the calendar is not valid XML: {exc}", raw=_raw(body)) from exc
+    reader.parser.parse(body)
     if reader.refused:
-        raise MalformedInputError(f"the calendar is not ForexFactory's XML: {reader.refused}", raw=_raw(body))
+        raise MalformedInputError(f"the calendar is not ForexFactory's XML: {reader.refused}", raw=raw_prefix(body))
     rows: list[_Row] = []
     problems: list[ItemProblem] = _too_many(reader.count)
     for index, (fields, raw, shape) in enumerate(reader.events):
         row = _xml_event(index, fields, shape)
         if isinstance(row, _Refusal):
-            problems.append(ItemProblem(row.reason, f"event {index}: {row.detail}", _raw(raw)))
+            problems.append(ItemProblem(row.reason, f"event {index}: {row.detail}", raw_prefix(raw)))
         else:
             rows.append(row)
     return _identified(rows, problems)
 
 
 class _XmlEvents:
-    """Collects the fields of each ``<weeklyevents><event>`` with expat (no tree, bounded text per field)."""
+    """Collects the fields of each ``<weeklyevents><event>`` (no tree, bounded text per field)."""
 
     def __init__(self, body: bytes, encoding: str) -> None:
         self.body = body
-        self.parser = pyexpat.ParserCreate(encoding)  # overrides the declaration: no other codec is ever looked up
-        self.parser.buffer_text = True
-        self.parser.StartDoctypeDeclHandler = self._doctype
-        self.parser.EntityDeclHandler = self._entity
-        self.parser.StartElementHandler = self._start
-        self.parser.EndElementHandler = self._end
-        self.parser.CharacterDataHandler = self._text
+        self.parser = SafeXmlParser(
+            "the calendar's XML",
+            self._start,
+            self._end,
+            self._text,
+            encoding=encoding,  # overrides the declaration: no other codec is ever looked up
+            refuse_doctype=True,
+        )
         self.events: list[tuple[dict[str, str], bytes, str]] = []
         """Each event's fields, its raw bytes (clipped) and what is wrong with its shape ("" when nothing)."""
         self.count = 0
         self.refused = ""
-        self._depth = 0
         self._inside = False
         """Inside an ``<event>`` that is read (one of the first MAX_EVENTS)."""
         self._fields: dict[str, str] = {}
@@ -374,46 +380,38 @@ class _XmlEvents:
         self._parts: list[str] = []
         self._chars = 0
 
-    def _doctype(self, *_: object) -> None:
-        raise pyexpat.ExpatError("a document type declaration is not accepted")
-
-    def _entity(self, *_: object) -> None:
-        raise pyexpat.ExpatError("an entity declaration is not accepted")
-
     def _start(self, name: str, _attributes: object) -> None:
-        self._depth += 1
-        if self._depth == 1 and name != "weeklyevents":
+        if self.parser.depth == 1 and name != "weeklyevents":
             self.refused = self.refused or f"the root element is <{shown(name)}>, not <weeklyevents>"
-        elif self._depth == 2 and name == "event":
+        elif self.parser.depth == 2 and name == "event":
             self.count += 1
             self._inside = self.count <= MAX_EVENTS
-            self._fields, self._shape, self._start_byte = {}, "", self.parser.CurrentByteIndex
-        elif self._depth == 3 and self._inside:
+            self._fields, self._shape, self._start_byte = {}, "", self.parser.byte_index
+        elif self.parser.depth == 3 and self._inside:
             self._name, self._parts, self._chars = (name if name in XML_FIELDS else ""), [], 0
             if self._name in self._fields:
                 self._shape = self._shape or f"<{name}> appears twice"
-        elif self._depth > 3 and self._inside:
+        elif self.parser.depth > 3 and self._inside:
             self._shape = self._shape or f"<{shown(name)}> is nested inside a field"
 
     def _end(self, name: str) -> None:
-        if self._depth == 3 and self._inside and self._name:
+        if self.parser.depth == 3 and self._inside and self._name:
             if self._chars > FIELD_CHARS:
                 self._shape = self._shape or f"<{self._name}> holds {self._chars:,} characters"
             self._fields[self._name] = "".join(self._parts)
             self._name = ""
-        elif self._depth == 2 and self._inside:
+        elif self.parser.depth == 2 and self._inside:
             self._inside = False
-            end = self.parser.CurrentByteIndex
+            end = self.parser.byte_index
             raw = self.body[self._start_byte : max(end, self._start_byte) + len("</event>")]
             self.events.append((self._fields, raw[:RAW_BYTES], self._shape))
-        self._depth -= 1
 
     def _text(self, data: str) -> None:
-        if self._depth == 3 and self._name and self._inside:
+        if self.parser.depth == 3 and self._name and self._inside:
             self._chars += len(data)
             if self._chars <= FIELD_CHARS:
                 self._parts.append(data)
-        elif self._depth > 3 and data.strip() and self._inside:
+        elif self.parser.depth > 3 and data.strip() and self._inside:
             self._shape = self._shape or "text nested inside a field"
 
 
@@ -545,28 +543,10 @@ def _refuse_page(body: bytes, expected: str) -> None:
     if refusal is not None:
         raise refusal
     if _html_head(body) is not None:
-        raise MalformedInputError(f"an HTML page where {expected} was expected", raw=_raw(body))
+        raise MalformedInputError(f"an HTML page where {expected} was expected", raw=raw_prefix(body))
 
 
 def _html_head(body: bytes) -> bytes | None:
     """The start of ``body`` in lower case if it is an HTML page, else None."""
     head = body[:HTML_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head if head.startswith(HTML_START) or b"<html" in head[:1024] else None
-
-
-def _raw(data: bytes) -> bytes:
-    return clip_bytes(data)[0]
-
-
-BENCH_SAMPLES: Final = (
-    (
-        "ForexFactory JSON, week of 2026-08-16, first snapshot (96 events)",
-        Path("forexfactory/ff_calendar_thisweek_2026-08-16_first.json"),
-    ),
-    (
-        "ForexFactory JSON, week of 2026-08-16, last snapshot (100 events)",
-        Path("forexfactory/ff_calendar_thisweek_2026-08-16_last.json"),
-    ),
-    ("ForexFactory XML, week of 2025-05-04 (91 events)", Path("forexfactory/ff_calendar_thisweek_2025-05-04.xml")),
-)
-"""The recorded answers, relative to the shared data directory, for the poll-cost benchmark."""

@@ -37,15 +37,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import ClassVar, Final, Literal, TypeVar
 
 import msgspec
 from pydantic import Field
 
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig
+from collectors.external.base import BenchSample
+from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, decode_whole, item_problem
 from gateway.clock import NS_PER_MS, NS_PER_S, parse_time_ns
 from gateway.echo import RAW_BYTES, clip, shown
 from gateway.errors import BadValueError, MalformedInputError, ProviderRefusalError
@@ -98,12 +98,6 @@ USER_AGENT_PATTERN: Final = r"^[\x20-\x7e]{1,256}$"
 
 T = TypeVar("T")
 
-BENCH_SAMPLES: Final = (
-    ("alternative.me fng, limit=2", Path("feargreed/alternative_me_fng_limit2_2022-09-12.json")),
-    ("CNN graphdata", Path("feargreed/cnn_graphdata_2022-04-25.json")),
-)
-"""Recorded answers (relative to ../shared/data) for the poll-cost benchmark."""
-
 
 class FngRow(msgspec.Struct):
     """One day of alternative.me's ``data`` (``time_until_update`` is not read)."""
@@ -155,7 +149,7 @@ def parse_alternative_me(body: bytes, recv_ns: int) -> Parsed:
     Raises ProviderRefusalError (kind ``rejected``) when ``metadata.error`` is set, MalformedInputError when
     the body is not the ``{"data": [...], "metadata": {...}}`` JSON object (an HTML page, a truncated body).
     """
-    answer = _decode_whole(_decode_fng_answer, body, "alternative.me fng")
+    answer = decode_whole(_decode_fng_answer, body, "alternative.me fng")
     if answer.metadata is not None and answer.metadata.error is not None:
         raise ProviderRefusalError(
             f"alternative.me refused the request: {clip(answer.metadata.error, 200)}", kind="rejected"
@@ -172,13 +166,13 @@ def parse_alternative_me(body: bytes, recv_ns: int) -> Parsed:
             value = _score(row.value)
             classification = _classification(row.value_classification)
         except msgspec.ValidationError as exc:
-            parsed.problems.append(_problem("bad_shape", f"alternative.me row: {exc}", row_bytes))
+            parsed.problems.append(item_problem("bad_shape", f"alternative.me row: {exc}", row_bytes))
             continue
         except msgspec.DecodeError as exc:
-            parsed.problems.append(_problem("bad_encoding", f"alternative.me row: {exc}", row_bytes))
+            parsed.problems.append(item_problem("bad_encoding", f"alternative.me row: {exc}", row_bytes))
             continue
         except _RowError as exc:
-            parsed.problems.append(_problem(exc.reason, f"alternative.me row: {exc}", row_bytes))
+            parsed.problems.append(item_problem(exc.reason, f"alternative.me row: {exc}", row_bytes))
             continue
         _add(parsed, seen, (ALTERNATIVE_ME, CRYPTO_INDEX_NAME), value, classification, ts_ns, row_bytes)
     return parsed
@@ -194,7 +188,7 @@ def parse_cnn(body: bytes, recv_ns: int) -> Parsed:
         raise ProviderRefusalError(
             f"{CNN} refused the client as a bot (an HTML page, not its graphdata)", kind="blocked"
         )
-    answer = _decode_whole(_decode_cnn_answer, body, "CNN graphdata")
+    answer = decode_whole(_decode_cnn_answer, body, "CNN graphdata")
     headline = answer.get(CNN_INDEX_NAME)
     if headline is None:
         raise MalformedInputError(f"CNN graphdata without {CNN_INDEX_NAME!r}: {_keys(answer)}", raw=body[:RAW_BYTES])
@@ -207,7 +201,7 @@ def parse_cnn(body: bytes, recv_ns: int) -> Parsed:
         score = _score(now.score)
         rating = _classification(now.rating)
     except (msgspec.ValidationError, msgspec.DecodeError, _RowError) as exc:
-        parsed.problems.append(_problem(_reason(exc), f"CNN {CNN_INDEX_NAME}: {exc}", headline_bytes))
+        parsed.problems.append(item_problem(_reason(exc), f"CNN {CNN_INDEX_NAME}: {exc}", headline_bytes))
     else:
         _add(parsed, seen, (CNN, CNN_INDEX_NAME), score, rating, ts_ns, headline_bytes)
     for name in CNN_COMPONENTS:
@@ -222,7 +216,7 @@ def parse_cnn(body: bytes, recv_ns: int) -> Parsed:
             score = _score(value.score)
             rating = _classification(value.rating)
         except (msgspec.ValidationError, msgspec.DecodeError, _RowError) as exc:
-            parsed.problems.append(_problem(_reason(exc), f"CNN {name}: {exc}", component_bytes))
+            parsed.problems.append(item_problem(_reason(exc), f"CNN {name}: {exc}", component_bytes))
             continue
         _add(parsed, seen, (CNN, name), score, rating, ts_ns, component_bytes)
     return parsed
@@ -255,20 +249,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, _RowError):
         return exc.reason
     return "bad_encoding" if isinstance(exc, msgspec.DecodeError) else "bad_shape"
-
-
-def _decode_whole(decode: Callable[[bytes], T], body: bytes, what: str) -> T:
-    """Decode a whole answer; MalformedInputError (with a bounded prefix of the body) when it is not the shape."""
-    if _is_html(body):
-        raise MalformedInputError(f"{what}: an HTML page where JSON was expected", raw=body[:RAW_BYTES])
-    try:
-        return decode(body)
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"{what}: unexpected shape: {clip(str(exc), 200)}", raw=body[:RAW_BYTES]) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"{what}: not valid JSON ({exc})", raw=body[:RAW_BYTES]) from exc
-    except RecursionError as exc:
-        raise MalformedInputError(f"{what}: JSON nested too deeply to read", raw=body[:RAW_BYTES]) from exc
 
 
 def _bounded(rows: list[msgspec.Raw], parsed: Parsed) -> list[msgspec.Raw]:
@@ -340,15 +320,11 @@ def _add(
     provider, name = index
     item_id = f"{provider}:{name}:{datetime.fromtimestamp(ts_ns // NS_PER_S, UTC).date().isoformat()}"
     if item_id in seen:
-        parsed.problems.append(_problem("duplicate", f"a second value for {item_id}", raw))
+        parsed.problems.append(item_problem("duplicate", f"a second value for {item_id}", raw))
         return
     seen.add(item_id)
     payload = SentimentIndex(name=name, value=value, classification=classification, provider=provider)
     parsed.items.append(ExternalItem(item_id=item_id, ts_ns=ts_ns, payload=payload))
-
-
-def _problem(reason: str, detail: str, raw: bytes) -> ItemProblem:
-    return ItemProblem(reason, clip(detail, 300), raw[:RAW_BYTES])
 
 
 def _keys(answer: dict[str, msgspec.Raw]) -> str:
@@ -378,6 +354,10 @@ class FearGreedCollector(PollingCollector[FearGreedConfig]):
 
     kind: ClassVar[str] = "fear_greed"
     payload_field: ClassVar[str] = "sentiment"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample("feargreed/alternative_me_fng_limit2_2022-09-12.json"),
+        BenchSample("feargreed/cnn_graphdata_2022-04-25.json", {"cnn": True}, request=1),
+    )
 
     def requests(self) -> Sequence[HttpRequest]:
         config = self.config

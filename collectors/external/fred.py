@@ -38,13 +38,22 @@ from typing import ClassVar, Final, Literal
 import msgspec
 from pydantic import Field, field_validator
 
-from collectors.external.base import ENV_NAME_PATTERN, BenchSample
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, SecretParam
+from collectors.external.base import BenchSample
+from collectors.polling import (
+    HttpRequest,
+    HttpResponse,
+    PollingCollector,
+    PollingConfig,
+    SecretParam,
+    decode_whole,
+    item_problem,
+)
 from gateway.clock import NS_PER_S
-from gateway.echo import clip, clip_bytes, shown
+from gateway.echo import clip, shown
 from gateway.errors import MalformedInputError, ProviderRefusalError
 from gateway.events import ExternalItem, ItemProblem, Parsed
 from gateway.schema.market.v1.market_pb2 import IndicatorObservation
+from gateway.secrets import ENV_NAME_PATTERN
 
 BASE_URL: Final = "https://api.stlouisfed.org/fred"
 SERIES_ID: Final = r"^[A-Za-z0-9_.]{1,64}$"
@@ -58,7 +67,6 @@ ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MIN_DATE: Final = date(1678, 1, 1)
 MAX_DATE: Final = date(2261, 12, 31)
 """Observation dates whose midnight is an int64 of ns since the epoch."""
-PROBLEM_RAW_BYTES: Final = 300
 UNITS_CHARS: Final = 32
 ERROR_MESSAGE_CHARS: Final = 300
 
@@ -138,6 +146,9 @@ class _Answer(msgspec.Struct):
     units: str = ""
 
 
+_decode_answer = msgspec.json.Decoder(_Answer).decode
+
+
 class _Error(msgspec.Struct):
     error_message: str
     error_code: int = 0
@@ -150,14 +161,12 @@ def parse_observations(series: str, body: bytes) -> Parsed:
     ProviderRefusalError when it is FRED's error object.
     """
     try:
-        answer = msgspec.json.decode(body, type=_Answer)
-    except RecursionError:  # msgspec.Raw skips a value by recursing into it
-        raise MalformedInputError(f"{series}: not a series/observations answer: nested too deeply") from None
-    except msgspec.DecodeError as exc:
+        answer = decode_whole(_decode_answer, body, f"{series}: series/observations")
+    except MalformedInputError:
         error = refusal(series, 200, body)
         if error is not None:
             raise error from None
-        raise MalformedInputError(f"{series}: not a series/observations answer: {clip(str(exc), 200)}") from None
+        raise
     units = clip(answer.units, UNITS_CHARS)
     items: list[ExternalItem] = []
     problems: list[ItemProblem] = []
@@ -165,10 +174,10 @@ def parse_observations(series: str, body: bytes) -> Parsed:
         try:
             items.append(_observation(series, units, msgspec.json.decode(raw, type=_Observation)))
         except msgspec.DecodeError as exc:
-            problems.append(_problem("bad_observation", f"{series}: {clip(str(exc), 200)}", raw))
+            problems.append(item_problem("bad_observation", f"{series}: {clip(str(exc), 200)}", raw))
         except ValueError as exc:
             reason = "bad_number" if "value" in str(exc) else "bad_date"
-            problems.append(_problem(reason, f"{series}: {exc}", raw))
+            problems.append(item_problem(reason, f"{series}: {exc}", raw))
     items.sort(key=lambda item: item.ts_ns)
     return Parsed(items, problems)
 
@@ -214,11 +223,6 @@ def _number(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"value {shown(text)} is out of range")
     return value
-
-
-def _problem(reason: str, detail: str, raw: bytes) -> ItemProblem:
-    kept, _ = clip_bytes(bytes(raw), PROBLEM_RAW_BYTES)
-    return ItemProblem(reason, detail, kept)
 
 
 def refusal(series: str, status: int, body: bytes) -> ProviderRefusalError | None:

@@ -401,7 +401,3 @@ class MarketSessionsCollector(ExternalCollector[MarketSessionsConfig]):
             await self._sleep(min((due_ns - now) / NS_PER_S, MAX_SLEEP_S))
             now = self._clock_ns()
         return now
-
-
-BENCH_SAMPLES: Final[tuple[tuple[str, Path], ...]] = ()
-"""No recorded bodies: market sessions are computed, not fetched."""

@@ -7,12 +7,10 @@ Provider facts relied on:
   (an HTML page, JSON, RSS 1.0) is a :class:`MalformedInputError`. The recorded FXStreet feed
   (``https://www.fxstreet.com/rss/news``) is one line of RSS 2.0 with 30 items, UUID ``guid``\\ s
   (``isPermaLink="false"``) and ``pubDate`` in RFC 822 with the zone letter ``Z``.
-- **XML is parsed safely** with the standard library's expat, streaming, never building a tree: an entity
-  declaration (internal or external, the vehicle of "billion laughs" and external-entity attacks) refuses the
-  whole document, external entities and DTDs are never fetched, elements nest at most
-  :data:`MAX_XML_DEPTH` deep, at most :data:`MAX_FEED_ITEMS` items are read and at most
-  :data:`MAX_FIELD_READ_CHARS` characters are kept per field, so memory is bounded by these, not by the body.
-  (defusedxml is not a dependency; expat with these handlers refuses what it refuses.)
+- **XML is parsed safely** by :class:`collectors.external.safe_xml.SafeXmlParser` (expat, streaming, no tree;
+  entity declarations and external entities refused, nesting at most ``MAX_XML_DEPTH`` deep); at most
+  :data:`MAX_FEED_ITEMS` items are read and at most :data:`MAX_FIELD_READ_CHARS` characters are kept per
+  field, so memory is bounded by these, not by the body.
 - **Dates are parsed leniently**: RFC 822 / 2822 (``pubDate``; any zone name or letter, unknown ones as UTC as
   RFC 2822 says), RFC 3339 / ISO 8601 (Atom ``published``/``updated``, ``dc:date``; no offset = UTC). An item
   without a usable date is kept with ``published_ns`` 0 and counted (``undated``, ``bad_date``, or
@@ -64,14 +62,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_tz
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
-from xml.parsers import expat
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from collectors.external.base import ExternalSink
+from collectors.external.base import BenchSample, ExternalSink
 from collectors.external.changes import MAX_ITEM_ID_CHARS
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig
+from collectors.external.safe_xml import SafeXmlParser
+from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, decode_whole, raw_prefix
 from gateway.clock import NS_PER_S, parse_time_ns
 from gateway.echo import clip, clip_bytes, shown
 from gateway.errors import BadValueError, MalformedInputError, ProviderRefusalError
@@ -98,8 +96,6 @@ GDELT_TIMESPAN_PATTERN: Final = r"^[1-9][0-9]{0,3}(min|h|d|w|m)$"
 """GDELT's ``timespan``: a number and a unit (minutes, hours, days, weeks, months), e.g. ``15min``, ``1d``."""
 MAX_GDELT_QUERY_CHARS: Final = 1000
 
-MAX_XML_DEPTH: Final = 32
-"""Deepest element nesting read; real feeds nest 4-6 deep (rss/channel/item/title, XHTML content a few more)."""
 MAX_FEED_ITEMS: Final = 500
 """Most items read from one feed answer (feeds carry 10-100); the rest are counted as ``too_many_items``."""
 MAX_FIELD_READ_CHARS: Final = 65_536
@@ -410,34 +406,11 @@ class _FeedReader:
         self._text_chars = 0
 
     def parse(self, body: bytes) -> None:
-        parser = expat.ParserCreate(namespace_separator=_NS_SEPARATOR)
-        parser.buffer_text = True
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.EntityDeclHandler = self._refuse_entity
-        parser.ExternalEntityRefHandler = self._refuse_external
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._data
-        try:
-            parser.Parse(body, True)
-        except expat.ExpatError as exc:
-            raise MalformedInputError(f"not well-formed XML: {exc}", raw=clip_bytes(body)[0]) from None
-        except (LookupError, ValueError) as exc:  # an unknown or multi-byte encoding (expat reads single-byte ones)
-            raise MalformedInputError(f"XML in an unreadable encoding: {exc}", raw=clip_bytes(body)[0]) from None
-        except RecursionError:
-            raise MalformedInputError("XML too deeply nested", raw=clip_bytes(body)[0]) from None
-
-    def _refuse_entity(self, name: str, *_: object) -> None:
-        raise MalformedInputError(f"XML declares the entity {shown(name)}; entity declarations are refused")
-
-    def _refuse_external(self, *_: object) -> int:
-        raise MalformedInputError("XML refers to an external entity; external entities are refused")
+        SafeXmlParser("the feed", self._start, self._end, self._data, namespace_separator=_NS_SEPARATOR).parse(body)
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         namespace, local = _split(name)
         depth = len(self._stack) + 1
-        if depth > MAX_XML_DEPTH:
-            raise MalformedInputError(f"XML nests deeper than {MAX_XML_DEPTH} elements")
         if depth == 1:
             self._root(namespace, local, attrs)
         self._stack.append((namespace, local))
@@ -544,7 +517,7 @@ def parse_feed(body: bytes, feed: str, recv_ns: int) -> Parsed:
     reader = _FeedReader()
     reader.parse(body)
     if reader.format is None:
-        raise MalformedInputError("the document is empty", raw=clip_bytes(body)[0])
+        raise MalformedInputError("the document is empty", raw=raw_prefix(body))
     publisher = clean_text(text_of_html(reader.channel_title), MAX_PUBLISHER_CHARS)
     language = clean_text(reader.language, MAX_LANGUAGE_CHARS)
     items: list[ExternalItem] = []
@@ -633,6 +606,9 @@ def _feed_entry(
 _GDELT_TEXT_FIELDS: Final = ("url", "title", "seendate", "domain", "language")
 
 
+_decode_gdelt = msgspec.json.Decoder(dict[str, Any]).decode
+
+
 def parse_gdelt(body: bytes, feed: str, recv_ns: int) -> Parsed:
     """The NewsItems of a GDELT DOC ``artlist`` JSON answer for query ``feed``, received at ``recv_ns``.
 
@@ -645,17 +621,10 @@ def parse_gdelt(body: bytes, feed: str, recv_ns: int) -> Parsed:
     text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text.startswith((b"{", b"[")):
         _gdelt_refusal(text, body)
-    try:
-        answer = msgspec.json.decode(body.lstrip(b"\xef\xbb\xbf"))
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        raise MalformedInputError(f"GDELT answer is not JSON: {exc}", raw=clip_bytes(body)[0]) from None
-    if not isinstance(answer, dict):
-        raise MalformedInputError(f"GDELT answer is a {type(answer).__name__}, not an object", raw=clip_bytes(body)[0])
+    answer = decode_whole(_decode_gdelt, body.lstrip(b"\xef\xbb\xbf"), "GDELT answer")
     articles = answer.get("articles", [])
     if not isinstance(articles, list):
-        raise MalformedInputError(
-            f"GDELT 'articles' is a {type(articles).__name__}, not a list", raw=clip_bytes(body)[0]
-        )
+        raise MalformedInputError(f"GDELT 'articles' is a {type(articles).__name__}, not a list", raw=raw_prefix(body))
     items: list[ExternalItem] = []
     problems: list[ItemProblem] = []
     seen: set[str] = set()
@@ -675,7 +644,7 @@ def _gdelt_refusal(text: bytes, body: bytes) -> None:
     """Raise for a GDELT answer that is not JSON: its plain-text refusal, or an HTML page or garbage."""
     words = text.decode("utf-8", "replace")
     if words.startswith("<"):
-        raise MalformedInputError("GDELT answered an HTML page where JSON was expected", raw=clip_bytes(body)[0])
+        raise MalformedInputError("GDELT answered an HTML page where JSON was expected", raw=raw_prefix(body))
     if not words.strip():
         raise MalformedInputError("GDELT answered an empty body", raw=b"")
     said = clip(clean_text(words, 1024), 200)
@@ -683,7 +652,7 @@ def _gdelt_refusal(text: bytes, body: bytes) -> None:
         raise ProviderRefusalError(f"GDELT rate limit: {said}", kind="rate_limited", retry_after_s=GDELT_MIN_INTERVAL_S)
     if all(char.isprintable() or char.isspace() for char in words[:MAX_REFUSAL_CHARS]):
         raise ProviderRefusalError(f"GDELT refused the query: {said}", kind="rejected")
-    raise MalformedInputError("GDELT answer is neither JSON nor text", raw=clip_bytes(body)[0])
+    raise MalformedInputError("GDELT answer is neither JSON nor text", raw=raw_prefix(body))
 
 
 def _gdelt_article(
@@ -794,6 +763,17 @@ class NewsCollector(PollingCollector[NewsConfig]):
 
     kind: ClassVar[str] = "news"
     payload_field: ClassVar[str] = "news"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample(
+            "news/fxstreet_rss_2026-07-06.xml",
+            {"feeds": [{"name": "fxstreet", "url": "https://www.fxstreet.com/rss/news"}]},
+            content_type="application/rss+xml",
+        ),
+        BenchSample(
+            "news/gdelt_doc_artlist_2026-01.json",
+            {"gdelt": [{"name": "gdelt-india", "query": "india", "max_records": 250}]},
+        ),
+    )
 
     def __init__(self, config: NewsConfig, sink: ExternalSink, state_dir: Path | None = None) -> None:
         super().__init__(config, sink, state_dir)
@@ -838,10 +818,3 @@ class NewsCollector(PollingCollector[NewsConfig]):
         if name in self._gdelt_names:
             return parse_gdelt(response.body, name, recv_ns)
         return parse_feed(response.body, name, recv_ns)
-
-
-BENCH_SAMPLES: Final = (
-    ("FXStreet RSS 2.0, 30 items", Path("news/fxstreet_rss_2026-07-06.xml")),
-    ("GDELT DOC artlist JSON, 250 articles", Path("news/gdelt_doc_artlist_2026-01.json")),
-)
-"""Recorded bodies (relative to ../shared/data) for the poll-cost benchmark."""

@@ -38,18 +38,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, ClassVar, Final, Literal, TypeVar
 from urllib.parse import quote
 
 import msgspec
 from pydantic import Field, field_validator
 
-from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig
+from collectors.external.base import BenchSample
+from collectors.polling import HttpRequest, HttpResponse, PollingCollector, PollingConfig, decode_whole, item_problem
 from gateway.clock import NS_PER_S
 from gateway.echo import RAW_BYTES, clip, shown
-from gateway.errors import MalformedInputError, ProviderRefusalError
+from gateway.errors import ProviderRefusalError
 from gateway.events import ExternalItem, ItemProblem, Parsed
 from gateway.schema.market.v1.market_pb2 import CommodityQuote
 
@@ -75,8 +75,6 @@ EARLIEST_S: Final = 946_684_800
 FUTURE_SLACK_S: Final = 2 * 86_400
 """How far after the receive time a market time may be (clock skew): two days."""
 
-BENCH_SAMPLES: Final = (("v8 chart GC=F", Path("yahoo/chart-GC_F-2020-01-01-to-2020-01-03.body.json")),)
-"""Recorded answers (relative to ../shared/data) for the poll-cost benchmark."""
 
 T = TypeVar("T")
 
@@ -154,7 +152,7 @@ def parse_chart(body: bytes, symbol: str, recv_ns: int) -> Parsed:
     ``provider_error`` for any other code), so the other symbols of a poll go on. Raises MalformedInputError
     when the body is not the chart envelope at all (HTML, truncated JSON, another shape).
     """
-    answer = _decode_whole(_decode_answer, body, f"Yahoo chart {symbol}")
+    answer = decode_whole(_decode_answer, body, f"Yahoo chart {symbol}")
     chart = answer.chart
     parsed = Parsed(items=[], problems=[])
     if chart.error is not None:
@@ -174,16 +172,16 @@ def parse_chart(body: bytes, symbol: str, recv_ns: int) -> Parsed:
         try:
             item = _quote(_decode_result(result_bytes), symbol, recv_ns)
         except msgspec.ValidationError as exc:
-            parsed.problems.append(_problem("bad_shape", f"{symbol}: {exc}", result_bytes))
+            parsed.problems.append(item_problem("bad_shape", f"{symbol}: {exc}", result_bytes))
             continue
         except msgspec.DecodeError as exc:
-            parsed.problems.append(_problem("bad_encoding", f"{symbol}: {exc}", result_bytes))
+            parsed.problems.append(item_problem("bad_encoding", f"{symbol}: {exc}", result_bytes))
             continue
         except _ResultError as exc:
-            parsed.problems.append(_problem(exc.reason, f"{symbol}: {exc}", result_bytes))
+            parsed.problems.append(item_problem(exc.reason, f"{symbol}: {exc}", result_bytes))
             continue
         if parsed.items:
-            parsed.problems.append(_problem("duplicate", f"{symbol}: a second result", result_bytes))
+            parsed.problems.append(item_problem("duplicate", f"{symbol}: a second result", result_bytes))
             continue
         parsed.items.append(item)
     return parsed
@@ -278,24 +276,6 @@ def _text(value: str | None, name: str) -> str:
     return kept
 
 
-def _decode_whole(decode: Callable[[bytes], T], body: bytes, what: str) -> T:
-    """Decode a whole answer; MalformedInputError (with a bounded prefix of the body) when it is not the shape."""
-    if body.lstrip()[:1] == b"<":
-        raise MalformedInputError(f"{what}: an HTML page where JSON was expected", raw=body[:RAW_BYTES])
-    try:
-        return decode(body)
-    except msgspec.ValidationError as exc:
-        raise MalformedInputError(f"{what}: unexpected shape: {clip(str(exc), 200)}", raw=body[:RAW_BYTES]) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedInputError(f"{what}: not valid JSON ({exc})", raw=body[:RAW_BYTES]) from exc
-    except RecursionError as exc:
-        raise MalformedInputError(f"{what}: JSON nested too deeply to read", raw=body[:RAW_BYTES]) from exc
-
-
-def _problem(reason: str, detail: str, raw: bytes) -> ItemProblem:
-    return ItemProblem(reason, clip(detail, 300), raw[:RAW_BYTES])
-
-
 class YahooCommoditiesConfig(PollingConfig):
     """Yahoo's v8 chart of each of ``symbols`` (continuous front-month futures by default)."""
 
@@ -324,6 +304,9 @@ class YahooCommoditiesCollector(PollingCollector[YahooCommoditiesConfig]):
 
     kind: ClassVar[str] = "yahoo_commodities"
     payload_field: ClassVar[str] = "commodity"
+    bench_samples: ClassVar[tuple[BenchSample, ...]] = (
+        BenchSample("yahoo/chart-GC_F-2020-01-01-to-2020-01-03.body.json", {"symbols": ["GC=F"]}),
+    )
 
     def requests(self) -> Sequence[HttpRequest]:
         base = self.config.base_url.rstrip("/") + CHART_PATH

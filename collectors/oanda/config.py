@@ -9,12 +9,12 @@ from pydantic import Field, field_validator, model_validator
 
 from collectors.oanda.framing import MAX_LINE_BYTES
 from collectors.streaming import StreamingConfig
+from gateway.secrets import ENV_NAME_PATTERN
 
 OANDA_HOSTS: Final = {
     "practice": ("https://api-fxpractice.oanda.com", "https://stream-fxpractice.oanda.com"),
     "live": ("https://api-fxtrade.oanda.com", "https://stream-fxtrade.oanda.com"),
 }
-ENV_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ACCOUNT_ID_PATTERN: Final = r"^\d{3}-\d{3}-\d+-\d{3}$"
 MIN_LINE_BYTES: Final = 4 * 1024
 """Lowest max_line_bytes allowed: OANDA's longest recorded line is 568 bytes, a full book stays under 4 KiB."""

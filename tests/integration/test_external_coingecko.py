@@ -22,8 +22,8 @@ import httpx
 import msgspec
 import pytest
 
-from collectors import polling
 from collectors.external.coingecko import CoingeckoCollector, CoingeckoConfig
+from collectors.polling import forget_shared_answers
 from gateway.backoff import Backoff
 from gateway.errors import ConfigError
 from gateway.schema.market.v1.market_pb2 import CryptoQuote, ExternalData, FieldChange, SourceStatus
@@ -78,7 +78,7 @@ class Rig:
     backoff: Backoff
 
     async def poll(self) -> float:
-        polling._answers.clear()  # the 5-second shared cache would answer a second poll without asking the server
+        forget_shared_answers()  # the 5-second shared cache would answer a second poll without asking the server
         return await self.collector.poll(self.client, self.backoff)
 
     def published(self) -> list[ExternalData]:
@@ -89,7 +89,8 @@ class Rig:
 
 def make_rig(server: ProviderServer, **fields: object) -> Rig:
     settings: dict[str, object] = {"coin_ids": COINS, "timeout_s": 2.0, "retry_min_s": 1.0, **fields}
-    config = OpenWindowCoingeckoConfig.model_validate({"id": SOURCE, "base_url": f"{server.base_url}/api/v3", **settings})
+    base_url = f"{server.base_url}/api/v3"
+    config = OpenWindowCoingeckoConfig.model_validate({"id": SOURCE, "base_url": base_url, **settings})
     sink = RecordingExternalSink()
     client = httpx.AsyncClient(timeout=config.timeout_s, trust_env=False)
     return Rig(server, sink, CoingeckoCollector(config, sink), client, Backoff(config.retry_min_s, config.interval_s))

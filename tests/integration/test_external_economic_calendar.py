@@ -20,8 +20,8 @@ from typing import ClassVar, Final
 import httpx
 import pytest
 
-from collectors import polling
 from collectors.external.economic_calendar import EconomicCalendarCollector, EconomicCalendarConfig
+from collectors.polling import forget_shared_answers
 from gateway.backoff import Backoff
 from gateway.schema.market.v1.market_pb2 import EconomicEvent, ExternalData, FieldChange, SourceStatus
 from tests.servers.http_provider import Fault, ProviderServer, Reply
@@ -57,7 +57,7 @@ class Rig:
 
     async def poll(self) -> float:
         """One poll, as the collector's run loop makes it; the seconds it asks to wait before the next."""
-        polling._answers.clear()  # the 5-second shared cache would answer a second poll without asking the server
+        forget_shared_answers()  # the 5-second shared cache would answer a second poll without asking the server
         return await self.collector.poll(self.client, self.backoff)
 
     def published(self) -> list[ExternalData]:

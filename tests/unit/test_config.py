@@ -264,11 +264,11 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             id="central_hub_enabled_is_rejected",
         ),
         pytest.param(
-            {"brokers": []}, ["<top level>: list at least one enabled broker or external collector"], id="no_brokers"
+            {"brokers": []}, ["<top level>: list at least one broker or external collector"], id="no_brokers"
         ),
         pytest.param(
             {"nats": {}},
-            ["<top level>: list at least one enabled broker or external collector"],
+            ["<top level>: list at least one broker or external collector"],
             id="neither_brokers_nor_external",
         ),
         pytest.param(
@@ -366,6 +366,20 @@ def test_relative_replay_path_is_resolved_against_the_config_files_folder(
     (replay,) = load_config(path).brokers
     assert isinstance(replay, RecordedConfig)
     assert replay.path == config_dir / "ticks"
+
+
+@pytest.mark.parametrize(
+    "kafka",
+    [None, {}, {"spool": {}}, {"spool": {"dir": "spool"}}],
+    ids=["no kafka", "empty kafka", "empty spool", "relative dir"],
+)
+def test_the_spool_and_state_dirs_are_anchored_at_the_config_files_folder_by_default(
+    tmp_path: Path, kafka: dict[str, Any] | None
+) -> None:
+    data: dict[str, Any] = {"brokers": [SIM], **({} if kafka is None else {"kafka": kafka})}
+    config = parse_config(data, base_dir=tmp_path / "conf")
+    assert config.kafka.spool.dir == tmp_path / "conf" / "spool"
+    assert config.state_dir == tmp_path / "conf" / "state"
 
 
 def test_absolute_replay_path_is_kept(tmp_path: Path) -> None:

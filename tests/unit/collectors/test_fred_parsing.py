@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from collectors.external.fred import FredConfig, parse_observations, refusal
+from gateway.echo import RAW_BYTES
 from gateway.errors import MalformedInputError, ProviderRefusalError
 from gateway.events import Parsed
+from tests.unit.collectors.external.hostile import mutations
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_a_bad_observation_is_one_named_problem_and_costs_no_other(changes: dict
     assert [item.item_id for item in parsed.items] == ["GDP:2024-01-01"]
     [problem] = parsed.problems
     assert problem.reason == reason
-    assert problem.detail.startswith("GDP: ") and len(problem.detail) < 400 and len(problem.raw) <= 300
+    assert problem.detail.startswith("GDP: ") and len(problem.detail) < 400 and len(problem.raw) <= RAW_BYTES
 
 
 def test_an_observation_without_its_fields_is_a_problem() -> None:
@@ -82,23 +84,10 @@ def test_an_observation_without_its_fields_is_a_problem() -> None:
 
 
 def _damaged_bodies(recorded: bytes) -> list[bytes]:
-    """Truncations, type swaps, hostile sizes and nesting, wrong encodings: what a broken or hostile server sends."""
-    bodies = [recorded[:cut] for cut in range(0, len(recorded), 997)]
+    """The shared hostile corpus of the recorded answer (truncations, type swaps, hostile sizes and nesting, wrong
+    encodings, other documents), with FRED's own: a 5-million-digit value, a thousand ``NaN`` values."""
+    bodies = [mutation.body for mutation in mutations(recorded, seed=7, max_paths=12)]
     bodies += [
-        b"",
-        b"null",
-        b"[]",
-        b'"observations"',
-        b'{"observations": null}',
-        b'{"observations": {}}',
-        b'{"observations": "many"}',
-        b'{"units": 5, "observations": []}',
-        b'{"count": 1e999999, "observations": []}',
-        b'{"observations": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
-        b"[" * 200_000,
-        recorded.decode().encode("utf-16"),
-        recorded.replace(b'"date"', b'"d\xff\xfete"', 3),
-        b"<html><body>502 Bad Gateway</body></html>",
         b'{"observations": [' + b'{"date":"2024-01-01","value":"' + b"7" * 5_000_000 + b'"}]}',
         answer(*[observation(value="NaN")] * 1000),
     ]
@@ -118,7 +107,7 @@ def test_no_damaged_or_hostile_answer_gets_past_the_parser_unjudged(recorded: by
         for item in parsed.items:
             assert math.isfinite(item.payload.value)  # type: ignore[attr-defined]
         for problem in parsed.problems:
-            assert len(problem.detail) < 400 and len(problem.raw) <= 300
+            assert len(problem.detail) < 400 and len(problem.raw) <= RAW_BYTES
         outcomes["parsed"] += 1
     assert outcomes["malformed"] >= 30 and outcomes["parsed"] >= 3
 

@@ -25,7 +25,6 @@ import pytest
 from pydantic import ValidationError
 
 from collectors.external.coingecko import (
-    BENCH_SAMPLES,
     MAX_IDS_PER_REQUEST,
     NAME_CHARS,
     CoingeckoCollector,
@@ -39,6 +38,7 @@ from gateway.errors import MalformedInputError, ProviderRefusalError
 from gateway.events import ExternalItem, Parsed
 from gateway.schema.market.v1.market_pb2 import CryptoQuote
 from tests.support import RecordingExternalSink
+from tests.unit.collectors.external.hostile import damaged, truncations
 
 NS_PER_S: Final = 1_000_000_000
 NS_PER_MS: Final = 1_000_000
@@ -433,10 +433,9 @@ def test_a_long_name_is_cut_not_refused(markets_body: bytes, all_ids: frozenset[
 
 
 def test_a_body_cut_anywhere_is_refused_whole(markets_body: bytes, all_ids: frozenset[str]) -> None:
-    end = len(markets_body.rstrip())
-    for offset in sorted({*range(0, end, 1_013), *range(end - 30, end)}):
+    for _, cut in truncations(markets_body):
         with pytest.raises(MalformedInputError):
-            parse_markets(markets_body[:offset], RECV_NS, all_ids)
+            parse_markets(cut, RECV_NS, all_ids)
 
 
 def test_random_damage_never_crashes_and_never_invents_a_coin(markets_body: bytes, all_ids: frozenset[str]) -> None:
@@ -444,18 +443,8 @@ def test_random_damage_never_crashes_and_never_invents_a_coin(markets_body: byte
     reasons: Counter[str] = Counter()
     refused = 0
     for _ in range(200):
-        damaged = bytearray(markets_body)
-        for _ in range(generator.randint(1, 4)):
-            at = generator.randrange(len(damaged))
-            action = generator.choice(("flip", "delete", "insert"))
-            if action == "flip":
-                damaged[at] = generator.randrange(256)
-            elif action == "delete":
-                del damaged[at : at + generator.randint(1, 30)]
-            else:
-                damaged[at:at] = generator.choice((b'"', b"{", b"}", b"-", b"1e400", b"\xff", b"null", b"<html>"))
         try:
-            parsed = parse_markets(bytes(damaged), RECV_NS, all_ids)
+            parsed = parse_markets(damaged(markets_body, generator), RECV_NS, all_ids)
         except (MalformedInputError, ProviderRefusalError):
             refused += 1
             continue
@@ -535,8 +524,3 @@ def test_a_demo_key_goes_in_its_header_and_a_pro_key_to_the_pro_host() -> None:
 def test_a_wrong_config_is_refused_with_what_is_wrong(fields: dict[str, object], words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         CoingeckoConfig.model_validate({"id": "crypto", "coin_ids": ("bitcoin",), **fields})
-
-
-def test_bench_samples_name_recorded_files(shared_data: Path, all_ids: frozenset[str]) -> None:
-    for _, path in BENCH_SAMPLES:
-        assert parse_markets((shared_data / path).read_bytes(), RECV_NS, all_ids).problems == []

@@ -28,7 +28,7 @@ from gateway.events import Parsed
 from gateway.schema.market.v1.market_pb2 import CotPositions, CotReport
 from tests.support import RecordingExternalSink
 from tests.unit.collectors.external.cftc_tff import tff_rows
-from tests.unit.collectors.external.json_mutations import mutations
+from tests.unit.collectors.external.hostile import mutations
 
 NS_PER_S: Final = 1_000_000_000
 RECV_NS: Final = 1_724_400_000 * NS_PER_S

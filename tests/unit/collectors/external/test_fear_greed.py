@@ -1,5 +1,5 @@
 """alternative.me's and CNN's fear & greed answers through the pure parsers: the recorded bodies, every quirk,
-and a generated hostile corpus (tests/unit/collectors/external/json_mutations.py)."""
+and a generated hostile corpus (tests/unit/collectors/external/hostile.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from gateway.errors import MalformedInputError, ProviderRefusalError
 from gateway.events import ExternalItem, Parsed
 from gateway.schema.market.v1.market_pb2 import SentimentIndex
 from tests.support import RecordingExternalSink
-from tests.unit.collectors.external.json_mutations import mutations
+from tests.unit.collectors.external.hostile import mutations
 
 NS_PER_S: Final = 1_000_000_000
 FNG_RECV_NS: Final = 1_662_984_000 * NS_PER_S

@@ -22,7 +22,7 @@ from gateway.errors import MalformedInputError
 from gateway.events import ExternalItem, Parsed
 from gateway.schema.market.v1.market_pb2 import CommodityQuote
 from tests.support import RecordingExternalSink
-from tests.unit.collectors.external.json_mutations import mutations
+from tests.unit.collectors.external.hostile import mutations
 
 NS_PER_S: Final = 1_000_000_000
 RECV_NS: Final = 1_740_052_000 * NS_PER_S

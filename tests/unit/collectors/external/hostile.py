@@ -1,5 +1,8 @@
-"""Hostile variants of a recorded JSON answer, generated for the provider parsers' adversarial tests.
+"""Hostile variants of a recorded answer, generated for the provider parsers' adversarial tests (one generator
+for every provider's tests).
 
+:func:`truncations` cuts any body (JSON or XML) at many offsets; :func:`damaged` edits any body at random
+(bytes flipped, runs deleted, junk inserted: JSON and XML syntax, NUL, invalid UTF-8, an entity declaration).
 :func:`mutations` turns one real body into a corpus of what a provider, a proxy or an attacker could send
 instead: the body cut at many offsets; every value (or a sample of them, for large bodies) replaced by each
 kind of wrong value (null, booleans, huge and negative numbers, NaN and Infinity as JSON text and as strings,
@@ -53,6 +56,31 @@ WRONG_VALUES: Final[tuple[object, ...]] = (
 """Replacements for a value: each a plausible wrong type or an out-of-range, over-long or hostile value."""
 TEXT_VALUES: Final = (b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"123456789012345678901234567890")
 """Replacements written as raw JSON text: NaN and Infinity are not JSON; 1e400 overflows a double."""
+JUNK: Final = (
+    b'"',
+    b"{",
+    b"}",
+    b"[",
+    b"-",
+    b"null",
+    b"1e400",
+    b"<",
+    b">",
+    b"&",
+    b"&lol;",
+    b"&#0;",
+    b"]]>",
+    b"<item>",
+    b"</item>",
+    b"<!ENTITY x 'y'>",
+    b"<html>",
+    b"\x00",
+    b"\xff",
+    b"\xe2\x80",
+)
+"""What :func:`damaged` inserts: fragments of JSON and XML syntax and bytes no text allows."""
+MAX_EDITS: Final = 4
+MAX_DELETED_BYTES: Final = 40
 HTML_PAGE: Final = (
     b"<!DOCTYPE html><html><head><title>Access Denied</title></head><body><h1>Access Denied</h1>"
     b"<p>You don't have permission to access this resource.</p></body></html>"
@@ -79,7 +107,7 @@ def mutations(
     """
     rng = random.Random(seed)
     document = json.loads(body)
-    corpus = list(_truncations(body))
+    corpus = [Mutation(f"cut at byte {offset}", cut) for offset, cut in truncations(body)]
     paths = [path for path in _paths(document) if select is None or select(path)]
     sampled = paths if len(paths) <= max_paths else rng.sample(paths, max_paths)
     marker = json.dumps(PLACEHOLDER).encode()
@@ -93,13 +121,31 @@ def mutations(
     return corpus
 
 
-def _truncations(body: bytes) -> Iterator[Mutation]:
-    step = max(1, len(body) // 97)
-    offsets = (
-        set(range(0, len(body), step)) | set(range(min(64, len(body)))) | set(range(max(0, len(body) - 64), len(body)))
-    )
+def truncations(body: bytes, *, every: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(offset, ``body`` cut there): every ``every`` bytes (about 100 cuts by default) and each of the first and
+    last 64 offsets, where a parser's header and closing checks are. A cut of trailing white space alone leaves
+    a whole document, so the last offsets end at the last byte that is not white space."""
+    end = len(body.rstrip())
+    step = every or max(1, end // 97)
+    offsets = set(range(0, end, step)) | set(range(min(64, end))) | set(range(max(0, end - 64), end))
     for offset in sorted(offsets):
-        yield Mutation(f"cut at byte {offset}", body[:offset])
+        yield offset, body[:offset]
+
+
+def damaged(body: bytes, rng: random.Random, junk: tuple[bytes, ...] = JUNK) -> bytes:
+    """``body`` with 1 to ``MAX_EDITS`` random edits: a byte replaced, a run of bytes deleted, or ``junk``
+    inserted (seed ``rng`` for a deterministic corpus)."""
+    data = bytearray(body)
+    for _ in range(rng.randint(1, MAX_EDITS)):
+        at = rng.randrange(len(data))
+        action = rng.randrange(3)
+        if action == 0:
+            data[at] = rng.randrange(256)
+        elif action == 1:
+            del data[at : at + rng.randint(1, MAX_DELETED_BYTES)]
+        else:
+            data[at:at] = rng.choice(junk)
+    return bytes(data)
 
 
 def _whole_bodies(body: bytes) -> Iterator[Mutation]:
