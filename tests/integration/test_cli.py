@@ -108,6 +108,16 @@ def test_run_refuses_to_start_when_an_external_key_is_not_set(tmp_path: Path) ->
     assert "external fred: environment variable FXGW_TEST_UNSET_FRED_KEY is not set" in result.stderr
 
 
+def test_a_config_with_everything_disabled_checks_but_does_not_run(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text("http: {port: 0}\nbrokers: [{id: a, kind: simulated, enabled: false}]\n")
+    assert fxgw("check-config", str(config)).returncode == 0
+    result = fxgw("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "every broker and external collector is disabled: nothing to collect" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_tail_prints_external_data_readably(tmp_path: Path, nats_server: NatsServer) -> None:
     """market_sessions publishes its state once, at start: the gateway starts once tail has shown a probe."""
     config = tmp_path / "gw.yaml"
