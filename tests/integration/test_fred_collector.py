@@ -253,7 +253,7 @@ async def test_html_where_json_was_expected_is_a_malformed_answer(fred: Fred) ->
     await fred.poll()
     stats = fred.collector.stats
     assert (stats.state, stats.problems) == ("malformed", {"malformed_response": 1})
-    assert "GDP: not a series/observations answer" in stats.last_error
+    assert "GDP: series/observations: an HTML page where JSON was expected" in stats.last_error
     assert fred.sink.messages == []
 
 
