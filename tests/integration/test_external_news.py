@@ -280,7 +280,8 @@ async def test_feed_failures_give_a_named_state_and_no_crash(
          "GDELT refused the query: The specified phrase is too short."),
         (Reply(body=b"Please limit requests to one every 5 seconds or contact kalev.leetaru5@gmail.com for larger "
                     b"queries.", content_type="text/html"), "rate_limited", "GDELT rate limit"),
-        (Reply(body=b'{"articles": [{"url": "https://a.example/x", "title": "T", "seen'), "malformed", "not valid JSON"),
+        (Reply(body=b'{"articles": [{"url": "https://a.example/x", "title": "T", "seen'), "malformed",
+         "not valid JSON"),
         (Reply(status=429, body=b"Please limit requests to one every 5 seconds"), "rate_limited", "HTTP 429"),
     ],
 )  # fmt: skip
