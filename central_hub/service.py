@@ -1,0 +1,137 @@
+"""A running hub: its NATS connection, its bucket, the registry's watcher and the HTTP server.
+
+:meth:`Hub.start` connects (gateway.nats_connect), opens or creates the bucket (gateway.kv), waits until the
+cache holds the bucket's snapshot (so a new hub lists every live gateway from its first answer), binds and
+serves; :meth:`Hub.stop` stops serving, the watcher and the connection. The bucket's max age, not the flag, is
+authoritative: a hub joining an existing bucket takes its max age and allows heartbeats of a third of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+import uvicorn
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+
+from central_hub.app import create_app
+from central_hub.store import EXPIRY_HEARTBEATS, UNAVAILABLE, Registry
+from gateway.errors import RegistryUnavailableError
+from gateway.kv import BucketSpec, open_bucket
+from gateway.nats_connect import connect_nats
+from gateway.ops.server import SignalFreeServer, bind_socket
+from gateway.secrets import display_url
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUCKET: Final = "fxgw_hub"
+DEFAULT_HEARTBEAT_S: Final = 10.0
+DEFAULT_PORT: Final = 7000
+CONNECT_TIMEOUT_S: Final = 5.0
+SYNC_TIMEOUT_S: Final = 30.0
+"""Longest wait for the watcher's first snapshot at start (1,000 records take well under a second)."""
+STOP_TIMEOUT_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    nats_url: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    """0 = any free port (:attr:`Hub.port` tells which)."""
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    """The heartbeat expected of gateways; records expire after EXPIRY_HEARTBEATS of them."""
+    bucket: str = DEFAULT_BUCKET
+    replicas: int = 1
+    """3 on a NATS cluster: the bucket then survives the loss of a server."""
+
+
+class Hub:
+    """One hub process's parts; several hubs may serve one bucket."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+        self.registry: Registry | None = None
+        self._nats: NatsClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: SignalFreeServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    async def start(self) -> None:
+        """Connect, open the bucket, sync the cache, serve; raises NatsUnavailableError, RegistryUnavailableError
+        or HttpBindError."""
+        settings = self.settings
+
+        async def on_reconnected() -> None:
+            logger.info("hub: NATS reconnected; watching the registry bucket again")
+            if self.registry is not None:
+                self.registry.resync()
+
+        self._nats = await connect_nats(
+            settings.nats_url, name="fxgw-hub", connect_timeout_s=CONNECT_TIMEOUT_S, reconnected_cb=on_reconnected
+        )
+        try:
+            await self._open(settings)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _open(self, settings: HubSettings) -> None:
+        assert self._nats is not None
+        spec = BucketSpec(
+            settings.bucket, EXPIRY_HEARTBEATS * settings.heartbeat_s, settings.replicas, limit_markers=True
+        )
+        try:
+            kv = await open_bucket(self._nats.jetstream(), spec)
+            max_age_s = (await kv.status()).ttl or spec.max_age_s
+        except UNAVAILABLE as exc:
+            raise RegistryUnavailableError(
+                f"cannot open the bucket {settings.bucket} on {display_url(settings.nats_url)} (is JetStream "
+                f"enabled, nats-server -js?): {type(exc).__name__}: {exc}"
+            ) from exc
+        self.registry = registry = Registry(kv, max_age_s)
+        self._tasks.append(asyncio.create_task(registry.watch(), name="hub-watch"))
+        async with asyncio.timeout(SYNC_TIMEOUT_S):
+            while not registry.synced:
+                await asyncio.sleep(0.02)
+        sock = bind_socket(settings.host, settings.port)
+        self.port = sock.getsockname()[1]
+        app = create_app(
+            registry, max_age_s / EXPIRY_HEARTBEATS, lambda: self._nats is not None and self._nats.is_connected
+        )
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
+        self._server = SignalFreeServer(config)
+        self._tasks.append(asyncio.create_task(self._server.serve(sockets=[sock]), name="hub-http"))
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        logger.info(
+            "hub: serving %s; registry bucket %s on %s (max age %g s, %d gateways)",
+            self.url,
+            settings.bucket,
+            display_url(settings.nats_url),
+            max_age_s,
+            len(registry.gateways),
+        )
+
+    async def stop(self) -> None:
+        """Stop serving (open requests get a moment), the watcher, then the NATS connection."""
+        if self._server is not None:
+            self._server.should_exit = True
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            _, pending = await asyncio.wait(tasks[1:], timeout=STOP_TIMEOUT_S) if len(tasks) > 1 else ((), ())
+            for task in (*tasks, *pending):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._nats is not None and not self._nats.is_closed:
+            with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(self._nats.close(), STOP_TIMEOUT_S)
