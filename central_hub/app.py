@@ -54,6 +54,8 @@ MAX_REPORTED_ERRORS: Final = 10
 _WAIT: Final = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,3})?)(ms|s|m)?")
 _UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 _INSTANCE_ID: Final = re.compile(INSTANCE_ID_PATTERN)
+_COUNT: Final = re.compile(r"[0-9]{1,19}")
+"""A session id or an index: up to 19 ASCII digits (``str.isdigit`` also takes ``²``)."""
 
 
 class HubMetrics(Collector):
@@ -109,7 +111,7 @@ def parse_wait(text: str | None) -> float | None:
 async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The request body, or None as soon as it is known to exceed ``limit`` bytes (the rest is not read)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if _COUNT.fullmatch(declared) is not None and int(declared) > limit:
         return None
     body = bytearray()
     async for chunk in request.stream():
@@ -179,7 +181,7 @@ def create_app(
 
     @app.delete("/v1/gateways/{instance_id}")
     async def deregister(instance_id: str, session_id: str = "") -> Response:
-        if not session_id.isdigit() or len(session_id) > 19 or _INSTANCE_ID.fullmatch(instance_id) is None:
+        if _COUNT.fullmatch(session_id) is None or len(instance_id) > 64 or _INSTANCE_ID.fullmatch(instance_id) is None:
             count("deregister", "invalid")
             return _error(422, "give a valid instance id and ?session_id=<the session that registered>")
         if not nats_connected():
@@ -211,7 +213,7 @@ def create_app(
         wait_s = parse_wait(wait)
         if wait_s is None:
             return _error(422, f"wait: {shown(wait)} is not a duration such as 30s, 500ms or 1m")
-        if index is not None and (not index.isdigit() or len(index) > 19):
+        if index is not None and _COUNT.fullmatch(index) is None:
             return _error(422, f"index: {shown(index)} is not a registry index")
         refused = not_ready()
         if refused is not None:

@@ -28,8 +28,8 @@ MAX_BODY_BYTES: Final = 128 * 1024
 """A record of 100 sources with 100 instruments each is about 70 KiB; larger bodies are refused unread."""
 STALE_AFTER_HEARTBEATS: Final = 1.5
 """A gateway whose last heartbeat is older than this many of its intervals is listed ``stale``."""
-INSTANCE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
-"""As ``instance_id`` in brokers.yaml, without dots: the id is one token of a key (``gateways.<id>``)."""
+INSTANCE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+"""As ``instance_id`` in brokers.yaml, without empty dot-separated parts (it ends a key: ``gateways.<id>``)."""
 PROTOCOL: Final = "nats+kafka"
 MAX_SOURCES: Final = 256
 MAX_INSTRUMENTS: Final = 512
@@ -42,7 +42,7 @@ Subject = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9
 Instrument = Annotated[str, StringConstraints(max_length=32, pattern=INSTRUMENT_PATTERN.pattern)]
 Topic = Annotated[str, StringConstraints(max_length=249, pattern=TOPIC_NAME)]
 SourceId = Annotated[str, StringConstraints(pattern=SOURCE_ID_PATTERN)]
-InstanceId = Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+InstanceId = Annotated[str, StringConstraints(max_length=64, pattern=INSTANCE_ID_PATTERN)]
 
 
 class _Strict(BaseModel):

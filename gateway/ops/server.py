@@ -79,7 +79,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class SignalFreeServer(uvicorn.Server):
-    """uvicorn without its signal handlers: SIGINT and SIGTERM belong to the process (gateway or hub), which stops it."""
+    """uvicorn without its signal handlers: SIGINT and SIGTERM belong to the gateway (or hub), which stops it."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
