@@ -65,9 +65,11 @@ class HubMetrics(Collector):
         self._registry = registry
         self._clock_ns = clock_ns
         self.requests = Counter(
-            "fxgw_hub_requests", "Registry requests by operation and outcome", ["operation", "outcome"]
+            "fxgw_hub_requests",
+            "Registry requests by operation and outcome",
+            ["operation", "outcome"],
+            registry=prometheus,
         )
-        prometheus.register(self.requests)
         prometheus.register(self)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +36,8 @@ CONNECT_TIMEOUT_S: Final = 5.0
 SYNC_TIMEOUT_S: Final = 30.0
 """Longest wait for the watcher's first snapshot at start (1,000 records take well under a second)."""
 STOP_TIMEOUT_S: Final = 5.0
+RECONNECT_WAIT_S: Final = 0.5
+"""A hub is one client per NATS: it may retry often, and every second without NATS is a second of 503s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class Hub:
         self._nats: NatsClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: SignalFreeServer | None = None
+        self._socket: socket.socket | None = None
         self.port = 0
 
     @property
@@ -76,8 +80,18 @@ class Hub:
             if self.registry is not None:
                 self.registry.resync()
 
+        async def on_disconnected() -> None:
+            logger.warning("hub: NATS disconnected; answering 503 until it is back")
+            if self.registry is not None:
+                self.registry.connection_lost()
+
         self._nats = await connect_nats(
-            settings.nats_url, name="fxgw-hub", connect_timeout_s=CONNECT_TIMEOUT_S, reconnected_cb=on_reconnected
+            settings.nats_url,
+            name="fxgw-hub",
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            reconnect_wait_s=RECONNECT_WAIT_S,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
         )
         try:
             await self._open(settings)
@@ -103,13 +117,13 @@ class Hub:
         async with asyncio.timeout(SYNC_TIMEOUT_S):
             while not registry.synced:
                 await asyncio.sleep(0.02)
-        sock = bind_socket(settings.host, settings.port)
-        self.port = sock.getsockname()[1]
         app = create_app(
             registry, max_age_s / EXPIRY_HEARTBEATS, lambda: self._nats is not None and self._nats.is_connected
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
         self._server = SignalFreeServer(config)
+        self._socket = sock = bind_socket(settings.host, settings.port)
+        self.port = sock.getsockname()[1]
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[sock]), name="hub-http"))
         while not self._server.started:
             await asyncio.sleep(0.01)
@@ -132,6 +146,8 @@ class Hub:
             for task in (*tasks, *pending):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._socket is not None:
+            self._socket.close()
         if self._nats is not None and not self._nats.is_closed:
             with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
                 await asyncio.wait_for(self._nats.close(), STOP_TIMEOUT_S)

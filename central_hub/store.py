@@ -20,6 +20,7 @@ queries (``?index=N``) wait for it to pass N.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ WRITE_ATTEMPTS: Final = 3
 WATCH_POLL_S: Final = 0.5
 """How long the watcher loop waits for an update before it looks at the resync flag again."""
 UNAVAILABLE: Final = (NatsError, TimeoutError, OSError)
+OWN_WRITE_WAIT_S: Final = 1.0
+"""A write returns once this hub's cache shows it (read your writes), or after this long at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,10 @@ class Registry:
                 registered_ns = previous.registered_ns if previous is not None and same_session else now
                 stored = StoredGateway(record=record, registered_ns=registered_ns, last_heartbeat_ns=now)
                 try:
-                    await self._kv.update(key, stored.encode(), last=current.revision)
+                    revision = await self._kv.update(key, stored.encode(), last=current.revision)
                 except KeyWrongLastSequenceError:
                     continue  # another hub wrote it in between: judge again on what it wrote
+                await self.wait_for_change(revision - 1, OWN_WRITE_WAIT_S)
                 return stored
         except UNAVAILABLE as exc:
             raise RegistryUnavailableError(f"registry bucket unavailable: {type(exc).__name__}") from exc
@@ -145,6 +149,7 @@ class Registry:
                 if not source.external and await claim.acquire() is None:
                     await claim.release()
             await self._kv.delete(key, last=current.revision)
+            await self.wait_for_change(self.index, OWN_WRITE_WAIT_S)
         except UNAVAILABLE as exc:
             raise RegistryUnavailableError(f"registry bucket unavailable: {type(exc).__name__}") from exc
         return True
@@ -160,6 +165,10 @@ class Registry:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 return
+
+    def connection_lost(self) -> None:
+        """The cache stops being current: the hub answers 503 until :meth:`resync` has replaced it."""
+        self.synced = False
 
     def resync(self) -> None:
         """Replace the cache from a new watcher (call on NATS reconnect: the old watcher does not resume)."""
@@ -178,7 +187,8 @@ class Registry:
             except UNAVAILABLE as exc:
                 self.synced = False
                 errors.warning("hub: watching the registry bucket failed (%s); watching again", repr(exc))
-                await asyncio.sleep(backoff.next_delay())
+                with contextlib.suppress(TimeoutError):  # a reconnect cuts the wait short
+                    await asyncio.wait_for(self._resync.wait(), backoff.next_delay())
 
     async def _follow(self) -> None:
         """One watcher: its initial snapshot replaces the cache, then its updates apply until a resync."""
@@ -210,7 +220,8 @@ class Registry:
                 if synced:
                     self._bump(highest)
         finally:
-            await watcher.stop()
+            with contextlib.suppress(*UNAVAILABLE):  # its subscription may be gone with the old connection
+                await watcher.stop()
 
     def _bump(self, index: int) -> None:
         """A change: raise the index and wake the blocking queries."""
