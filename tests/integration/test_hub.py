@@ -220,7 +220,8 @@ def generated_bodies() -> Iterator[tuple[str, dict[str, object]]]:
     for field in valid:
         if field not in ("http_port", "health_url", "metrics_url", "kafka", "problems", "protocol"):
             yield f"missing {field}", {key: value for key, value in valid.items() if key != field}
-        for wrong in (None, True, 1.5, "x", [], {}, [{"a": 1}]):
+        wrong_values: tuple[object, ...] = (None, True, 1.5, "x", [], {}, [{"a": 1}])
+        for wrong in wrong_values:
             if wrong is None and field in ("http_port", "health_url", "metrics_url", "kafka"):
                 continue
             if type(wrong) is type(valid[field]) or (field == "heartbeat_interval_s" and wrong == 1.5):
