@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from nats.js.errors import NoKeysError
 from central_hub.service import Hub, HubSettings
 from gateway.kv import read_live
 from gateway.nats_server import NatsServer
-from tests.support import free_port, hub_record, wait_until
+from tests.support import REPO_ROOT, free_port, fxgw, hub_record, wait_until
 
 HEARTBEAT_S = 0.5
 EXPIRY_S = 3 * HEARTBEAT_S
@@ -251,3 +254,45 @@ async def test_bad_records_get_422_and_nothing_is_stored(hub: Hub, http: httpx.A
     await client.close()
     invalid = f'fxgw_hub_requests_total{{operation="register",outcome="invalid"}} {len(corpus) + 1}.0'
     assert invalid in (await http.get("/metrics")).text
+
+
+def test_fxgw_hub_serves_hub_ls_prints_the_table_and_sigterm_stops_it(jetstream: NatsServer) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "hub", "--nats", jetstream.url, "--port", "0", "--heartbeat-s", "5"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        while not any("Central Hub: " in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        url = lines[-1].split("Central Hub: ")[1].strip()
+        answer = httpx.put(f"{url}/v1/gateways/gw-cli", json=hub_record("gw-cli", sources=["s-cli"], heartbeat_s=5))
+        assert answer.status_code == 200, answer.text
+        listing = fxgw("hub", "ls", "--url", url)
+        assert listing.returncode == 0, listing.stderr
+        header, row = listing.stdout.splitlines()[:2]
+        assert header.split() == ["INSTANCE", "STATUS", "HEALTH", "AGE_S", "SOURCES", "HEALTH_URL"]
+        assert row.split()[:3] == ["gw-cli", "passing", "ok"] and "s-cli" in row
+        assert row.split()[-1] == "http://gw-host-1:8080/health"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_fxgw_hub_explains_a_missing_url_jetstream_off_and_an_unreachable_hub(nats_url: str) -> None:
+    missing = fxgw("hub", "--nats", "")
+    assert missing.returncode == 2 and "give --nats URL" in missing.stderr
+    without_jetstream = fxgw("hub", "--nats", nats_url, "--port", "0")
+    assert without_jetstream.returncode == 1
+    assert "is JetStream enabled, nats-server -js?" in without_jetstream.stderr, without_jetstream.stderr
+    assert "Traceback" not in without_jetstream.stderr
+    unreachable = fxgw("hub", "ls", "--url", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 1 and "fxgw hub ls:" in unreachable.stderr
