@@ -36,6 +36,10 @@ CONNECT_TIMEOUT_S: Final = 5.0
 SYNC_TIMEOUT_S: Final = 30.0
 """Longest wait for the watcher's first snapshot at start (1,000 records take well under a second)."""
 STOP_TIMEOUT_S: Final = 5.0
+SHUTDOWN_GRACE_S: Final = 2
+"""Longest wait for open requests (blocking queries wait up to 60 s) when the hub stops."""
+MAX_CONNECTIONS: Final = 2000
+"""Open connections and requests at once (blocking queries included); uvicorn answers 503 beyond."""
 RECONNECT_WAIT_S: Final = 0.5
 """A hub is one client per NATS: it may retry often, and every second without NATS is a second of 503s."""
 
@@ -60,7 +64,8 @@ class Hub:
         self.settings = settings
         self.registry: Registry | None = None
         self._nats: NatsClient | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._serving: asyncio.Task[None] | None = None
         self._server: SignalFreeServer | None = None
         self._socket: socket.socket | None = None
         self.port = 0
@@ -113,19 +118,35 @@ class Hub:
                 f"enabled, nats-server -js?): {type(exc).__name__}: {exc}"
             ) from exc
         self.registry = registry = Registry(kv, max_age_s)
-        self._tasks.append(asyncio.create_task(registry.watch(), name="hub-watch"))
-        async with asyncio.timeout(SYNC_TIMEOUT_S):
-            while not registry.synced:
-                await asyncio.sleep(0.02)
+        self._watch = asyncio.create_task(registry.watch(), name="hub-watch")
+        try:
+            async with asyncio.timeout(SYNC_TIMEOUT_S):
+                while not registry.synced:
+                    await asyncio.sleep(0.02)
+        except TimeoutError as exc:
+            raise RegistryUnavailableError(
+                f"the bucket {settings.bucket} could not be read within {SYNC_TIMEOUT_S:g} s"
+            ) from exc
         app = create_app(
             registry, max_age_s / EXPIRY_HEARTBEATS, lambda: self._nats is not None and self._nats.is_connected
         )
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
-        self._server = SignalFreeServer(config)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            limit_concurrency=MAX_CONNECTIONS,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+        self._server = server = SignalFreeServer(config)
         self._socket = sock = bind_socket(settings.host, settings.port)
         self.port = sock.getsockname()[1]
-        self._tasks.append(asyncio.create_task(self._server.serve(sockets=[sock]), name="hub-http"))
-        while not self._server.started:
+        self._serving = serving = asyncio.create_task(server.serve(sockets=[sock]), name="hub-http")
+        while not server.started:
+            if serving.done():
+                serving.result()  # its exception, if it failed
+                raise RegistryUnavailableError(f"the HTTP server on {self.url} stopped at start")
             await asyncio.sleep(0.01)
         logger.info(
             "hub: serving %s; registry bucket %s on %s (max age %g s, %d gateways)",
@@ -140,12 +161,13 @@ class Hub:
         """Stop serving (open requests get a moment), the watcher, then the NATS connection."""
         if self._server is not None:
             self._server.should_exit = True
-        tasks, self._tasks = self._tasks, []
-        if tasks:
-            _, pending = await asyncio.wait(tasks[1:], timeout=STOP_TIMEOUT_S) if len(tasks) > 1 else ((), ())
-            for task in (*tasks, *pending):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._serving is not None:
+            await asyncio.wait([self._serving], timeout=STOP_TIMEOUT_S)
+        tasks = [task for task in (self._serving, self._watch) if task is not None]
+        self._serving = self._watch = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._socket is not None:
             self._socket.close()
         if self._nats is not None and not self._nats.is_closed:

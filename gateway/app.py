@@ -451,6 +451,7 @@ class Gateway:
             failures=stats.failures,
             last_error=stats.last_error,
             refused_sources=dict(stats.refused_sources),
+            contested_sources=dict(stats.contested_sources),
         )
 
     def _external_snapshot(self, status: CollectorStatus, counted: ExternalSourceStats) -> ExternalSnapshot:

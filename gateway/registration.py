@@ -124,6 +124,8 @@ class RegistrationStats:
     last_error: str = ""
     refused_sources: dict[str, str] = field(default_factory=dict)
     """Sources not started because another instance owns them: source id -> owner instance id."""
+    contested_sources: dict[str, str] = field(default_factory=dict)
+    """Sources already running here when the hub named another owner (it was unreachable at start): both run."""
 
 
 class HubRegistration:
@@ -143,6 +145,7 @@ class HubRegistration:
         self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S)
         self._errors = ThrottledLog(logger)
         self.stats = RegistrationStats()
+        self._started = False
 
     @property
     def hub_url(self) -> str:
@@ -154,6 +157,7 @@ class HubRegistration:
             await asyncio.wait_for(self._send(), START_TIMEOUT_S)
         except TimeoutError:
             self._failed(f"no answer within {START_TIMEOUT_S:g} s")
+        self._started = True
         return frozenset(self.stats.refused_sources)
 
     async def run(self) -> None:
@@ -196,8 +200,9 @@ class HubRegistration:
 
     async def _send(self) -> None:
         """One registration or heartbeat; the outcome goes to :attr:`stats` and the log."""
-        refused = self.stats.refused_sources
-        record = self._record(frozenset(refused))
+        stats = self.stats
+        refused = stats.contested_sources if self._started else stats.refused_sources
+        record = self._record(frozenset(stats.refused_sources) | frozenset(stats.contested_sources))
         try:
             answer = await self._client.put(self._url, content=json.dumps(record).encode())
         except httpx.HTTPError as exc:
@@ -218,9 +223,10 @@ class HubRegistration:
                 if isinstance(source, str) and isinstance(owner, str) and source not in refused:
                     refused[source[:64]] = owner[:64]
                     logger.error(
-                        "gateway %s: source %s is not started: the central hub says instance %s owns it",
+                        "gateway %s: source %s %s: the central hub says instance %s owns it",
                         self._config.instance_id,
                         source[:64],
+                        "runs here too (left out of the record; stop one of them)" if self._started else "not started",
                         owner[:64],
                     )
             if len(refused) > known:  # again without them, at once

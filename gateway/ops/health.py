@@ -182,6 +182,8 @@ def _kafka_problems(kafka: KafkaSnapshot, records_dropped_recently: int) -> Iter
 def _hub_problems(hub: HubSnapshot) -> Iterator[str]:
     for source_id, owner in hub.refused_sources.items():
         yield f"{source_id}: not started: the central hub says instance {owner} owns it"
+    for source_id, owner in hub.contested_sources.items():
+        yield f"{source_id}: runs here, but the central hub says instance {owner} owns it: stop one of them"
     if not hub.registered:
         yield f"central hub {hub.url}: not registered" + _because(hub.last_error)
 
@@ -194,6 +196,7 @@ def _hub_document(hub: HubSnapshot) -> dict[str, Any]:
         "failures": hub.failures,
         "last_error": hub.last_error,
         "refused_sources": dict(hub.refused_sources),
+        "contested_sources": dict(hub.contested_sources),
     }
 
 

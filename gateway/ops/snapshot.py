@@ -177,6 +177,8 @@ class HubSnapshot:
     last_error: str = ""
     refused_sources: Mapping[str, str] = field(default_factory=dict)
     """Sources not started because another instance owns them: source id -> owner."""
+    contested_sources: Mapping[str, str] = field(default_factory=dict)
+    """Sources running here although the hub names another owner (learned after start): source id -> owner."""
 
 
 @dataclass(slots=True, frozen=True)

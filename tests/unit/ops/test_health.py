@@ -317,12 +317,14 @@ def test_the_central_hub_unreachable_or_owning_a_source_elsewhere_degrades_and_i
         failures=2,
         last_error="ConnectError: refused",
         refused_sources={"oanda-b": "gw-2"},
+        contested_sources={"oanda-c": "gw-3"},
     )
     report = assess(dataclasses.replace(snapshot(sources={"sim": SIM}), hub=hub), NOTHING_RECENT)
     assert (report.status, list(report.problems)) == (
         DEGRADED,
         [
             "oanda-b: not started: the central hub says instance gw-2 owns it",
+            "oanda-c: runs here, but the central hub says instance gw-3 owns it: stop one of them",
             "central hub http://hub:7000: not registered (ConnectError: refused)",
         ],
     )
@@ -333,6 +335,7 @@ def test_the_central_hub_unreachable_or_owning_a_source_elsewhere_degrades_and_i
         "failures": 2,
         "last_error": "ConnectError: refused",
         "refused_sources": {"oanda-b": "gw-2"},
+        "contested_sources": {"oanda-c": "gw-3"},
     }
-    registered = dataclasses.replace(hub, registered=True, refused_sources={})
+    registered = dataclasses.replace(hub, registered=True, refused_sources={}, contested_sources={})
     assert assess(dataclasses.replace(snapshot(sources={"sim": SIM}), hub=registered), NOTHING_RECENT).status is OK
