@@ -150,7 +150,9 @@ async def test_deregister_only_by_the_same_session_and_the_claims_are_released(
     assert (await http.put("/v1/gateways/gw-b", json=hub_record("gw-b"))).status_code == 200  # oanda-a released
 
 
-async def test_a_hub_started_later_lists_the_existing_entries_at_once(jetstream: NatsServer) -> None:
+async def test_a_hub_started_later_lists_the_existing_entries_at_once_and_sees_the_other_hubs_writes(
+    jetstream: NatsServer,
+) -> None:
     first = Hub(settings(jetstream.url))
     await first.start()
     async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
@@ -160,8 +162,16 @@ async def test_a_hub_started_later_lists_the_existing_entries_at_once(jetstream:
     second = Hub(settings(jetstream.url, bucket=first.settings.bucket))
     await second.start()
     try:
-        async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
-            assert names(await http.get("/v1/gateways")) == ["gw-a", "gw-b", "gw-c"]  # its first answer
+        async with (
+            httpx.AsyncClient(base_url=second.url, timeout=10) as http,
+            httpx.AsyncClient(base_url=first.url, timeout=10) as other,
+        ):
+            listed = await http.get("/v1/gateways")
+            assert names(listed) == ["gw-a", "gw-b", "gw-c"]  # its first answer
+            waiting = asyncio.create_task(http.get(f"/v1/gateways?index={listed.json()['index']}&wait=10s"))
+            await asyncio.sleep(0.1)
+            assert (await other.put("/v1/gateways/gw-d", json=hub_record("gw-d", sources=["s-d"]))).status_code == 200
+            assert names(await waiting) == ["gw-a", "gw-b", "gw-c", "gw-d"]  # a write through the other hub
     finally:
         await second.stop()
         await first.stop()
