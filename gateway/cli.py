@@ -561,9 +561,10 @@ async def _print_status(gateway: Gateway) -> None:
         print(f"\r\x1b[K{text}" if interactive else text, end="" if interactive else "\n", file=sys.stderr, flush=True)
 
 
-def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
+def demo_config(recorded_data: Path | None, rate: float, hub_url: str) -> GatewayConfig:
     """Two simulated brokers quoting one market with different priorities, when data is there, recorded quotes, and
-    the FX market sessions (an external collector; its state is kept in memory, so the demo leaves no file).
+    the FX market sessions (an external collector; its state is kept in memory, so the demo leaves no file),
+    registered with the Central Hub at ``hub_url``.
 
     The simulated brokers share USD_JPY, GBP_USD and AUD_USD, so their best price shows priority and
     spread at work; the recorded 2014 quotes have EUR_USD to themselves, since a real market of 2014 and a
@@ -592,7 +593,7 @@ def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
         "http": {"port": 0},
         "brokers": brokers,
         "external": external,
-        "central_hub": {"enabled": True, "heartbeat_interval_s": DEMO_HEARTBEAT_S},
+        "central_hub": {"enabled": True, "url": hub_url, "heartbeat_interval_s": DEMO_HEARTBEAT_S},
     }
     return parse_config({**settings, "state_dir": None}, "demo")
 
@@ -602,7 +603,6 @@ def _demo(args: argparse.Namespace) -> int:
     if replay_data is not None and not replay_data.is_dir():
         print(f"recorded source skipped: no quote files at {replay_data} (pass --replay-data FOLDER)", file=sys.stderr)
         replay_data = None
-    config = demo_config(replay_data, args.rate)
     with (
         tempfile.TemporaryDirectory(prefix="fxgw-demo-js-") as store,
         NatsServer(extra_args=("-js", "-sd", store)) as server,
@@ -615,19 +615,19 @@ def _demo(args: argparse.Namespace) -> int:
         )
         print(f"Subjects:   {subjects}", file=sys.stderr)
         print("Ctrl-C stops the demo.", file=sys.stderr)
-        return _serve(lambda: _run_demo(config, server.url, args.duration))
+        return _serve(lambda: _run_demo(replay_data, args.rate, server.url, args.duration))
 
 
-async def _run_demo(config: GatewayConfig, nats_url: str, duration_s: float) -> None:
+async def _run_demo(replay_data: Path | None, rate: float, nats_url: str, duration_s: float) -> None:
     """A Central Hub on a free port of the demo's nats-server, then the demo gateway registered with it."""
     from central_hub.service import Hub, HubSettings
 
     hub = Hub(HubSettings(nats_url, port=0, heartbeat_s=DEMO_HEARTBEAT_S))
     await hub.start()
-    print(f"Central Hub: {hub.url}   (fxgw hub ls --url {hub.url})", file=sys.stderr, flush=True)
-    registered = config.model_copy(update={"central_hub": config.central_hub.model_copy(update={"url": hub.url})})
+    print(f"Central Hub: {hub.url}", file=sys.stderr)
+    print(f"List it:    fxgw hub ls --url {hub.url}", file=sys.stderr, flush=True)
     try:
-        await _run_gateway(registered, nats_url, show_status=True, duration_s=duration_s)
+        await _run_gateway(demo_config(replay_data, rate, hub.url), nats_url, show_status=True, duration_s=duration_s)
     finally:
         await hub.stop()
 

@@ -7,7 +7,9 @@ started, and the log and /health name the owner. Then it re-sends the record eve
 
 The hub being down or slow never holds up ticks: the start waits at most :data:`START_TIMEOUT_S` for it and
 then starts every source; later failures are counted, logged (throttled), shown on /health as degraded,
-and retried with gateway.backoff, never faster than the heartbeat.
+and retried with gateway.backoff, from :data:`RETRY_MIN_S` up to one heartbeat interval apart. A source the hub
+names as another's only after it started here (the hub was unreachable at start) keeps running, is left out of
+the record and is named on /health: stopping one of the two is the operator's call.
 
 Whether the hub is enabled or not, every gateway also answers NATS's service discovery (nats-py's
 ``nats.micro``: ``$SRV.PING``, ``$SRV.INFO``, ``$SRV.STATS``; ``nats micro ls``) as service ``fxgw`` with its
