@@ -130,6 +130,35 @@ async def test_ticks_keep_flowing_while_the_hub_is_down_and_the_gateway_register
         await hub.stop()
 
 
+async def test_a_source_found_owned_elsewhere_after_start_keeps_running_and_health_says_so(
+    jetstream: NatsServer,
+) -> None:
+    port = free_port()
+    # Claims live 15 s: the first gateway's claim outlasts the hub's absence.
+    settings = HubSettings(jetstream.url, port=port, heartbeat_s=5.0, bucket=f"gwhub_{next(_buckets)}")
+    hub_url = f"http://127.0.0.1:{port}"
+    hub = Hub(settings)
+    await hub.start()
+    try:
+        async with running_gateway(gateway_settings(jetstream.url, "gw-a", hub_url, "sim-x")):
+            await hub.stop()  # the second gateway starts while the hub is down: it starts every source
+            async with running_gateway(gateway_settings(jetstream.url, "gw-b", hub_url, "sim-x", "sim-y")) as second:
+                registration = second.registration
+                assert registration is not None and registration.stats.refused_sources == {}
+                hub = Hub(settings)
+                await hub.start()
+                await wait_until(lambda: registration.stats.registered, "the second gateway registered")
+                assert registration.stats.contested_sources == {"sim-x": "gw-a"}
+                assert list(second.snapshot().sources) == ["sim-x", "sim-y"]  # still running: the operator decides
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{second.http_port}", timeout=5) as http:
+                    problems = (await http.get("/health")).json()["problems"]
+                assert "sim-x: runs here, but the central hub says instance gw-a owns it: stop one of them" in problems
+                registry = await listed(hub)
+                assert [source["id"] for source in registry["gw-b"]["sources"]] == ["sim-y"]
+    finally:
+        await hub.stop()
+
+
 async def test_nats_service_discovery_carries_the_subjects_and_the_record(jetstream: NatsServer) -> None:
     settings = gateway_settings(jetstream.url, "gw-disc", None, "sim-a", "sim-b")
     async with running_gateway(settings) as gateway:
