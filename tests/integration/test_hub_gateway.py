@@ -119,8 +119,12 @@ async def test_ticks_keep_flowing_while_the_hub_is_down_and_the_gateway_register
             await recorder.wait_for(lambda r: len(r.ticks("sim")) >= before + 100)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=5) as http:
                 health = (await http.get("/health")).json()
+                metrics = (await http.get("/metrics")).text.splitlines()
             assert health["status"] == "degraded" and health["central_hub"]["registered"] is False
             assert any(problem.startswith(f"central hub {hub_url}: not registered") for problem in health["problems"])
+            assert "fxgw_hub_registered 0.0" in metrics
+            failures = [line for line in metrics if line.startswith("fxgw_hub_heartbeat_failures_total ")]
+            assert len(failures) == 1 and float(failures[0].split()[1]) >= 1
             hub = Hub(settings)  # back on the same port: the next heartbeat registers the full record again
             await hub.start()
             await wait_until(lambda: registration.stats.registered, "registered with the restarted hub")
