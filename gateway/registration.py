@@ -48,6 +48,8 @@ SERVICE_NAME: Final = "fxgw"
 START_TIMEOUT_S: Final = 3.0
 """Longest wait for the hub at start; beyond it every source starts and registration is retried."""
 REQUEST_TIMEOUT_S: Final = 5.0
+MAX_ANSWER_BYTES: Final = 64 * 1024
+"""The hub's answers are a few KiB (the stored record, an error); more is not read."""
 RETRY_MIN_S: Final = 0.5
 _WILDCARD_HOSTS: Final = ("0.0.0.0", "::", "")
 
@@ -148,6 +150,8 @@ class HubRegistration:
         self._errors = ThrottledLog(logger)
         self.stats = RegistrationStats()
         self._started = False
+        self._brokers = frozenset(broker.id for broker in config.enabled_brokers)
+        """The only sources a refusal may name (a hub's answer is bounded by them)."""
 
     @property
     def hub_url(self) -> str:
@@ -178,17 +182,17 @@ class HubRegistration:
         """Remove this session's record and release its claims; a failure is logged, never raised."""
         try:
             if self.stats.registered:
-                answer = await asyncio.wait_for(
-                    self._client.delete(self._url, params={"session_id": str(self._session_id)}), timeout_s
+                status, body = await asyncio.wait_for(
+                    self._request("DELETE", params={"session_id": str(self._session_id)}), timeout_s
                 )
-                if answer.status_code in (204, 404):
+                if status in (204, 404):
                     logger.info("gateway %s: deregistered from the central hub", self._config.instance_id)
                 else:
                     logger.warning(
                         "gateway %s: the central hub refused the deregistration: %s %s",
                         self._config.instance_id,
-                        answer.status_code,
-                        clip(answer.text, 200),
+                        status,
+                        clip(body.decode(errors="replace"), 200),
                     )
         except (httpx.HTTPError, TimeoutError) as exc:
             logger.warning(
@@ -206,11 +210,11 @@ class HubRegistration:
         refused = stats.contested_sources if self._started else stats.refused_sources
         record = self._record(frozenset(stats.refused_sources) | frozenset(stats.contested_sources))
         try:
-            answer = await self._client.put(self._url, content=json.dumps(record).encode())
+            status, answer = await self._request("PUT", content=json.dumps(record).encode())
         except httpx.HTTPError as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
             return
-        if answer.status_code == 200:
+        if status == 200:
             if not self.stats.registered:
                 logger.info("gateway %s: registered with the central hub %s", self._config.instance_id, self.hub_url)
             self.stats.registered = True
@@ -219,23 +223,33 @@ class HubRegistration:
             return
         body = _json_object(answer)
         owners = body.get("owners")
-        if answer.status_code == 409 and isinstance(owners, dict) and owners:
+        if status == 409 and isinstance(owners, dict) and owners:
             known = len(refused)
             for source, owner in owners.items():
-                if isinstance(source, str) and isinstance(owner, str) and source not in refused:
-                    refused[source[:64]] = owner[:64]
+                if source in self._brokers and source not in refused and isinstance(owner, str):
+                    refused[source] = clip(owner, 64)
                     logger.error(
                         "gateway %s: source %s %s: the central hub says instance %s owns it",
                         self._config.instance_id,
-                        source[:64],
+                        source,
                         "runs here too (left out of the record; stop one of them)" if self._started else "not started",
-                        owner[:64],
+                        refused[source],
                     )
             if len(refused) > known:  # again without them, at once
                 await self._send()
                 return
         error = body.get("error")
-        self._failed(f"HTTP {answer.status_code}: {clip(str(error) if error else answer.text, 300)}")
+        self._failed(f"HTTP {status}: {clip(str(error) if error else answer.decode(errors='replace'), 300)}")
+
+    async def _request(self, method: str, **options: Any) -> tuple[int, bytes]:
+        """Status and body (at most :data:`MAX_ANSWER_BYTES`: the rest is not read) of one request to the hub."""
+        async with self._client.stream(method, self._url, **options) as answer:
+            body = bytearray()
+            async for chunk in answer.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    break
+            return answer.status_code, bytes(body[:MAX_ANSWER_BYTES])
 
     def _failed(self, reason: str) -> None:
         self.stats.registered = False
@@ -249,10 +263,11 @@ class HubRegistration:
         )
 
 
-def _json_object(answer: httpx.Response) -> dict[str, Any]:
+def _json_object(answer: bytes) -> dict[str, Any]:
+    """The hub's JSON answer as a dict; empty for anything else (not JSON, too deep, cut at the size cap)."""
     try:
-        body = answer.json()
-    except ValueError:
+        body = json.loads(answer)
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
 

@@ -26,6 +26,7 @@ from central_hub.service import Hub, HubSettings
 from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.nats_server import NatsServer
+from tests.servers.http_provider import Fault, ProviderServer, Reply
 from tests.support import REPO_ROOT, Recorder, free_port, wait_until
 
 HEARTBEAT_S = 0.5
@@ -161,6 +162,37 @@ async def test_a_source_found_owned_elsewhere_after_start_keeps_running_and_heal
                 assert [source["id"] for source in registry["gw-b"]["sources"]] == ["sim-y"]
     finally:
         await hub.stop()
+
+
+HOSTILE_HUB_ANSWERS = [
+    Reply(409, json.dumps({"error": "x", "owners": {"not-ours": "gw-x", "sim-h": 5, "": None}}).encode()),
+    Reply(200, b"{" + b" " * (2 * 1024 * 1024) + b"}"),  # an accepted heartbeat with a 2 MiB body
+    Reply(500, b"[" * 200_000),
+    Reply(409, json.dumps({"error": "e" * 1_000_000}).encode()),
+    Reply(503, b"<html><body>Service Unavailable</body></html>", content_type="text/html"),
+    Reply(409, b'{"owners": []}'),
+]
+
+
+async def test_hostile_hub_answers_are_counted_bounded_and_never_stop_the_ticks(
+    jetstream: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = await Recorder().start(jetstream.url, "market.sim-h.ticks")
+    async with ProviderServer() as hub:
+        hub.inject("/v1/gateways/gw-h", *(Fault.answer(reply) for reply in HOSTILE_HUB_ANSWERS))
+        async with running_gateway(gateway_settings(jetstream.url, "gw-h", hub.base_url, "sim-h")) as gateway:
+            registration = gateway.registration
+            assert registration is not None
+            await wait_until(lambda: len(hub.requests) > len(HOSTILE_HUB_ANSWERS), "every hostile answer was read")
+            await recorder.wait_for(lambda r: len(r.ticks("sim-h")) >= 100)
+            stats = registration.stats
+            assert list(gateway.snapshot().sources) == ["sim-h"]  # nothing named a source of ours with an owner
+            assert stats.refused_sources == {} and stats.contested_sources == {}
+            assert stats.failures >= len(HOSTILE_HUB_ANSWERS) - 1 and stats.heartbeats == 1
+            assert len(stats.last_error) < 400 and not stats.registered  # the later 405s: still counted
+    await recorder.stop()
+    assert all(request.method == "PUT" for request in hub.requests)
+    assert "failed; restarting it" not in caplog.text  # the heartbeat loop never broke
 
 
 async def test_nats_service_discovery_carries_the_subjects_and_the_record(jetstream: NatsServer) -> None:
