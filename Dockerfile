@@ -1,6 +1,7 @@
 # fxgw: forex tick gateway. Build: docker build -t fxgw .
 # Run:   docker run --rm -e OANDA_PRACTICE_TOKEN -v $PWD/brokers.yaml:/etc/fxgw/brokers.yaml fxgw
 # Demo:  docker run --rm -it fxgw demo
+# Hub:   docker run --rm -p 7000:7000 fxgw hub --nats nats://NATS_HOST:4222 --host 0.0.0.0 (nats-server -js)
 # Kafka: set kafka.spool.dir to /var/lib/fxgw/spool and keep that volume across restarts: an undelivered
 #        spool is sent to Kafka when the gateway starts again.
 FROM python:3.11-slim

@@ -4,7 +4,9 @@ Lifecycle: :meth:`Gateway.start` opens the Kafka spool (when ``kafka.enabled``),
 connects to NATS, binds the port of /health and /metrics (when ``http.enabled``;
 gateway.ops.server) and starts one named task per enabled broker and per enabled
 external collector (``external:``; they publish through the same pipeline), the best-price
-expiry timer, the lingering publisher, the Kafka writer and the HTTP server;
+expiry timer, the lingering publisher, the Kafka writer and the HTTP server. With ``central_hub.enabled`` it
+registers with the Central Hub before the collectors start (a broker source the hub says another instance owns
+is not started) and heartbeats (gateway.registration); it always answers NATS service discovery;
 :meth:`Gateway.stop` stops the HTTP server, cancels the collectors, publishes
 what is pending, gives the writer the timeout to deliver the spool (the rest
 waits there for the next start), drains the NATS connection within the timeout
@@ -27,6 +29,7 @@ from typing import Any, Final
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
+from nats.micro.service import Service
 
 from collectors.base import Collector
 from collectors.external.base import ExternalCollector
@@ -39,11 +42,21 @@ from gateway.echo import clip
 from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavailableError, SpoolError
 from gateway.kafka.writer import KafkaBackup
 from gateway.nats_connect import connect_nats
+from gateway.ops.activity import RecentActivity
+from gateway.ops.health import assess
 from gateway.ops.server import HealthServer
-from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, NatsSnapshot, SourceSnapshot
+from gateway.ops.snapshot import (
+    ExternalSnapshot,
+    GatewaySnapshot,
+    HubSnapshot,
+    KafkaSnapshot,
+    NatsSnapshot,
+    SourceSnapshot,
+)
 from gateway.pipeline import ExternalSourceStats, Pipeline, SourceStats
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
+from gateway.registration import HubRegistration, build_record, start_discovery
 from gateway.secrets import display_url, environment_secret, redact, remember_url_credentials
 
 logger = logging.getLogger(__name__)
@@ -104,6 +117,8 @@ class Gateway:
         self._backup_task: asyncio.Task[None] | None = None
         self._http: HealthServer | None = None
         self._stopping = False
+        self.registration: HubRegistration | None = None
+        self._discovery: Service | None = None
 
     async def start(self) -> None:
         """Connect to NATS and start every enabled collector; raises on a config, spool, NATS or HTTP port problem."""
@@ -155,8 +170,11 @@ class Gateway:
             if self.backup is not None:
                 self.backup.spool.close()
             raise
+        refused = await self._register() if self.config.central_hub.enabled else frozenset()
         for collector in collectors:
             config = collector.config
+            if config.id in refused:
+                continue
             self.collector_instances[config.id] = collector
             self.collectors[config.id] = CollectorStatus(config.id, collector.kind, config.priority)
             self._tasks[config.id] = asyncio.create_task(
@@ -178,6 +196,10 @@ class Gateway:
                 self._keep_running(self.pipeline.publish_lingering, "publish-lingering"), name="publish-lingering"
             ),
         ]
+        if self.registration is not None:
+            self._service_tasks.append(
+                asyncio.create_task(self._keep_running(self.registration.run, "hub-heartbeat"), name="hub-heartbeat")
+            )
         if self.backup is not None:
             self._backup_task = asyncio.create_task(self._keep_running(self.backup.run, "kafka-writer"), name="kafka")
             sync_interval_s = self.config.kafka.spool.fsync_interval_ms / 1000
@@ -194,6 +216,26 @@ class Gateway:
         if self._http is not None:
             self._http.start()
             logger.info("gateway %s: /health and /metrics on %s", self.config.instance_id, self._http.url)
+        try:
+            self._discovery = await start_discovery(self._nats, lambda: self._record(refused))
+        except (NatsError, TimeoutError, OSError) as exc:  # discovery is a convenience: never a reason not to run
+            logger.warning("gateway %s: NATS service discovery not started: %r", self.config.instance_id, exc)
+
+    async def _register(self) -> frozenset[str]:
+        """Register with the Central Hub before the collectors start; the sources not to start (owned elsewhere)."""
+        assert self.pipeline is not None
+        self.registration = HubRegistration(self.config, self.pipeline.session_id, self._record)
+        return await self.registration.register_at_start()
+
+    def _record(self, excluded: frozenset[str]) -> dict[str, Any]:
+        """This gateway's Central Hub record now, with the status and problems of its /health."""
+        assert self.pipeline is not None
+        status: str = "starting"
+        problems: tuple[str, ...] = ()
+        if self._tasks:  # the collectors run: /health has something to say
+            report = self._http.report() if self._http is not None else assess(self.snapshot(), RecentActivity())
+            status, problems = report.status.value, report.problems
+        return build_record(self.config, self.pipeline.session_id, self.http_port, status, problems, excluded)
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop the HTTP server and the collectors, publish what is pending, drain and close NATS."""
@@ -212,6 +254,11 @@ class Gateway:
                 )
         if self.pipeline is not None:
             await self.pipeline.publish_pending()
+        if self.registration is not None:
+            await self.registration.deregister(timeout_s)
+        if self._discovery is not None:
+            with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(self._discovery.stop(), timeout_s)
         if self.backup is not None and self._backup_task is not None:
             await self.backup.drain(timeout_s)
             self._backup_task.cancel()
@@ -392,6 +439,19 @@ class Gateway:
                 source_id: self._external_snapshot(status, pipeline.external.get(source_id) or ExternalSourceStats())
                 for source_id, status in self.external.items()
             },
+            hub=self._hub_snapshot(self.registration) if self.registration is not None else None,
+        )
+
+    def _hub_snapshot(self, registration: HubRegistration) -> HubSnapshot:
+        stats = registration.stats
+        return HubSnapshot(
+            url=registration.hub_url,
+            registered=stats.registered,
+            heartbeats=stats.heartbeats,
+            failures=stats.failures,
+            last_error=stats.last_error,
+            refused_sources=dict(stats.refused_sources),
+            contested_sources=dict(stats.contested_sources),
         )
 
     def _external_snapshot(self, status: CollectorStatus, counted: ExternalSourceStats) -> ExternalSnapshot:

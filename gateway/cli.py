@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn, TextIO
@@ -64,6 +66,8 @@ DEFAULT_REPLAY_DATA: Final = Path("../shared/data/oanda-eurusd-ticks")
 STATUS_INTERVAL_S: Final = 1.0
 TAIL_CONNECT_TIMEOUT_S: Final = 5.0
 DEMO_REPLAY_SPEED: Final = 30
+DEMO_HEARTBEAT_S: Final = 2.0
+"""The demo gateway's heartbeat, and its hub's: a stopped demo gateway leaves the list within 6 s."""
 EXIT_INTERRUPTED: Final = 130
 """Exit status when a second Ctrl-C cuts the shutdown short (128 + SIGINT, as shells report it)."""
 
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     install_log_redaction()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: every heartbeat to the hub
     try:
         return int(args.handler(args))
     except ConfigError as exc:
@@ -121,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     _add_replay_parser(commands)
+    _add_hub_parser(commands)
     _add_reference_parser(commands)
     _add_validate_parser(commands)
     return parser
@@ -189,6 +195,80 @@ def _add_replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     replay.error = usage_error  # type: ignore[method-assign]  # the sub-command's parser is argparse's to build
     replay.set_defaults(handler=_replay)
+
+
+def _add_hub_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from central_hub.service import DEFAULT_BUCKET, DEFAULT_HEARTBEAT_S, DEFAULT_PORT
+
+    hub = commands.add_parser(
+        "hub",
+        help="run the Central Hub (service registry), or list what it holds (hub ls)",
+        description="Run the Central Hub: a registry of gateway instances kept in a NATS JetStream key-value "
+        "bucket (nats-server -js), served over HTTP (/v1/gateways, /v1/routes, /health, /metrics).",
+    )
+    hub.add_argument("--nats", help="NATS URL with JetStream (default: $NATS_URL)")
+    hub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    hub.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"0 = any free port (default: {DEFAULT_PORT})")
+    hub.add_argument(
+        "--heartbeat-s",
+        type=float,
+        default=DEFAULT_HEARTBEAT_S,
+        help=f"heartbeat expected of gateways; records expire after 3 (default: {DEFAULT_HEARTBEAT_S:g})",
+    )
+    hub.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"key-value bucket (default: {DEFAULT_BUCKET})")
+    hub.add_argument("--replicas", type=int, default=1, help="bucket replicas on a NATS cluster (default: 1)")
+    hub.set_defaults(handler=_hub)
+    actions = hub.add_subparsers(metavar="ACTION")
+    listing = actions.add_parser("ls", help="print the registered gateways as a table")
+    listing.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the hub's HTTP address")
+    listing.add_argument("--json", action="store_true", help="print the hub's JSON answer instead")
+    listing.set_defaults(handler=_hub_ls)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    """``fxgw hub``: serve until SIGINT/SIGTERM."""
+    from central_hub.service import Hub, HubSettings
+
+    nats_url = args.nats or os.environ.get("NATS_URL")
+    if not nats_url:
+        raise ConfigError("fxgw hub: give --nats URL (a nats-server with JetStream) or set NATS_URL")
+    if not 0 <= args.port <= 65535 or not 0 < args.heartbeat_s <= 3600 or not 1 <= args.replicas <= 5:
+        raise ConfigError("fxgw hub: --port 0-65535, --heartbeat-s above 0 up to 3600, --replicas 1-5")
+    settings = HubSettings(nats_url, args.host, args.port, args.heartbeat_s, bucket=args.bucket, replicas=args.replicas)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        _on_stop_signals(stop)
+        hub = Hub(settings)
+        await hub.start()
+        print(f"Central Hub: {hub.url}", file=sys.stderr, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await hub.stop()
+
+    return _serve(serve)
+
+
+def _hub_ls(args: argparse.Namespace) -> int:
+    """``fxgw hub ls``: 0 with the table printed, 1 when the hub cannot answer."""
+    import httpx
+
+    from central_hub.models import table
+
+    try:
+        answer = httpx.get(f"{args.url.rstrip('/')}/v1/gateways", timeout=TAIL_CONNECT_TIMEOUT_S)
+        answer.raise_for_status()
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"fxgw hub ls: {shown(args.url, ECHO_CHARS)}: {clip(str(exc), ECHO_CHARS)}", file=sys.stderr)
+        return 1
+    gateways = body.get("gateways") if isinstance(body, dict) else None
+    if not isinstance(gateways, list):
+        print(f"fxgw hub ls: {shown(args.url, ECHO_CHARS)} did not answer a list of gateways", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2) if args.json else table([g for g in gateways if isinstance(g, dict)]))
+    return 0
 
 
 def _add_reference_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -481,9 +561,10 @@ async def _print_status(gateway: Gateway) -> None:
         print(f"\r\x1b[K{text}" if interactive else text, end="" if interactive else "\n", file=sys.stderr, flush=True)
 
 
-def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
+def demo_config(recorded_data: Path | None, rate: float, hub_url: str) -> GatewayConfig:
     """Two simulated brokers quoting one market with different priorities, when data is there, recorded quotes, and
-    the FX market sessions (an external collector; its state is kept in memory, so the demo leaves no file).
+    the FX market sessions (an external collector; its state is kept in memory, so the demo leaves no file),
+    registered with the Central Hub at ``hub_url``.
 
     The simulated brokers share USD_JPY, GBP_USD and AUD_USD, so their best price shows priority and
     spread at work; the recorded 2014 quotes have EUR_USD to themselves, since a real market of 2014 and a
@@ -507,7 +588,13 @@ def demo_config(recorded_data: Path | None, rate: float) -> GatewayConfig:
             }
         )
     external = [{"id": "sessions", "kind": "market_sessions"}]  # computed from the time-zone rules: no network
-    settings = {"instance_id": "fxgw-demo", "http": {"port": 0}, "brokers": brokers, "external": external}
+    settings = {
+        "instance_id": "fxgw-demo",
+        "http": {"port": 0},
+        "brokers": brokers,
+        "external": external,
+        "central_hub": {"enabled": True, "url": hub_url, "heartbeat_interval_s": DEMO_HEARTBEAT_S},
+    }
     return parse_config({**settings, "state_dir": None}, "demo")
 
 
@@ -516,8 +603,10 @@ def _demo(args: argparse.Namespace) -> int:
     if replay_data is not None and not replay_data.is_dir():
         print(f"recorded source skipped: no quote files at {replay_data} (pass --replay-data FOLDER)", file=sys.stderr)
         replay_data = None
-    config = demo_config(replay_data, args.rate)
-    with NatsServer() as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="fxgw-demo-js-") as store,
+        NatsServer(extra_args=("-js", "-sd", store)) as server,
+    ):
         print(f"NATS is at {server.url}", file=sys.stderr)
         print(f"Watch it:   fxgw tail 'market.>' --url {server.url}", file=sys.stderr)
         subjects = (
@@ -526,7 +615,21 @@ def _demo(args: argparse.Namespace) -> int:
         )
         print(f"Subjects:   {subjects}", file=sys.stderr)
         print("Ctrl-C stops the demo.", file=sys.stderr)
-        return _serve(lambda: _run_gateway(config, server.url, show_status=True, duration_s=args.duration))
+        return _serve(lambda: _run_demo(replay_data, args.rate, server.url, args.duration))
+
+
+async def _run_demo(replay_data: Path | None, rate: float, nats_url: str, duration_s: float) -> None:
+    """A Central Hub on a free port of the demo's nats-server, then the demo gateway registered with it."""
+    from central_hub.service import Hub, HubSettings
+
+    hub = Hub(HubSettings(nats_url, port=0, heartbeat_s=DEMO_HEARTBEAT_S))
+    await hub.start()
+    print(f"Central Hub: {hub.url}", file=sys.stderr)
+    print(f"List it:    fxgw hub ls --url {hub.url}", file=sys.stderr, flush=True)
+    try:
+        await _run_gateway(demo_config(replay_data, rate, hub.url), nats_url, show_status=True, duration_s=duration_s)
+    finally:
+        await hub.stop()
 
 
 def _tail(args: argparse.Namespace) -> int:

@@ -270,11 +270,11 @@ class HttpConfig(_Strict):
 
 
 class CentralHubConfig(_Strict):
-    """Service registry; registration is not part of this version, so ``enabled`` must stay false."""
+    """Registration with the Central Hub (gateway.registration): record at start, heartbeats, deregistration."""
 
     enabled: bool = False
-    url: str = "http://127.0.0.1:7000"
-    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    url: str = Field(default="http://127.0.0.1:7000", pattern=r"^https?://[^\s/]+/?$")
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
 
 
 class GatewayConfig(_Strict):
@@ -312,8 +312,6 @@ class GatewayConfig(_Strict):
             raise ValueError(
                 f"ids of brokers and external collectors must be unique; repeated: {', '.join(duplicated)}"
             )
-        if self.central_hub.enabled:
-            raise ValueError("central_hub.enabled: registration is not available in this version; set it to false")
         return self
 
     @property

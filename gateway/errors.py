@@ -19,6 +19,7 @@ the boundary and chained with ``from``::
     ├── ChildStartError          a child process (nats-server, a test broker) did not print its ready line
     ├── HttpBindError            /health and /metrics cannot listen on the configured address
     ├── ReplayError              a replay lost Kafka or NATS (retriable)
+    ├── RegistryUnavailableError the Central Hub's bucket cannot be read or written (NATS or JetStream down; retriable)
     ├── SpoolError               the Kafka spool's directory is in use, unreadable or of another format
     │   ├── SpoolFullError           the spool holds its max_bytes of undelivered records (retriable)
     │   └── SpoolWriteError          the disk refused a write (retriable)
@@ -135,6 +136,12 @@ class HttpBindError(GatewayError):
 
 class ReplayError(GatewayError):
     """Kafka or NATS could not be reached, or stopped answering, during a replay."""
+
+    retriable = True
+
+
+class RegistryUnavailableError(GatewayError):
+    """The Central Hub cannot reach its JetStream bucket (central_hub.store); the hub answers 503."""
 
     retriable = True
 

@@ -8,7 +8,8 @@
 - :func:`wait_until` polls a condition that no message announces (a counter, a snapshot);
 - :func:`free_port` picks a loopback port for a server a test starts, stops and starts again;
 - :func:`compact_json` writes a provider's JSON as OANDA sends it;
-- :func:`fxgw` runs the command line as a user does, in a subprocess from the repository's root.
+- :func:`fxgw` runs the command line as a user does, in a subprocess from the repository's root;
+- :func:`hub_record` builds a gateway's Central Hub record (tests of the hub and its benchmark).
 
 A fake that one test file alone needs stays in that file.
 """
@@ -250,3 +251,41 @@ async def wait_until(condition: Callable[[], bool], what: str = "", timeout_s: f
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await asyncio.sleep(0.02)
+
+
+def hub_record(
+    instance_id: str,
+    session_id: int = 1,
+    sources: Sequence[str] = ("oanda-a",),
+    *,
+    instruments: Sequence[str] = ("EUR_USD", "USD_JPY"),
+    heartbeat_s: float = 0.5,
+    external: Sequence[str] = (),
+) -> dict[str, object]:
+    """A valid Central Hub record (central_hub.models.GatewayRecord) as a gateway sends it."""
+    return {
+        "instance_id": instance_id,
+        "session_id": session_id,
+        "version": "0.1.0",
+        "host": "gw-host-1",
+        "http_port": 8080,
+        "health_url": "http://gw-host-1:8080/health",
+        "metrics_url": "http://gw-host-1:8080/metrics",
+        "protocol": "nats+kafka",
+        "nats_url": "nats://***@nats-1:4222",
+        "subject_prefix": "market",
+        "subjects": [f"market.{source}.ticks" for source in sources] + ["market.best.ticks", "market.rejected"],
+        "kafka": {
+            "bootstrap": "kafka-1:9092",
+            "ticks_topic": "market.ticks",
+            "best_prices_topic": "market.best",
+            "rejections_topic": "market.rejected",
+            "status_topic": "market.status",
+            "external_topic": "market.external",
+        },
+        "sources": [{"id": source, "kind": "oanda", "instruments": list(instruments)} for source in sources]
+        + [{"id": source, "kind": "fred", "external": True} for source in external],
+        "heartbeat_interval_s": heartbeat_s,
+        "status": "ok",
+        "problems": [],
+    }

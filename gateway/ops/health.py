@@ -21,6 +21,8 @@ Status rules; ``problems`` has one sentence per finding and is empty exactly whe
   ``DROP_MEMORY_S`` (5 min); NATS dropped ticks in that time. The totals since
   start stay in the document and in /metrics; only recent drops degrade, so
   the status clears once the hole is that old.
+- ``degraded`` also when the Central Hub is enabled and the gateway is not registered (hub unreachable,
+  refusing), or a source was not started because the hub names another instance as its owner.
 - ``ok`` otherwise.
 
 ``ticks_per_s`` is the rate over a rolling window of the last 10 s (shorter
@@ -39,7 +41,7 @@ from typing import Any
 
 from gateway.clock import NS_PER_S
 from gateway.ops.activity import DROP_MEMORY_S, RecentActivity
-from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, KafkaSnapshot, SourceSnapshot
+from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, HubSnapshot, KafkaSnapshot, SourceSnapshot
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
 
@@ -95,6 +97,8 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
             f"nats connection lost in the last {DROP_MEMORY_S // 60} min: up to {recent.nats_unconfirmed:,} messages "
             f"sent just before were not confirmed and may be lost (consumers see batch_seq gaps)"
         )
+    if snapshot.hub is not None:
+        degraded.extend(_hub_problems(snapshot.hub))
     status = HealthStatus.DOWN if down else HealthStatus.DEGRADED if degraded else HealthStatus.OK
     problems = (*down, *degraded)
     document = {
@@ -121,6 +125,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
         },
         "kafka": _kafka_document(snapshot.kafka) if snapshot.kafka is not None else None,
         "external": {source_id: _external_document(collector) for source_id, collector in snapshot.external.items()},
+        "central_hub": _hub_document(snapshot.hub) if snapshot.hub is not None else None,
     }
     return HealthReport(status, problems, document)
 
@@ -172,6 +177,27 @@ def _kafka_problems(kafka: KafkaSnapshot, records_dropped_recently: int) -> Iter
             f"{DROP_MEMORY_S // 60} min ({kafka.records_dropped:,} records, {kafka.ticks_dropped:,} ticks since start)"
             + _because("; ".join(error for error in (kafka.last_spool_error, kafka.last_set_aside) if error))
         )
+
+
+def _hub_problems(hub: HubSnapshot) -> Iterator[str]:
+    for source_id, owner in hub.refused_sources.items():
+        yield f"{source_id}: not started: the central hub says instance {owner} owns it"
+    for source_id, owner in hub.contested_sources.items():
+        yield f"{source_id}: runs here, but the central hub says instance {owner} owns it: stop one of them"
+    if not hub.registered:
+        yield f"central hub {hub.url}: not registered" + _because(hub.last_error)
+
+
+def _hub_document(hub: HubSnapshot) -> dict[str, Any]:
+    return {
+        "url": hub.url,
+        "registered": hub.registered,
+        "heartbeats": hub.heartbeats,
+        "failures": hub.failures,
+        "last_error": hub.last_error,
+        "refused_sources": dict(hub.refused_sources),
+        "contested_sources": dict(hub.contested_sources),
+    }
 
 
 def _because(error: str) -> str:

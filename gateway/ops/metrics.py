@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.clock import NS_PER_S
-from gateway.ops.snapshot import GatewaySnapshot, KafkaSnapshot, NatsSnapshot
+from gateway.ops.snapshot import GatewaySnapshot, HubSnapshot, KafkaSnapshot, NatsSnapshot
 
 
 def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
@@ -62,7 +62,23 @@ def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
         families += _external_families(snapshot)
     if snapshot.kafka is not None:
         families += _kafka_families(snapshot.kafka)
+    if snapshot.hub is not None:
+        families += _hub_families(snapshot.hub)
     return families
+
+
+def _hub_families(hub: HubSnapshot) -> list[Metric]:
+    """The ``fxgw_hub_registration_*`` families, only when ``central_hub.enabled``."""
+    return [
+        GaugeMetricFamily(
+            "fxgw_hub_registered", "1 while the Central Hub accepted the last heartbeat.", value=int(hub.registered)
+        ),
+        CounterMetricFamily(
+            "fxgw_hub_heartbeat_failures_total",
+            "Registrations and heartbeats that did not get through to the Central Hub.",
+            value=hub.failures,
+        ),
+    ]
 
 
 def _external_families(snapshot: GatewaySnapshot) -> list[Metric]:

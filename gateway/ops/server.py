@@ -78,8 +78,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: SIGINT and SIGTERM belong to the gateway, which stops this server."""
+class SignalFreeServer(uvicorn.Server):
+    """uvicorn without its signal handlers: SIGINT and SIGTERM belong to the gateway (or hub), which stops it."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -110,7 +110,7 @@ class HealthServer:
             ws="none",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
-        self._server = _Server(config)
+        self._server = SignalFreeServer(config)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property

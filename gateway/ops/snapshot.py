@@ -166,6 +166,22 @@ class KafkaSnapshot:
 
 
 @dataclass(slots=True, frozen=True)
+class HubSnapshot:
+    """The registration with the Central Hub (gateway.registration), when ``central_hub.enabled``."""
+
+    url: str
+    registered: bool
+    heartbeats: int = 0
+    failures: int = 0
+    """Registrations and heartbeats that did not get through since start."""
+    last_error: str = ""
+    refused_sources: Mapping[str, str] = field(default_factory=dict)
+    """Sources not started because another instance owns them: source id -> owner."""
+    contested_sources: Mapping[str, str] = field(default_factory=dict)
+    """Sources running here although the hub names another owner (learned after start): source id -> owner."""
+
+
+@dataclass(slots=True, frozen=True)
 class GatewaySnapshot:
     """The whole gateway at one moment."""
 
@@ -181,6 +197,8 @@ class GatewaySnapshot:
     """The best price of every instrument with a live source; the aggregator never changes a reported BestQuote."""
     external: Mapping[str, ExternalSnapshot] = field(default_factory=dict)
     """External collectors by id, in configuration order."""
+    hub: HubSnapshot | None = None
+    """None when ``central_hub`` is disabled."""
 
     def accepted_counts(self) -> dict[str, int]:
         """Ticks accepted since start, by source."""

@@ -83,6 +83,9 @@ def test_demo_runs_prints_how_to_subscribe_and_stops_cleanly(shared_data: Path) 
     assert status and "sim-primary" in status[-1] and "recorded-eurusd" in status[-1] and "EUR_USD" in status[-1]
     assert re.search(r"sessions [1-9]\d* items", status[-1]), status[-1]
     assert "gateway fxgw-demo stopped" in result.stderr
+    assert re.search(r"Central Hub: http://127\.0\.0\.1:\d+", result.stderr)
+    assert "gateway fxgw-demo: registered with the central hub" in result.stderr
+    assert "gateway fxgw-demo: deregistered from the central hub" in result.stderr
 
 
 def test_check_config_lists_external_collectors_and_their_keys(tmp_path: Path) -> None:

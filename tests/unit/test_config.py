@@ -259,9 +259,9 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             id="spool_segment_above_limit",
         ),
         pytest.param(
-            {"brokers": [SIM], "central_hub": {"enabled": True}},
-            ["central_hub.enabled", "not available in this version"],
-            id="central_hub_enabled_is_rejected",
+            {"brokers": [SIM], "central_hub": {"enabled": True, "url": "ftp://hub"}},
+            ["central_hub.url", "String should match pattern"],
+            id="central_hub_url_not_http",
         ),
         pytest.param({"brokers": []}, ["<top level>: list at least one broker or external collector"], id="no_brokers"),
         pytest.param(

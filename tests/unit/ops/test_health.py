@@ -9,7 +9,7 @@ import pytest
 
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import HealthStatus, assess
-from gateway.ops.snapshot import GatewaySnapshot
+from gateway.ops.snapshot import GatewaySnapshot, HubSnapshot
 from tests.unit.ops.samples import (
     DISCONNECTED,
     KAFKA,
@@ -274,6 +274,7 @@ def test_health_document_has_every_field_and_is_json() -> None:
             },
         },
         "external": {},
+        "central_hub": None,
         "kafka": {
             "enabled": True,
             "connected": True,
@@ -306,3 +307,35 @@ def test_unauthorized_in_the_document_is_true_for_the_published_status_alone() -
     state = snapshot(sources={"oanda-a": oanda(connection=UNAUTHORIZED)})
     source = assess(state, NOTHING_RECENT).document["sources"]["oanda-a"]
     assert source["unauthorized"] is True
+
+
+def test_the_central_hub_unreachable_or_owning_a_source_elsewhere_degrades_and_is_named() -> None:
+    hub = HubSnapshot(
+        url="http://hub:7000",
+        registered=False,
+        heartbeats=3,
+        failures=2,
+        last_error="ConnectError: refused",
+        refused_sources={"oanda-b": "gw-2"},
+        contested_sources={"oanda-c": "gw-3"},
+    )
+    report = assess(dataclasses.replace(snapshot(sources={"sim": SIM}), hub=hub), NOTHING_RECENT)
+    assert (report.status, list(report.problems)) == (
+        DEGRADED,
+        [
+            "oanda-b: not started: the central hub says instance gw-2 owns it",
+            "oanda-c: runs here, but the central hub says instance gw-3 owns it: stop one of them",
+            "central hub http://hub:7000: not registered (ConnectError: refused)",
+        ],
+    )
+    assert report.document["central_hub"] == {
+        "url": "http://hub:7000",
+        "registered": False,
+        "heartbeats": 3,
+        "failures": 2,
+        "last_error": "ConnectError: refused",
+        "refused_sources": {"oanda-b": "gw-2"},
+        "contested_sources": {"oanda-c": "gw-3"},
+    }
+    registered = dataclasses.replace(hub, registered=True, refused_sources={}, contested_sources={})
+    assert assess(dataclasses.replace(snapshot(sources={"sim": SIM}), hub=registered), NOTHING_RECENT).status is OK

@@ -1,0 +1,1 @@
+"""The Central Hub: a service registry of gateway instances on a NATS JetStream key-value bucket (see README.md)."""
