@@ -61,25 +61,37 @@ _NO_AGE: Final = 1 << 62
 _REASON_PREFIX: Final = "REJECTION_REASON_"
 
 
+DEFAULT_WEIGHT_AT_BEST: Final = 0.35
+DEFAULT_WEIGHT_SPREAD: Final = 0.20
+DEFAULT_WEIGHT_COMPLETENESS: Final = 0.20
+DEFAULT_WEIGHT_UPTIME: Final = 0.10
+DEFAULT_WEIGHT_QUOTE_AGE: Final = 0.15
+DEFAULT_WINDOW_S: Final = 300.0
+"""Window of the score, of the quote-age and spread percentiles and of the clock offset: 5 minutes."""
+DEFAULT_COMPLETENESS_FLOOR: Final = 0.80
+DEFAULT_SWITCH_LEAD: Final = 0.05
+DEFAULT_SWITCH_HOLD_S: Final = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreWeights:
     """Weights of the composite score; they sum to 1."""
 
-    at_best: float = 0.35
-    spread: float = 0.20
-    completeness: float = 0.20
-    uptime: float = 0.10
-    quote_age: float = 0.15
+    at_best: float = DEFAULT_WEIGHT_AT_BEST
+    spread: float = DEFAULT_WEIGHT_SPREAD
+    completeness: float = DEFAULT_WEIGHT_COMPLETENESS
+    uptime: float = DEFAULT_WEIGHT_UPTIME
+    quote_age: float = DEFAULT_WEIGHT_QUOTE_AGE
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerQualityPolicy:
     """Windows and thresholds (config ``broker_quality:``); ratios in [0, 1], times in seconds."""
 
-    window_s: float = 300.0
-    completeness_floor: float = 0.80
-    switch_lead: float = 0.05
-    switch_hold_s: float = 30.0
+    window_s: float = DEFAULT_WINDOW_S
+    completeness_floor: float = DEFAULT_COMPLETENESS_FLOOR
+    switch_lead: float = DEFAULT_SWITCH_LEAD
+    switch_hold_s: float = DEFAULT_SWITCH_HOLD_S
     weights: ScoreWeights = field(default_factory=ScoreWeights)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
     """A quote older than this no longer stands (the aggregator's ``best_price.stale_after_ms``)."""
@@ -94,6 +106,7 @@ class _Track:
         "last_recv_ns",
         "last_spread_px",
         "missing",
+        "missing_cause",
         "missing_since_ns",
         "open_ns",
         "quoted_ns",
@@ -116,6 +129,7 @@ class _Track:
         self.open_ns = 0
         self.missing = dict.fromkeys(MISSING_CAUSES, 0)
         self.missing_since_ns = 0
+        self.missing_cause = ""
         self.best_bid_ns = 0
         self.best_ask_ns = 0
         self.spread_samples: deque[int] = deque(maxlen=samples)
@@ -159,7 +173,8 @@ class RecentEvent:
     ts_ns: int
     source: str
     kind: str
-    """``disconnected``, ``reconnected``, ``stopped``, ``stale``, ``not_tradeable`` or ``rejected``."""
+    """``disconnected``, ``reconnected``, ``stopped``, ``rejected``, a MISSING_CAUSES entry (the source started
+    missing an open instrument) or ``back`` (it no longer does; ``seconds`` says how long it did)."""
     instrument: str = ""
     seconds: float | None = None
     detail: str = ""
@@ -186,6 +201,8 @@ class InstrumentQuality:
     at_best: float | None
     score: float | None
     eligible: bool
+    missing_now: str = ""
+    """Why the source misses the open market now (a MISSING_CAUSES entry), empty when it does not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +485,7 @@ class BrokerQuality:
                     seconds = (now_ns - track.missing_since_ns) / NS_PER_S
                     self._recent.append(RecentEvent(now_ns, source_id, "back", instrument, seconds))
                     track.missing_since_ns = 0
+                track.missing_cause = cause or ""
 
     def _sample(self, now_ns: int) -> _Sample:
         return _Sample(
@@ -627,6 +645,7 @@ class BrokerQuality:
             at_best=(bid_ns + ask_ns) / (2 * best_ns) if best_ns else None,
             score=score,
             eligible=eligible,
+            missing_now=track.missing_cause,
         )
 
 
