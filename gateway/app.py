@@ -157,7 +157,9 @@ class Gateway:
                 self._external_classes[entry.kind](entry, self.pipeline, state_dir) for entry in external
             ]
             http = self.config.http
-            self._http = HealthServer(self.snapshot, http.host, http.port) if http.enabled else None
+            self._http = (
+                HealthServer(self.snapshot, http.host, http.port, live_page=http.live_page) if http.enabled else None
+            )
         except (ConfigError, HttpBindError):
             await self._nats.close()
             if self.backup is not None:

@@ -321,6 +321,7 @@ class HttpConfig(_Strict):
     enabled: bool = True
     host: str = Field(default=DEFAULT_HTTP_HOST, pattern=r"^[A-Za-z0-9._:-]+$", description="Address to listen on.")
     port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, description="0 = any free port (logged).")
+    live_page: bool = Field(default=True, description="Serve the live page (gateway.ops.live_page) at /.")
 
 
 class CentralHubConfig(_Strict):
