@@ -2,8 +2,8 @@
 
 Fed with times passed in (ns since the epoch, the gateway's receive clock), never reading a clock itself:
 
-- :meth:`BrokerQuality.observe_quote` for every accepted quote (the hot path: a few arithmetic operations and one
-  bisect; everything else waits for the once-a-second :meth:`BrokerQuality.observe`);
+- :meth:`BrokerQuality.observe_quote` for every accepted quote (the hot path: one lookup and a few additions;
+  everything else waits for the once-a-second :meth:`BrokerQuality.observe`);
 - :meth:`BrokerQuality.observe_status` and :meth:`BrokerQuality.observe_down` for connection changes;
 - :meth:`BrokerQuality.observe_best` with the aggregator's best-price changes (gateway.aggregator);
 - :meth:`BrokerQuality.observe_rejection` for each rejected quote (the live page lists the recent ones);
@@ -16,8 +16,9 @@ Definitions (README "Broker quality" repeats them):
   ahead of ours) is counted apart and observed as 0. The smallest raw age over the window estimates the clock
   offset (plus the smallest network delay): quotes, not heartbeats, since heartbeats do not reach the pipeline.
 - **Spread** in pips of the instrument, tradeable quotes only: tick-weighted (sum and count) and time-weighted
-  (spread x seconds it stood, each quote held at most ``stale_after``, over the seconds quoted); p50/p95 from
-  the spread standing at each once-a-second sample over the window (so they are time-weighted too).
+  (at each once-a-second sample, the standing spread times the seconds since the previous sample, over those
+  seconds; a quote stands until ``stale_after``, a non-tradeable quote or a disconnection); p50/p95 of the
+  spreads standing at the samples over the window (so time-weighted too).
 - **Uptime**: seconds the source delivered; **disconnects**: DISCONNECTED statuses and collector stops;
   **gap**: the seconds RECONNECTED statuses report.
 - **Completeness** of a (source, instrument): the share of the open-market time (some source has a live
@@ -36,7 +37,7 @@ Definitions (README "Broker quality" repeats them):
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,10 @@ class _Track:
     """One (source, instrument): counters since start; prices in 1e-9 units, times in ns."""
 
     __slots__ = (
+        "age_buckets",
+        "age_min_ns",
+        "age_sum_ns",
+        "ages",
         "best_ask_ns",
         "best_bid_ns",
         "last_recv_ns",
@@ -108,19 +113,27 @@ class _Track:
         "missing",
         "missing_cause",
         "missing_since_ns",
+        "negative_ages",
         "open_ns",
         "quoted_ns",
         "spread_samples",
         "spread_sum_px",
-        "spread_ticks",
         "ticks",
         "tw_spread_px_ns",
+        "untradeable_ticks",
     )
 
     def __init__(self, samples: int) -> None:
         self.ticks = 0
+        self.untradeable_ticks = 0
+        self.age_buckets = [0] * (len(_AGE_BOUNDS_NS) + 1)
+        self.age_sum_ns = 0
+        self.age_min_ns = _NO_AGE
+        """The smallest raw age since the last :meth:`BrokerQuality.observe`."""
+        self.ages: list[int] = []
+        """Raw ages (ns) of the quotes since the last flush, bucketed in bulk there."""
+        self.negative_ages = 0
         self.spread_sum_px = 0
-        self.spread_ticks = 0
         self.tw_spread_px_ns = 0
         self.quoted_ns = 0
         self.last_recv_ns = 0
@@ -136,34 +149,36 @@ class _Track:
 
 
 class _Source:
-    """One source: quote ages since start, connection figures, and its tracks by instrument."""
+    """One source: connection figures, and its tracks by instrument (which hold the quote ages)."""
 
     __slots__ = (
-        "age_buckets",
-        "age_min_ns",
         "age_minima",
-        "age_sum_ns",
         "delivering",
         "disconnects",
         "gap_ns",
-        "negative_ages",
         "seen_ns",
         "tracks",
         "up_ns",
     )
 
     def __init__(self, samples: int) -> None:
-        self.age_buckets = [0] * (len(_AGE_BOUNDS_NS) + 1)
-        self.age_sum_ns = 0
-        self.age_min_ns = _NO_AGE
         self.age_minima: deque[tuple[int, int]] = deque(maxlen=samples)
-        self.negative_ages = 0
         self.tracks: dict[str, _Track] = {}
         self.delivering = True
         self.up_ns = 0
         self.seen_ns = 0
         self.disconnects = 0
         self.gap_ns = 0
+
+    def ages(self) -> tuple[tuple[int, ...], int, int]:
+        """Quote-age bucket counts, sum (ns) and negative ages of all its instruments."""
+        tracks = self.tracks.values()
+        buckets = tuple(sum(counts) for counts in zip(*(track.age_buckets for track in tracks), strict=True))
+        return (
+            buckets or (0,) * (len(_AGE_BOUNDS_NS) + 1),
+            sum(track.age_sum_ns for track in tracks),
+            sum(track.negative_ages for track in tracks),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +300,8 @@ class BrokerQuality:
         self._spread_samples = math.ceil(policy.window_s) + 1
         self._pip_px = pip_px
         self._sources: dict[str, _Source] = {}
+        self._hot: dict[str, dict[str, _Track]] = {}
+        """Tracks by source and instrument, for the hot path's lookups."""
         self._samples: deque[_Sample] = deque()
         self._best: dict[str, BestQuote] = {}
         self._best_total_ns: dict[str, int] = {}
@@ -294,43 +311,34 @@ class BrokerQuality:
         self._recent: deque[RecentEvent] = deque(maxlen=RECENT_EVENTS)
         self._last_observe_ns = 0
         for source, instruments in (instruments_by_source or {}).items():
-            state = self._source(source)
+            self._source(source)
             for instrument in instruments:
-                self._track(state, instrument)
+                self._track(source, instrument)
 
     def observe_quote(self, quote: Quote) -> None:
-        """An accepted quote (hot path)."""
-        source = self._sources.get(quote.source)
-        if source is None:
-            source = self._source(quote.source)
-        track = source.tracks.get(quote.instrument)
-        if track is None:
-            track = self._track(source, quote.instrument)
-        recv_ns = quote.ts_recv_ns
-        age_ns = recv_ns - quote.ts_event_ns
-        if age_ns < source.age_min_ns:
-            source.age_min_ns = age_ns
-        if age_ns < 0:
-            source.negative_ages += 1
-            age_ns = 0
-        source.age_buckets[bisect_left(_AGE_BOUNDS_NS, age_ns)] += 1
-        source.age_sum_ns += age_ns
-        track.ticks += 1
-        standing = track.last_spread_px
-        if standing:
-            held_ns = recv_ns - track.last_recv_ns
-            if held_ns > self._stale_ns:
-                held_ns = self._stale_ns
-            track.tw_spread_px_ns += standing * held_ns
-            track.quoted_ns += held_ns
+        """An accepted quote (hot path: two lookups, an append and an addition; its age is bucketed in bulk by
+        :meth:`flush`, the time-weighted figures by :meth:`observe`)."""
+        try:
+            track = self._hot[quote.source][quote.instrument]
+        except KeyError:  # the first quote of this (source, instrument)
+            track = self._track(quote.source, quote.instrument)
+        recv_ns = track.last_recv_ns = quote.ts_recv_ns
+        track.ages.append(recv_ns - quote.ts_event_ns)
         if quote.tradeable:
-            spread = quote.ask_px - quote.bid_px
+            spread = track.last_spread_px = quote.ask_px - quote.bid_px
             track.spread_sum_px += spread
-            track.spread_ticks += 1
-            track.last_spread_px = spread
         else:
+            track.untradeable_ticks += 1
             track.last_spread_px = 0
-        track.last_recv_ns = recv_ns
+
+    def flush(self) -> None:
+        """Bucket the ages observed since the last flush (the pipeline calls it per publish, which bounds them)."""
+        for tracks in self._hot.values():
+            for track in tracks.values():
+                ages = track.ages
+                if ages:
+                    track.ages = []
+                    _bucket(track, ages)
 
     def observe_rejection(self, source: str, instrument: str, reason: str, ts_ns: int) -> None:
         """A rejected quote or input, for the recent events (``reason``: a RejectionReason name)."""
@@ -368,6 +376,7 @@ class BrokerQuality:
 
         ``delivering`` by source: the gateway's rule (gateway.ops.snapshot.SourceSnapshot.delivering).
         """
+        self.flush()
         elapsed_ns = now_ns - self._last_observe_ns if self._last_observe_ns else 0
         if elapsed_ns < 0:
             elapsed_ns = 0
@@ -381,12 +390,16 @@ class BrokerQuality:
             source.seen_ns += elapsed_ns
             if source.delivering:
                 source.up_ns += elapsed_ns
-            if source.age_min_ns != _NO_AGE:
-                source.age_minima.append((now_ns, source.age_min_ns))
-                source.age_min_ns = _NO_AGE
+            minimum = _NO_AGE
             for track in source.tracks.values():
+                minimum = min(minimum, track.age_min_ns)
+                track.age_min_ns = _NO_AGE
                 if track.last_spread_px and now_ns - track.last_recv_ns <= self._stale_ns:
                     track.spread_samples.append(track.last_spread_px)
+                    track.tw_spread_px_ns += track.last_spread_px * elapsed_ns
+                    track.quoted_ns += elapsed_ns
+            if minimum != _NO_AGE:
+                source.age_minima.append((now_ns, minimum))
         if not self._samples or now_ns - self._samples[-1].ts_ns >= self._sample_every_ns:
             self._samples.append(self._sample(now_ns))
             while len(self._samples) > 2 and now_ns - self._samples[1].ts_ns >= self._window_ns:
@@ -395,6 +408,7 @@ class BrokerQuality:
 
     def report(self, now_ns: int) -> QualityReport:
         """The figures at ``now_ns``; window figures as of the last :meth:`observe`."""
+        self.flush()
         base = self._window_base(now_ns)
         sources = {
             source_id: self._source_report(source_id, source, base) for source_id, source in self._sources.items()
@@ -417,19 +431,19 @@ class BrokerQuality:
             source = self._sources[source_id] = _Source(self._spread_samples)
         return source
 
-    def _track(self, source: _Source, instrument: str) -> _Track:
+    def _track(self, source_id: str, instrument: str) -> _Track:
+        source = self._source(source_id)
         track = source.tracks.get(instrument)
         if track is None:
-            track = source.tracks[instrument] = _Track(self._spread_samples)
+            track = source.tracks[instrument] = self._hot.setdefault(source_id, {})[instrument] = _Track(
+                self._spread_samples
+            )
         return track
 
     def _stand_down(self, source: _Source, ts_ns: int) -> None:
-        """The source's quotes stop standing: their time-weighted spread ends at ``ts_ns``."""
+        """The source's quotes stop standing (the aggregator drops them too)."""
         for track in source.tracks.values():
             if track.last_spread_px:
-                held_ns = min(max(0, ts_ns - track.last_recv_ns), self._stale_ns)
-                track.tw_spread_px_ns += track.last_spread_px * held_ns
-                track.quoted_ns += held_ns
                 track.last_spread_px = 0
                 track.last_recv_ns = ts_ns
 
@@ -446,7 +460,7 @@ class BrokerQuality:
         elif previous.tradeable:
             self._best_total_ns[instrument] = self._best_total_ns.get(instrument, 0) + held_ns
             for source_id, attribute in ((previous.bid_source, "best_bid_ns"), (previous.ask_source, "best_ask_ns")):
-                track = self._track(self._source(source_id), instrument)
+                track = self._track(source_id, instrument)
                 setattr(track, attribute, getattr(track, attribute) + held_ns)
         self._best[instrument] = BestQuote(
             instrument,
@@ -491,7 +505,7 @@ class BrokerQuality:
         return _Sample(
             now_ns,
             {
-                source_id: (tuple(source.age_buckets), source.age_sum_ns, source.up_ns, source.seen_ns)
+                source_id: (*source.ages()[:2], source.up_ns, source.seen_ns)
                 for source_id, source in self._sources.items()
             },
             {
@@ -588,7 +602,8 @@ class BrokerQuality:
             choice.source, choice.since_ns, choice.challenger = leader, now_ns, None
 
     def _source_report(self, source_id: str, source: _Source, base: _Sample | None) -> SourceQuality:
-        now_sources = (tuple(source.age_buckets), source.age_sum_ns, source.up_ns, source.seen_ns)
+        buckets, age_sum_ns, negative_ages = source.ages()
+        now_sources = (buckets, age_sum_ns, source.up_ns, source.seen_ns)
         then = base.sources.get(source_id) if base is not None else None
         window_buckets = (
             [now - before for now, before in zip(now_sources[0], then[0], strict=True)] if then else now_sources[0]
@@ -601,9 +616,9 @@ class BrokerQuality:
             for instrument, track in sorted(source.tracks.items())
         }
         return SourceQuality(
-            age_bucket_counts=tuple(source.age_buckets),
-            age_sum_s=source.age_sum_ns / NS_PER_S,
-            negative_ages=source.negative_ages,
+            age_bucket_counts=buckets,
+            age_sum_s=age_sum_ns / NS_PER_S,
+            negative_ages=negative_ages,
             uptime_seconds=source.up_ns / NS_PER_S,
             disconnects=source.disconnects,
             gap_seconds=source.gap_ns / NS_PER_S,
@@ -631,7 +646,7 @@ class BrokerQuality:
         return InstrumentQuality(
             ticks=track.ticks,
             spread_pips_sum=track.spread_sum_px / pip_px if pip_px else 0.0,
-            spread_ticks=track.spread_ticks if pip_px else 0,
+            spread_ticks=track.ticks - track.untradeable_ticks if pip_px else 0,
             spread_pip_seconds=track.tw_spread_px_ns / pip_px / NS_PER_S if pip_px else 0.0,
             quoted_seconds=track.quoted_ns / NS_PER_S if pip_px else 0.0,
             open_seconds=track.open_ns / NS_PER_S,
@@ -647,6 +662,24 @@ class BrokerQuality:
             eligible=eligible,
             missing_now=track.missing_cause,
         )
+
+
+def _bucket(track: _Track, ages: list[int]) -> None:
+    """Add raw ages (ns) to the track's histogram: negative ones counted apart and as 0; the smallest kept raw."""
+    ages.sort()
+    negative = bisect_left(ages, 0)
+    if ages[0] < track.age_min_ns:
+        track.age_min_ns = ages[0]
+    track.ticks += len(ages)
+    track.negative_ages += negative
+    track.age_sum_ns += sum(ages) - (sum(ages[:negative]) if negative else 0)
+    buckets = track.age_buckets
+    below = 0
+    for index, bound in enumerate(_AGE_BOUNDS_NS):
+        upto = bisect_right(ages, bound, below)
+        buckets[index] += upto - below
+        below = upto
+    buckets[-1] += len(ages) - below
 
 
 def _quantile(ordered: list[int], q: float) -> float:

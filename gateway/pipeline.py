@@ -261,6 +261,7 @@ class Pipeline:
             if changes:
                 self._cycle.add_best(changes)
                 self.quality.observe_best(changes)
+            self.quality.flush()
             cycle = self._cycle.take(now_ns())
             if not cycle.empty:
                 if self.spool is not None:
