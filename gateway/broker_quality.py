@@ -52,6 +52,8 @@ AGE_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 """Upper bounds of the quote-age histogram (Prometheus classic buckets, plus +Inf)."""
 _AGE_BOUNDS_NS: Final = tuple(round(bound * NS_PER_S) for bound in AGE_BUCKETS_S)
 MISSING_CAUSES: Final = ("disconnected", "not_tradeable", "stale")
+FLUSH_AGES: Final = 4096
+"""Raw ages a track holds before the pipeline's per-publish flush buckets them (else once a second)."""
 RECENT_EVENTS: Final = 20
 """Gaps and rejections kept for the live page."""
 WINDOW_SAMPLES: Final = 60
@@ -303,7 +305,8 @@ class BrokerQuality:
         self._hot: dict[str, dict[str, _Track]] = {}
         """Tracks by source and instrument, for the hot path's lookups."""
         self._samples: deque[_Sample] = deque()
-        self._best: dict[str, BestQuote] = {}
+        self._best: dict[str, tuple[BestQuote, int]] = {}
+        """The standing best price of each instrument and until when it was credited (ns)."""
         self._best_total_ns: dict[str, int] = {}
         self._crossed_ns: dict[str, int] = {}
         self._choices: dict[str, _Choice] = {}
@@ -331,12 +334,16 @@ class BrokerQuality:
             track.untradeable_ticks += 1
             track.last_spread_px = 0
 
-    def flush(self) -> None:
-        """Bucket the ages observed since the last flush (the pipeline calls it per publish, which bounds them)."""
+    def flush(self, at_least: int = 1) -> None:
+        """Bucket the ages observed since the last flush, of the tracks that hold ``at_least`` of them.
+
+        :meth:`observe` and :meth:`report` flush all; the pipeline calls ``flush(FLUSH_AGES)`` per publish,
+        which bounds what waits to FLUSH_AGES ages plus one publish's ticks per track.
+        """
         for tracks in self._hot.values():
             for track in tracks.values():
                 ages = track.ages
-                if ages:
+                if len(ages) >= at_least:
                     track.ages = []
                     _bucket(track, ages)
 
@@ -369,7 +376,7 @@ class BrokerQuality:
         """Best-price changes (aggregator.changes()): the previous best of each instrument held until this one."""
         for best in changes:
             self._credit_best(best.instrument, best.ts_ns)
-            self._best[best.instrument] = best
+            self._best[best.instrument] = (best, best.ts_ns)
 
     def observe(self, now_ns: int, delivering: Mapping[str, bool]) -> None:
         """Once a second: uptime, completeness, time at best up to now, window samples, scores, recommendations.
@@ -448,29 +455,24 @@ class BrokerQuality:
                 track.last_recv_ns = ts_ns
 
     def _credit_best(self, instrument: str, until_ns: int) -> None:
-        """Credit the standing best of ``instrument`` with the time up to ``until_ns`` (receive clock)."""
-        previous = self._best.get(instrument)
-        if previous is None:
+        """Credit the standing best of ``instrument`` with the time since it was last credited, up to ``until_ns``
+        (receive clock); crossed time is counted apart."""
+        standing = self._best.get(instrument)
+        if standing is None:
             return
-        held_ns = until_ns - previous.ts_ns
+        best, since_ns = standing
+        held_ns = until_ns - since_ns
         if held_ns <= 0:
             return
-        if previous.crossed:
+        self._best[instrument] = (best, until_ns)
+        if not best.live_sources:
+            return
+        if best.bid_px > best.ask_px:
             self._crossed_ns[instrument] = self._crossed_ns.get(instrument, 0) + held_ns
-        elif previous.tradeable:
-            self._best_total_ns[instrument] = self._best_total_ns.get(instrument, 0) + held_ns
-            for source_id, attribute in ((previous.bid_source, "best_bid_ns"), (previous.ask_source, "best_ask_ns")):
-                track = self._track(source_id, instrument)
-                setattr(track, attribute, getattr(track, attribute) + held_ns)
-        self._best[instrument] = BestQuote(
-            instrument,
-            previous.bid_px,
-            previous.bid_source,
-            previous.ask_px,
-            previous.ask_source,
-            previous.live_sources,
-            until_ns,
-        )
+            return
+        self._best_total_ns[instrument] = self._best_total_ns.get(instrument, 0) + held_ns
+        self._track(best.bid_source, instrument).best_bid_ns += held_ns
+        self._track(best.ask_source, instrument).best_ask_ns += held_ns
 
     def _account_open_time(self, now_ns: int, elapsed_ns: int) -> None:
         """Open-market and missing time of every (source, instrument) over the last ``elapsed_ns``."""

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.aggregator import BestPriceAggregator
-from gateway.broker_quality import BrokerQuality
+from gateway.broker_quality import FLUSH_AGES, BrokerQuality
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.cycle import DEFAULT_MAX_BATCH_TICKS, CycleBuilder, PublishCycle
 from gateway.echo import NAME_CHARS, clip, clip_bytes
@@ -261,7 +261,7 @@ class Pipeline:
             if changes:
                 self._cycle.add_best(changes)
                 self.quality.observe_best(changes)
-            self.quality.flush()
+            self.quality.flush(FLUSH_AGES)
             cycle = self._cycle.take(now_ns())
             if not cycle.empty:
                 if self.spool is not None:
