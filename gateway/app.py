@@ -368,7 +368,8 @@ class Gateway:
                     ).delivering
                     for source_id, status in self.collectors.items()
                 }
-                self.pipeline.quality.observe(now_ns(), delivering)
+                now = now_ns()
+                self.pipeline.quality.observe(now, delivering, self.pipeline.aggregator.time_at_best(now))
             except Exception:  # timer top: keep measuring
                 logger.exception("gateway %s: broker quality failed", self.config.instance_id)
 

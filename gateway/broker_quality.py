@@ -5,10 +5,10 @@ Fed with times passed in (ns since the epoch, the gateway's receive clock), neve
 - :meth:`BrokerQuality.observe_quote` for every accepted quote (the hot path: one lookup and a few additions;
   everything else waits for the once-a-second :meth:`BrokerQuality.observe`);
 - :meth:`BrokerQuality.observe_status` and :meth:`BrokerQuality.observe_down` for connection changes;
-- :meth:`BrokerQuality.observe_best` with the aggregator's best-price changes (gateway.aggregator);
 - :meth:`BrokerQuality.observe_rejection` for each rejected quote (the live page lists the recent ones);
-- :meth:`BrokerQuality.observe` once a second with whether each source delivers (gateway.ops.snapshot's rule):
-  uptime, completeness, windowed samples and the recommendation with its hysteresis.
+- :meth:`BrokerQuality.observe` once a second with whether each source delivers (gateway.ops.snapshot's rule) and
+  the aggregator's time at best (gateway.aggregator.TimeAtBest): uptime, completeness, windowed samples and the
+  recommendation with its hysteresis.
 
 Definitions (README "Broker quality" repeats them):
 
@@ -25,8 +25,9 @@ Definitions (README "Broker quality" repeats them):
   tradeable quote of the instrument) during which this source had one too. Missing time by cause:
   ``disconnected`` (the source does not deliver), ``not_tradeable`` (it quotes the instrument as closed),
   ``stale`` (no live quote: none within ``stale_after``, or none yet).
-- **Time at best**: per instrument, the time each source was the aggregator's best bid (ask), measured between
-  the receive times of best-price changes (and up to each once-a-second sample); crossed time is nobody's.
+- **Time at best**: per instrument, the time each source was the aggregator's best bid (ask), measured by the
+  aggregator between the receive times of best-price changes (and up to each once-a-second sample); crossed time
+  is nobody's.
 - **Score** of a (instrument, source) over the window, in [0, 1]: weights x (share of time at best bid and
   ask, tightest time-weighted spread / this spread, completeness, uptime share, (lowest mean age + 1 ms) /
   (this mean age + 1 ms)). A source under the completeness floor, or without a quote in the window, is never
@@ -43,7 +44,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from gateway.aggregator import DEFAULT_STALE_AFTER_MS, BestQuote
+from gateway.aggregator import DEFAULT_STALE_AFTER_MS, TimeAtBest
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.events import Quote, connection_delivers
 from gateway.schema.market.v1.market_pb2 import SourceStatus
@@ -53,7 +54,9 @@ AGE_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 _AGE_BOUNDS_NS: Final = tuple(round(bound * NS_PER_S) for bound in AGE_BUCKETS_S)
 MISSING_CAUSES: Final = ("disconnected", "not_tradeable", "stale")
 FLUSH_AGES: Final = 4096
-"""Raw ages a track holds before the pipeline's per-publish flush buckets them (else once a second)."""
+"""Raw ages a track holds before the pipeline's flush buckets them (else once a second)."""
+FLUSH_EVERY_PUBLISHES: Final = 16
+"""The pipeline checks the raw ages this often: a check costs about 0.3 us, too much for every publish."""
 RECENT_EVENTS: Final = 20
 """Gaps and rejections kept for the live page."""
 WINDOW_SAMPLES: Final = 60
@@ -305,10 +308,7 @@ class BrokerQuality:
         self._hot: dict[str, dict[str, _Track]] = {}
         """Tracks by source and instrument, for the hot path's lookups."""
         self._samples: deque[_Sample] = deque()
-        self._best: dict[str, tuple[BestQuote, int]] = {}
-        """The standing best price of each instrument and until when it was credited (ns)."""
         self._best_total_ns: dict[str, int] = {}
-        self._crossed_ns: dict[str, int] = {}
         self._choices: dict[str, _Choice] = {}
         self._scores: dict[tuple[str, str], tuple[float | None, bool]] = {}
         self._recent: deque[RecentEvent] = deque(maxlen=RECENT_EVENTS)
@@ -337,8 +337,9 @@ class BrokerQuality:
     def flush(self, at_least: int = 1) -> None:
         """Bucket the ages observed since the last flush, of the tracks that hold ``at_least`` of them.
 
-        :meth:`observe` and :meth:`report` flush all; the pipeline calls ``flush(FLUSH_AGES)`` per publish,
-        which bounds what waits to FLUSH_AGES ages plus one publish's ticks per track.
+        :meth:`observe` and :meth:`report` flush all; the pipeline calls ``flush(FLUSH_AGES)`` every
+        FLUSH_EVERY_PUBLISHES publishes, which bounds what waits to FLUSH_AGES ages plus that many publishes' ticks
+        per track.
         """
         for tracks in self._hot.values():
             for track in tracks.values():
@@ -372,16 +373,13 @@ class BrokerQuality:
         self._recent.append(RecentEvent(ts_ns, source, "stopped"))
         self._stand_down(state, ts_ns)
 
-    def observe_best(self, changes: Iterable[BestQuote]) -> None:
-        """Best-price changes (aggregator.changes()): the previous best of each instrument held until this one."""
-        for best in changes:
-            self._credit_best(best.instrument, best.ts_ns)
-            self._best[best.instrument] = (best, best.ts_ns)
+    def observe(
+        self, now_ns: int, delivering: Mapping[str, bool], at_best: Mapping[str, TimeAtBest] | None = None
+    ) -> None:
+        """Once a second: uptime, completeness, time at best, window samples, scores, recommendations.
 
-    def observe(self, now_ns: int, delivering: Mapping[str, bool]) -> None:
-        """Once a second: uptime, completeness, time at best up to now, window samples, scores, recommendations.
-
-        ``delivering`` by source: the gateway's rule (gateway.ops.snapshot.SourceSnapshot.delivering).
+        ``delivering`` by source: the gateway's rule (gateway.ops.snapshot.SourceSnapshot.delivering);
+        ``at_best`` by instrument: the aggregator's totals up to ``now_ns`` (BestPriceAggregator.time_at_best).
         """
         self.flush()
         elapsed_ns = now_ns - self._last_observe_ns if self._last_observe_ns else 0
@@ -390,8 +388,12 @@ class BrokerQuality:
         self._last_observe_ns = now_ns
         for source_id, flag in delivering.items():
             self._source(source_id).delivering = flag
-        for instrument in list(self._best):
-            self._credit_best(instrument, now_ns)
+        for instrument, totals in (at_best or {}).items():
+            self._best_total_ns[instrument] = totals.quoted_ns
+            for source_id, held_ns in totals.bid_ns.items():
+                self._track(source_id, instrument).best_bid_ns = held_ns
+            for source_id, held_ns in totals.ask_ns.items():
+                self._track(source_id, instrument).best_ask_ns = held_ns
         self._account_open_time(now_ns, elapsed_ns)
         for source in self._sources.values():
             source.seen_ns += elapsed_ns
@@ -453,26 +455,6 @@ class BrokerQuality:
             if track.last_spread_px:
                 track.last_spread_px = 0
                 track.last_recv_ns = ts_ns
-
-    def _credit_best(self, instrument: str, until_ns: int) -> None:
-        """Credit the standing best of ``instrument`` with the time since it was last credited, up to ``until_ns``
-        (receive clock); crossed time is counted apart."""
-        standing = self._best.get(instrument)
-        if standing is None:
-            return
-        best, since_ns = standing
-        held_ns = until_ns - since_ns
-        if held_ns <= 0:
-            return
-        self._best[instrument] = (best, until_ns)
-        if not best.live_sources:
-            return
-        if best.bid_px > best.ask_px:
-            self._crossed_ns[instrument] = self._crossed_ns.get(instrument, 0) + held_ns
-            return
-        self._best_total_ns[instrument] = self._best_total_ns.get(instrument, 0) + held_ns
-        self._track(best.bid_source, instrument).best_bid_ns += held_ns
-        self._track(best.ask_source, instrument).best_ask_ns += held_ns
 
     def _account_open_time(self, now_ns: int, elapsed_ns: int) -> None:
         """Open-market and missing time of every (source, instrument) over the last ``elapsed_ns``."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from gateway.aggregator import BestPriceAggregator, BestQuote
+from gateway.aggregator import BestPriceAggregator
 from gateway.broker_quality import AGE_BUCKETS_S, BrokerQuality, BrokerQualityPolicy, SourceQuality
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.events import Quote
@@ -48,10 +48,10 @@ class Timeline:
                     self.aggregator.update(tick)
                     self.quality.observe_quote(tick)
             self.aggregator.expire(self.now_ns)
-            self.quality.observe_best(self.aggregator.changes())
+            self.aggregator.changes()
             if (self.now_ns - T0) % NS_PER_S == 0:
                 flags = {source: True for source in self.sources} | dict(delivering or {})
-                self.quality.observe(self.now_ns, flags)
+                self.quality.observe(self.now_ns, flags, self.aggregator.time_at_best(self.now_ns))
                 self.recommended.append(self.quality.report(self.now_ns).recommendations["EUR_USD"].source)
 
     def figures(self, source: str) -> SourceQuality:
@@ -120,22 +120,30 @@ def test_wide_spread_counts_tick_and_time_weighted_and_scores_lower() -> None:
 
 
 def test_time_at_best_goes_to_the_better_price_and_crossed_time_to_nobody() -> None:
-    quality = BrokerQuality(POLICY, {"a": ["EUR_USD"], "b": ["EUR_USD"]}, default_pip_px)
+    policy = BrokerQualityPolicy(stale_after_ms=60_000)
+    quality = BrokerQuality(policy, {"a": ["EUR_USD"], "b": ["EUR_USD"]}, default_pip_px)
+    aggregator = BestPriceAggregator({"a": 0, "b": 0}, policy.stale_after_ms)
 
-    def best(bid: str, ask: str, ts_s: float, crossed: bool = False) -> BestQuote:
-        bid_px, ask_px = (MID + PIP, MID) if crossed else (MID, MID + PIP)
-        return BestQuote("EUR_USD", bid_px, bid, ask_px, ask, 2, T0 + round(ts_s * NS_PER_S))
+    def quotes(ts_s: float, **prices: tuple[int, int]) -> None:
+        ts_ns = T0 + round(ts_s * NS_PER_S)
+        for source, (bid, ask) in prices.items():
+            aggregator.update(Quote("EUR_USD", source, MID + bid * PIP, MID + ask * PIP, 1, 1, ts_ns, ts_ns))
+        aggregator.changes()
 
-    quality.observe_best([best("a", "b", 0)])
-    quality.observe_best([best("b", "b", 3)])
-    quality.observe_best([best("a", "b", 4, crossed=True)])
-    quality.observe_best([best("a", "a", 6)])
-    quality.observe(T0 + 10 * NS_PER_S, {"a": True, "b": True})
-    report = quality.report(T0 + 10 * NS_PER_S)
+    quotes(0, a=(100, 102), b=(99, 101))  # best bid a, best ask b
+    quotes(3, b=(101, 103))  # bid b, ask a
+    quotes(4, a=(104, 105))  # a's bid above b's ask: crossed
+    quotes(6, b=(99, 106))  # a both
+    now_ns = T0 + 10 * NS_PER_S
+    at_best = aggregator.time_at_best(now_ns)
+    quality.observe(now_ns, {"a": True, "b": True}, at_best)
+    report = quality.report(now_ns)
     a, b = (report.sources[source].instruments["EUR_USD"] for source in ("a", "b"))
-    assert (a.best_bid_seconds, a.best_ask_seconds) == (7.0, 4.0)  # 0-3 and 6-10; 6-10
-    assert (b.best_bid_seconds, b.best_ask_seconds) == (1.0, 4.0)  # 3-4; 0-4 (4-6 was crossed)
-    assert a.at_best == pytest.approx(11 / 16) and b.at_best == pytest.approx(5 / 16)
+    assert (a.best_bid_seconds, a.best_ask_seconds) == (7.0, 5.0)  # 0-3 and 6-10; 3-4 and 6-10
+    assert (b.best_bid_seconds, b.best_ask_seconds) == (1.0, 3.0)  # 3-4; 0-3
+    assert at_best["EUR_USD"].crossed_ns == 2 * NS_PER_S and at_best["EUR_USD"].quoted_ns == 8 * NS_PER_S
+    assert a.at_best == pytest.approx(12 / 16) and b.at_best == pytest.approx(4 / 16)
+    assert aggregator.time_at_best(now_ns) == at_best  # reading credits nothing
 
 
 def test_clock_skewed_source_counts_negative_ages_as_zero_and_its_offset_below_zero() -> None:
