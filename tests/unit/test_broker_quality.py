@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from gateway.aggregator import BestPriceAggregator
 from gateway.broker_quality import AGE_BUCKETS_S, BrokerQuality, BrokerQualityPolicy, SourceQuality
 from gateway.clock import NS_PER_MS, NS_PER_S
+from gateway.config import parse_config
+from gateway.errors import ConfigError
 from gateway.events import Quote
 from gateway.instruments import default_pip_px
 from gateway.schema.market.v1.market_pb2 import SourceStatus
@@ -195,3 +198,22 @@ def test_rejections_and_events_are_kept_bounded() -> None:
         quality.observe_rejection("a", "EUR_USD", "REJECTION_REASON_CROSSED", T0 + index)
     recent = quality.report(T0).recent
     assert len(recent) == 20 and recent[-1].detail == "CROSSED" and recent[-1].ts_ns == T0 + 99
+
+
+def test_config_section_gives_the_policy_and_refuses_bad_values() -> None:
+    brokers = [{"id": "sim", "kind": "simulated"}]
+    default = parse_config({"brokers": brokers}).broker_quality.to_policy(15_000)
+    assert default == BrokerQualityPolicy()
+    tuned = parse_config(
+        {"brokers": brokers, "broker_quality": {"window_s": 10, "switch_hold_s": 1, "completeness_floor": 0.5}}
+    ).broker_quality.to_policy(300)
+    assert (tuned.window_s, tuned.switch_hold_s, tuned.completeness_floor, tuned.stale_after_ms) == (10, 1, 0.5, 300)
+    for bad, named in (
+        ({"weights": {"at_best": 0.9}}, "broker_quality.weights: the weights must sum to 1"),
+        ({"window_s": 0}, "broker_quality.window_s"),
+        ({"completeness_floor": 1.5}, "broker_quality.completeness_floor"),
+        ({"switch_lead": float("nan")}, "broker_quality.switch_lead"),
+        ({"windows": 10}, "broker_quality.windows"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            parse_config({"brokers": brokers, "broker_quality": bad})
