@@ -57,6 +57,9 @@ FLUSH_AGES: Final = 4096
 """Raw ages a track holds before the pipeline's flush buckets them (else once a second)."""
 FLUSH_EVERY_PUBLISHES: Final = 16
 """The pipeline checks the raw ages this often: a check costs about 0.3 us, too much for every publish."""
+MAX_SECOND_SAMPLES: Final = 3601
+"""Once-a-second samples kept per track (spreads) and source (smallest ages): the spread percentiles and the clock
+offset cover the window, at most its last hour, so a long window stays within about 150 KiB per track."""
 RECENT_EVENTS: Final = 20
 """Gaps and rejections kept for the live page."""
 WINDOW_SAMPLES: Final = 60
@@ -302,7 +305,7 @@ class BrokerQuality:
         self._window_ns = round(policy.window_s * NS_PER_S)
         self._hold_ns = round(policy.switch_hold_s * NS_PER_S)
         self._sample_every_ns = max(1, self._window_ns // WINDOW_SAMPLES)
-        self._spread_samples = math.ceil(policy.window_s) + 1
+        self._spread_samples = min(math.ceil(policy.window_s) + 1, MAX_SECOND_SAMPLES)
         self._pip_px = pip_px
         self._sources: dict[str, _Source] = {}
         self._hot: dict[str, dict[str, _Track]] = {}

@@ -275,7 +275,7 @@ class Pipeline:
     def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:
         reason = RejectionReason.Name(rejection.reason)
         stats.rejected[reason] += 1
-        self.quality.observe_rejection(quote.source, quote.instrument, reason, quote.ts_recv_ns)
+        self.quality.observe_rejection(quote.source, quote.instrument[:NAME_CHARS], reason, quote.ts_recv_ns)
         self._cycle.add_rejection(
             QualityRejection(tick=quote.to_tick(), reason=rejection.reason, detail=rejection.detail)
         )
