@@ -13,8 +13,9 @@ Fed with times passed in (ns since the epoch, the gateway's receive clock), neve
 Definitions (README "Broker quality" repeats them):
 
 - **Quote age**: receive time minus broker event time per accepted quote. A negative age (the broker's clock
-  ahead of ours) is counted apart and observed as 0. The smallest raw age over the window estimates the clock
-  offset (plus the smallest network delay): quotes, not heartbeats, since heartbeats do not reach the pipeline.
+  ahead of ours) is counted apart and observed as 0. **Heartbeat age** likewise, for sources with heartbeats
+  (OANDA). The smallest raw heartbeat age over the window estimates the clock offset (plus the smallest network
+  delay); for a source without heartbeats in the window, the smallest raw quote age does.
 - **Spread** in pips of the instrument, tradeable quotes only: tick-weighted (sum and count) and time-weighted
   (at each once-a-second sample, the standing spread times the seconds since the previous sample, over those
   seconds; a quote stands until ``stale_after``, a non-tradeable quote or a disconnection); p50/p95 of the
@@ -164,6 +165,10 @@ class _Source:
         "delivering",
         "disconnects",
         "gap_ns",
+        "heartbeat_buckets",
+        "heartbeat_min_ns",
+        "heartbeat_minima",
+        "heartbeat_sum_ns",
         "seen_ns",
         "tracks",
         "up_ns",
@@ -171,6 +176,10 @@ class _Source:
 
     def __init__(self, samples: int) -> None:
         self.age_minima: deque[tuple[int, int]] = deque(maxlen=samples)
+        self.heartbeat_buckets = [0] * (len(_AGE_BOUNDS_NS) + 1)
+        self.heartbeat_sum_ns = 0
+        self.heartbeat_min_ns = _NO_AGE
+        self.heartbeat_minima: deque[tuple[int, int]] = deque(maxlen=samples)
         self.tracks: dict[str, _Track] = {}
         self.delivering = True
         self.up_ns = 0
@@ -236,6 +245,11 @@ class SourceQuality:
     """Per AGE_BUCKETS_S bound and +Inf, not cumulative."""
     age_sum_s: float
     negative_ages: int
+    heartbeat_bucket_counts: tuple[int, ...]
+    """Heartbeat ages per AGE_BUCKETS_S bound and +Inf (all zero for a source without heartbeats)."""
+    heartbeat_sum_s: float
+    clock_offset_from: str
+    """``heartbeats`` (the smallest heartbeat age) when the source sent any in the window, else ``quotes``."""
     uptime_seconds: float
     disconnects: int
     gap_seconds: float
@@ -351,6 +365,17 @@ class BrokerQuality:
                     track.ages = []
                     _bucket(track, ages)
 
+    def observe_heartbeat(self, source: str, event_ns: int, recv_ns: int) -> None:
+        """A heartbeat: its age (receive minus broker time; negative observed as 0, the raw one kept for the clock
+        offset) goes to the source's heartbeat histogram."""
+        state = self._source(source)
+        age_ns = recv_ns - event_ns
+        if age_ns < state.heartbeat_min_ns:
+            state.heartbeat_min_ns = age_ns
+        age_ns = max(0, age_ns)
+        state.heartbeat_buckets[bisect_left(_AGE_BOUNDS_NS, age_ns)] += 1
+        state.heartbeat_sum_ns += age_ns
+
     def observe_rejection(self, source: str, instrument: str, reason: str, ts_ns: int) -> None:
         """A rejected quote or input, for the recent events (``reason``: a RejectionReason name)."""
         self._recent.append(
@@ -412,6 +437,9 @@ class BrokerQuality:
                     track.quoted_ns += elapsed_ns
             if minimum != _NO_AGE:
                 source.age_minima.append((now_ns, minimum))
+            if source.heartbeat_min_ns != _NO_AGE:
+                source.heartbeat_minima.append((now_ns, source.heartbeat_min_ns))
+                source.heartbeat_min_ns = _NO_AGE
         if not self._samples or now_ns - self._samples[-1].ts_ns >= self._sample_every_ns:
             self._samples.append(self._sample(now_ns))
             while len(self._samples) > 2 and now_ns - self._samples[1].ts_ns >= self._window_ns:
@@ -597,7 +625,10 @@ class BrokerQuality:
         )
         up_ns = now_sources[2] - (then[2] if then else 0)
         seen_ns = now_sources[3] - (then[3] if then else 0)
-        minima = [minimum for ts_ns, minimum in source.age_minima if ts_ns >= self._last_observe_ns - self._window_ns]
+        since_ns = self._last_observe_ns - self._window_ns
+        minima = [minimum for ts_ns, minimum in source.heartbeat_minima if ts_ns >= since_ns] or [
+            minimum for ts_ns, minimum in source.age_minima if ts_ns >= since_ns
+        ]
         instruments = {
             instrument: self._track_report(source_id, instrument, track, base)
             for instrument, track in sorted(source.tracks.items())
@@ -609,6 +640,9 @@ class BrokerQuality:
             uptime_seconds=source.up_ns / NS_PER_S,
             disconnects=source.disconnects,
             gap_seconds=source.gap_ns / NS_PER_S,
+            heartbeat_bucket_counts=tuple(source.heartbeat_buckets),
+            heartbeat_sum_s=source.heartbeat_sum_ns / NS_PER_S,
+            clock_offset_from="heartbeats" if source.heartbeat_minima else "quotes",
             age_p50_s=_bucket_quantile(window_buckets, 0.50),
             age_p99_s=_bucket_quantile(window_buckets, 0.99),
             clock_offset_s=min(minima) / NS_PER_S if minima else None,

@@ -239,6 +239,10 @@ class Pipeline:
                 self.aggregator.drop_source(source, timestamp_ns)
         await self.publish_pending()
 
+    def observe_heartbeat(self, source: str, event_ns: int, recv_ns: int) -> None:
+        """A broker's heartbeat: its age goes to broker quality (gateway.broker_quality)."""
+        self.quality.observe_heartbeat(source, event_ns, recv_ns)
+
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         """Give the quality gate a broker's pip sizes; a configured pip size wins and a mismatch is logged."""
         for instrument, size in pip_px.items():

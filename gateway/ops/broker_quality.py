@@ -43,6 +43,8 @@ def source_document(source: SourceQuality) -> dict[str, Any]:
             "negative": source.negative_ages,
         },
         "clock_offset_ms": _ms(source.clock_offset_s),
+        "clock_offset_from": source.clock_offset_from,
+        "heartbeats": sum(source.heartbeat_bucket_counts),
         "uptime_s": round(source.uptime_seconds, 3),
         "uptime_percent": _percent(source.uptime_ratio),
         "disconnects": source.disconnects,
@@ -137,6 +139,11 @@ def metric_families(report: QualityReport) -> list[Metric]:
         "Receive time minus broker event time of accepted quotes (includes the clock offset; negative as 0).",
         labels=["source"],
     )
+    heartbeat_age = HistogramMetricFamily(
+        "fxgw_heartbeat_age_seconds",
+        "Receive time minus broker time of heartbeats (sources that send them; includes the clock offset).",
+        labels=["source"],
+    )
     negative = CounterMetricFamily(
         "fxgw_quote_age_negative_total", "Accepted quotes stamped after their receipt (clock skew).", labels=["source"]
     )
@@ -184,12 +191,9 @@ def metric_families(report: QualityReport) -> list[Metric]:
         "fxgw_broker_recommended", "1 for the recommended source of the instrument.", labels=pair
     )
     for source_id, source in report.sources.items():
-        cumulative = 0
-        buckets = []
-        for bound, count in zip((*AGE_BUCKETS_S, float("inf")), source.age_bucket_counts, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        age.add_metric([source_id], buckets, source.age_sum_s)
+        age.add_metric([source_id], _cumulative(source.age_bucket_counts), source.age_sum_s)
+        if any(source.heartbeat_bucket_counts):
+            heartbeat_age.add_metric([source_id], _cumulative(source.heartbeat_bucket_counts), source.heartbeat_sum_s)
         negative.add_metric([source_id], source.negative_ages)
         if source.clock_offset_s is not None:
             offset.add_metric([source_id], source.clock_offset_s)
@@ -216,6 +220,7 @@ def metric_families(report: QualityReport) -> list[Metric]:
             recommended.add_metric(labels, int(choice is not None and choice.source == source_id))
     return [
         age,
+        heartbeat_age,
         negative,
         offset,
         up,
@@ -234,3 +239,13 @@ def metric_families(report: QualityReport) -> list[Metric]:
         score,
         recommended,
     ]
+
+
+def _cumulative(counts: tuple[int, ...]) -> list[tuple[str, float]]:
+    """Prometheus histogram buckets (``le``, cumulative count) from per-bucket counts over AGE_BUCKETS_S and +Inf."""
+    buckets: list[tuple[str, float]] = []
+    cumulative = 0
+    for bound, count in zip((*(repr(bound) for bound in AGE_BUCKETS_S), "+Inf"), counts, strict=True):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return buckets

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from collectors.simulated import SimulatedCollector
 from gateway.app import Gateway
 from gateway.config import parse_config
+from tests.servers.oanda_v20 import OandaV20Server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO_ROOT / "grafana" / "fxgw-broker-quality.json"
@@ -111,3 +113,38 @@ def dashboard_metrics() -> set[str]:
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
     assert expressions and dashboard["title"]
     return {name for expression in expressions for name in re.findall(r"\b(fxgw_[a-z_]+)", expression)}
+
+
+async def test_oanda_heartbeats_give_a_heartbeat_age_and_the_clock_offset(
+    nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FXGW_TEST_QUALITY_TOKEN", "tok-right-51c0ffee")
+    account = "101-004-1234567-001"
+    async with OandaV20Server(accounts={account: "tok-right-51c0ffee"}, heartbeat_interval_s=0.05) as server:
+        oanda = {
+            "id": "oanda-a",
+            "kind": "oanda",
+            "account_id": account,
+            "token_env": "FXGW_TEST_QUALITY_TOKEN",
+            "rest_url": server.rest_url,
+            "stream_url": server.stream_url,
+            "instruments": ["EUR_USD"],
+        }
+        gateway = Gateway(parse_config({"nats": {"url": nats_url}, "http": {"port": 0}, "brokers": [oanda]}))
+        await gateway.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=5) as client:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    figures = (await client.get("/health")).json()["sources"]["oanda-a"]["quality"]
+                    if figures["clock_offset_from"] == "heartbeats" and figures["heartbeats"] >= 5:
+                        break
+                    await asyncio.sleep(0.1)
+                metrics = (await client.get("/metrics")).text
+        finally:
+            await gateway.stop()
+
+    assert figures["clock_offset_from"] == "heartbeats"
+    assert figures["clock_offset_ms"] is not None and -1000 < figures["clock_offset_ms"] < 1000
+    counted = re.search(r'^fxgw_heartbeat_age_seconds_count\{source="oanda-a"\} (\S+)$', metrics, re.M)
+    assert counted is not None and float(counted[1]) >= 5

@@ -217,3 +217,15 @@ def test_config_section_gives_the_policy_and_refuses_bad_values() -> None:
     ):
         with pytest.raises(ConfigError, match=re.escape(named)):
             parse_config({"brokers": brokers, "broker_quality": bad})
+
+
+def test_heartbeats_give_their_own_ages_and_take_over_the_clock_offset() -> None:
+    timeline = Timeline()
+    for second in range(1, 4):  # a broker whose clock runs 25 ms ahead: its heartbeats arrive "from the future"
+        timeline.quality.observe_heartbeat("b", T0 + second * NS_PER_S + 25 * NS_PER_MS, T0 + second * NS_PER_S)
+    timeline.run(5, same(age_ms=5))
+    b, a = timeline.figures("b"), timeline.figures("a")
+    assert sum(b.heartbeat_bucket_counts) == b.heartbeat_bucket_counts[0] == 3 and b.heartbeat_sum_s == 0
+    assert (b.clock_offset_from, b.clock_offset_s) == ("heartbeats", pytest.approx(-0.025))
+    assert (a.clock_offset_from, a.clock_offset_s) == ("quotes", pytest.approx(0.005))
+    assert sum(a.heartbeat_bucket_counts) == 0
