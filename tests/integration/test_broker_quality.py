@@ -97,14 +97,14 @@ async def test_recommendation_moves_to_the_other_broker_and_back_without_flappin
     assert re.search(r'^fxgw_broker_recommended\{instrument="EUR_USD",source="tight"\} 1\.0$', metrics, re.M)
     assert re.search(r'^fxgw_broker_recommended\{instrument="EUR_USD",source="wide"\} 0\.0$', metrics, re.M)
 
+    promtool_accepts(metrics)
+
+
+def promtool_accepts(metrics: str) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: apt-get install prometheus (.ci/run does)"
     checked = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    exposed = set(re.findall(r"^(fxgw_[a-z_]+)", metrics, re.M))
-    queried = dashboard_metrics()
-    assert queried and queried <= exposed, queried - exposed
 
 
 def dashboard_metrics() -> set[str]:
@@ -115,7 +115,7 @@ def dashboard_metrics() -> set[str]:
     return {name for expression in expressions for name in re.findall(r"\b(fxgw_[a-z_]+)", expression)}
 
 
-async def test_oanda_heartbeats_give_a_heartbeat_age_and_the_clock_offset(
+async def test_oanda_heartbeats_give_a_heartbeat_age_and_the_clock_offset_and_the_dashboard_has_its_metrics(
     nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FXGW_TEST_QUALITY_TOKEN", "tok-right-51c0ffee")
@@ -130,14 +130,18 @@ async def test_oanda_heartbeats_give_a_heartbeat_age_and_the_clock_offset(
             "stream_url": server.stream_url,
             "instruments": ["EUR_USD"],
         }
-        gateway = Gateway(parse_config({"nats": {"url": nats_url}, "http": {"port": 0}, "brokers": [oanda]}))
+        sim = {"id": "sim", "kind": "simulated", "ticks_per_second": 50, "instruments": ["EUR_USD"]}
+        settings = {"nats": {"url": nats_url}, "http": {"port": 0}, "brokers": [oanda, sim]}
+        gateway = Gateway(parse_config(settings))
         await gateway.start()
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=5) as client:
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:
-                    figures = (await client.get("/health")).json()["sources"]["oanda-a"]["quality"]
-                    if figures["clock_offset_from"] == "heartbeats" and figures["heartbeats"] >= 5:
+                    sources = (await client.get("/health")).json()["sources"]
+                    figures = sources["oanda-a"]["quality"]
+                    sim_measured = sources["sim"]["quality"]["instruments"]["EUR_USD"]["completeness_percent"]
+                    if figures["clock_offset_from"] == "heartbeats" and figures["heartbeats"] >= 5 and sim_measured:
                         break
                     await asyncio.sleep(0.1)
                 metrics = (await client.get("/metrics")).text
@@ -148,3 +152,7 @@ async def test_oanda_heartbeats_give_a_heartbeat_age_and_the_clock_offset(
     assert figures["clock_offset_ms"] is not None and -1000 < figures["clock_offset_ms"] < 1000
     counted = re.search(r'^fxgw_heartbeat_age_seconds_count\{source="oanda-a"\} (\S+)$', metrics, re.M)
     assert counted is not None and float(counted[1]) >= 5
+    promtool_accepts(metrics)
+    exposed = set(re.findall(r"^(fxgw_[a-z_]+)", metrics, re.M))
+    queried = dashboard_metrics()
+    assert queried and queried <= exposed, queried - exposed
