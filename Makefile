@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka bench-hub demo clean
+.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka bench-hub bench-quality demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-kafka:
 # Central Hub: registrations/s, heartbeats/s, list latency with 1,000 gateways, kill -9 to removal.
 bench-hub:
 	$(PY) scripts/bench_hub.py
+
+bench-quality:
+	$(PY) scripts/bench_broker_quality.py
 
 demo:
 	$(PY) -m gateway.cli demo

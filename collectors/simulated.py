@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S, Collector, CollectorConfig
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
-from gateway.events import Quote
+from gateway.events import Quote, TickSink
 from gateway.instruments import default_pip_px
 
 STEP_NS: Final = 100 * NS_PER_MS
@@ -155,12 +155,28 @@ class SimulatedCollector(Collector[SimulatedConfig]):
 
     kind: ClassVar[str] = "simulated"
 
+    def __init__(self, config: SimulatedConfig, sink: TickSink) -> None:
+        super().__init__(config, sink)
+        self._quoting = asyncio.Event()
+        self._quoting.set()
+
+    def pause(self) -> None:
+        """Stop quoting (the broker goes silent; the collector keeps running) until :meth:`resume`."""
+        self._quoting.clear()
+
+    def resume(self) -> None:
+        """Quote again, from now on: nothing is made up for the pause."""
+        self._quoting.set()
+
     async def run(self) -> None:
         started_ns = now_ns()
         walk = RandomWalk(self.config, started_ns)
         rate = self.config.ticks_per_second
         emitted = 0
         while True:
+            if not self._quoting.is_set():
+                await self._quoting.wait()
+                started_ns = now_ns() - int(emitted * NS_PER_S / rate)
             current_ns = now_ns()
             due = min(int((current_ns - started_ns) * rate / NS_PER_S) - emitted, MAX_EVENTS_PER_SUBMIT)
             if due > 0:

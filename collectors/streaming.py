@@ -153,6 +153,8 @@ class StreamFraming(Protocol):
 
     partial: bytes
     """The start of a message whose end has not arrived yet; b"" between whole messages."""
+    last_heartbeat_ns: int
+    """The broker time of the last heartbeat fed (ns since the epoch; 0 before any, or without heartbeats)."""
 
     def feed(self, chunk: bytes, recv_ns: int) -> Framed:
         """The events of the messages that ``chunk`` completes, all stamped ``recv_ns``."""
@@ -365,6 +367,7 @@ class StreamingCollector(Collector[StreamingConfigT]):
             stats.prices += prices
             if heartbeats:
                 stats.heartbeats += heartbeats
+                sink.observe_heartbeat(self.source_id, framing.last_heartbeat_ns, recv_ns)
             if malformed:
                 stats.malformed += malformed
                 self._log_bad_input(events)

@@ -15,12 +15,15 @@ source, or number of live sources). So a burst yields one BestQuote per
 instrument, the current one, and a best price that moved away and back within
 a batch yields none. When the last source leaves an instrument, a BestQuote
 with ``live_sources=0`` says so once.
+
+Each reported change also credits the best price it replaces with the time it stood (:class:`TimeAtBest`):
+clock-free, from the receive times of the changes, for broker quality (gateway.broker_quality).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.clock import NS_PER_MS
@@ -51,15 +54,39 @@ class BestQuote:
         return self.live_sources > 0 and self.bid_px <= self.ask_px
 
 
-class _Book:
-    """Quotes of one instrument by source, the time of the latest event, and what was last reported."""
+@dataclass(slots=True)
+class TimeAtBest:
+    """How long (ns, receive clock) each source was an instrument's best bid and best ask; ``quoted_ns`` is the
+    time some source was live and the market not crossed, ``crossed_ns`` the crossed time (nobody's)."""
 
-    __slots__ = ("now_ns", "quotes", "reported")
+    bid_ns: dict[str, int] = field(default_factory=dict)
+    ask_ns: dict[str, int] = field(default_factory=dict)
+    quoted_ns: int = 0
+    crossed_ns: int = 0
+
+    def held(self, best: BestQuote, until_ns: int) -> None:
+        """Credit ``best`` with the time from its receive time to ``until_ns``."""
+        held_ns = until_ns - best.ts_ns
+        if held_ns <= 0 or not best.live_sources:
+            return
+        if best.bid_px > best.ask_px:
+            self.crossed_ns += held_ns
+            return
+        self.quoted_ns += held_ns
+        self.bid_ns[best.bid_source] = self.bid_ns.get(best.bid_source, 0) + held_ns
+        self.ask_ns[best.ask_source] = self.ask_ns.get(best.ask_source, 0) + held_ns
+
+
+class _Book:
+    """Quotes of one instrument by source, the time of the latest event, what was last reported, time at best."""
+
+    __slots__ = ("at_best", "now_ns", "quotes", "reported")
 
     def __init__(self) -> None:
         self.quotes: dict[str, Quote] = {}
         self.now_ns = 0
         self.reported: BestQuote | None = None
+        self.at_best = TimeAtBest()
 
 
 class BestPriceAggregator:
@@ -124,9 +151,22 @@ class BestPriceAggregator:
                 and reported.live_sources == best.live_sources
             ):
                 continue
+            if reported is not None:
+                book.at_best.held(reported, best.ts_ns)
             book.reported = best
             changes.append(best)
         return changes
+
+    def time_at_best(self, now_ns: int) -> dict[str, TimeAtBest]:
+        """Time at best per instrument, the standing best price credited up to ``now_ns`` (copies)."""
+        result = {}
+        for instrument, book in self._books.items():
+            totals = book.at_best
+            copy = TimeAtBest(dict(totals.bid_ns), dict(totals.ask_ns), totals.quoted_ns, totals.crossed_ns)
+            if book.reported is not None:
+                copy.held(book.reported, now_ns)
+            result[instrument] = copy
+        return result
 
     def current(self) -> dict[str, BestQuote]:
         """The last reported best price of every instrument with at least one live source."""

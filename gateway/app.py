@@ -36,6 +36,7 @@ from collectors.external.base import ExternalCollector
 from collectors.registry import COLLECTORS, EXTERNAL_COLLECTORS
 from gateway.aggregator import BestPriceAggregator
 from gateway.backoff import Backoff
+from gateway.broker_quality import BrokerQuality
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
 from gateway.echo import clip
@@ -69,6 +70,8 @@ STOP_TIMEOUT_S: Final = 5.0
 NATS_CONFIRM_INTERVAL_S: Final = 1.0
 """How often nats-server confirms what was published: at most this much of a stream is unconfirmed at an outage."""
 NATS_CONFIRM_TIMEOUT_S: Final = 2
+QUALITY_INTERVAL_S: Final = 1.0
+"""How often broker quality accounts uptime, completeness and scores (the spread samples assume 1 s)."""
 """Seconds a confirmation (PING) may take before it is given up; the next one tries again."""
 
 
@@ -147,7 +150,11 @@ class Gateway:
         aggregator = BestPriceAggregator(
             {broker.id: broker.priority for broker in brokers}, self.config.best_price.stale_after_ms
         )
-        gate = QualityGate(self.config.quality.to_policy(), {broker.id: broker.instruments for broker in brokers})
+        instruments = {broker.id: broker.instruments for broker in brokers}
+        gate = QualityGate(self.config.quality.to_policy(), instruments)
+        quality = BrokerQuality(
+            self.config.broker_quality.to_policy(self.config.best_price.stale_after_ms), instruments, gate.pip_px
+        )
         self.pipeline = Pipeline(
             gate,
             aggregator,
@@ -156,6 +163,7 @@ class Gateway:
             self.backup,
             session_id=self.started_ns,
             max_batch_ticks=self.config.nats.max_batch_ticks,
+            quality=quality,
         )
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]
@@ -164,7 +172,9 @@ class Gateway:
                 self._external_classes[entry.kind](entry, self.pipeline, state_dir) for entry in external
             ]
             http = self.config.http
-            self._http = HealthServer(self.snapshot, http.host, http.port) if http.enabled else None
+            self._http = (
+                HealthServer(self.snapshot, http.host, http.port, live_page=http.live_page) if http.enabled else None
+            )
         except (ConfigError, HttpBindError):
             await self._nats.close()
             if self.backup is not None:
@@ -192,6 +202,7 @@ class Gateway:
         self._service_tasks = [
             asyncio.create_task(self._confirm_nats_deliveries(), name="nats-confirm"),
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
+            asyncio.create_task(self._observe_quality(), name="broker-quality"),
             asyncio.create_task(
                 self._keep_running(self.pipeline.publish_lingering, "publish-lingering"), name="publish-lingering"
             ),
@@ -392,6 +403,23 @@ class Gateway:
             except Exception:
                 logger.exception("gateway %s: best-price expiry failed", self.config.instance_id)
 
+    async def _observe_quality(self) -> None:
+        """Once a second, the broker-quality figures that need time to pass (gateway.broker_quality.observe)."""
+        assert self.pipeline is not None
+        while True:
+            await asyncio.sleep(QUALITY_INTERVAL_S)
+            try:
+                delivering = {
+                    source_id: self._source_snapshot(
+                        status, self.pipeline.sources.get(source_id) or SourceStats()
+                    ).delivering
+                    for source_id, status in self.collectors.items()
+                }
+                now = now_ns()
+                self.pipeline.quality.observe(now, delivering, self.pipeline.aggregator.time_at_best(now))
+            except Exception:  # timer top: keep measuring
+                logger.exception("gateway %s: broker quality failed", self.config.instance_id)
+
     @property
     def http_port(self) -> int | None:
         """The port of /health and /metrics (the one chosen when ``http.port`` is 0); None when disabled."""
@@ -439,6 +467,7 @@ class Gateway:
                 source_id: self._external_snapshot(status, pipeline.external.get(source_id) or ExternalSourceStats())
                 for source_id, status in self.external.items()
             },
+            quality=pipeline.quality.report(now_ns()),
             hub=self._hub_snapshot(self.registration) if self.registration is not None else None,
         )
 

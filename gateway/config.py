@@ -24,6 +24,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from collectors.external.base import ExternalConfig
 from collectors.registry import CONFIGS, EXTERNAL_CONFIGS, BrokerConfig, ExternalEntryConfig
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
+from gateway.broker_quality import (
+    DEFAULT_COMPLETENESS_FLOOR,
+    DEFAULT_SWITCH_HOLD_S,
+    DEFAULT_SWITCH_LEAD,
+    DEFAULT_WEIGHT_AT_BEST,
+    DEFAULT_WEIGHT_COMPLETENESS,
+    DEFAULT_WEIGHT_QUOTE_AGE,
+    DEFAULT_WEIGHT_SPREAD,
+    DEFAULT_WEIGHT_UPTIME,
+    DEFAULT_WINDOW_S,
+    BrokerQualityPolicy,
+    ScoreWeights,
+)
 from gateway.cycle import DEFAULT_MAX_BATCH_TICKS
 from gateway.echo import clip, shown
 from gateway.errors import ConfigError
@@ -199,6 +212,47 @@ class BestPriceConfig(_Strict):
     stale_after_ms: int = Field(default=DEFAULT_STALE_AFTER_MS, gt=0)
 
 
+class ScoreWeightsConfig(_Strict):
+    """Weights of the broker score (gateway.broker_quality); they must sum to 1."""
+
+    at_best: float = Field(default=DEFAULT_WEIGHT_AT_BEST, ge=0, le=1)
+    spread: float = Field(default=DEFAULT_WEIGHT_SPREAD, ge=0, le=1)
+    completeness: float = Field(default=DEFAULT_WEIGHT_COMPLETENESS, ge=0, le=1)
+    uptime: float = Field(default=DEFAULT_WEIGHT_UPTIME, ge=0, le=1)
+    quote_age: float = Field(default=DEFAULT_WEIGHT_QUOTE_AGE, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> ScoreWeightsConfig:
+        total = self.at_best + self.spread + self.completeness + self.uptime + self.quote_age
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"the weights must sum to 1, not {total:g}")
+        return self
+
+
+class BrokerQualityConfig(_Strict):
+    """Broker quality figures and the recommended broker per instrument (gateway.broker_quality, README)."""
+
+    window_s: float = Field(default=DEFAULT_WINDOW_S, ge=1, le=86_400)
+    completeness_floor: float = Field(default=DEFAULT_COMPLETENESS_FLOOR, ge=0, le=1)
+    switch_lead: float = Field(default=DEFAULT_SWITCH_LEAD, ge=0, le=1)
+    switch_hold_s: float = Field(default=DEFAULT_SWITCH_HOLD_S, ge=0, le=86_400)
+    weights: ScoreWeightsConfig = Field(default_factory=ScoreWeightsConfig)
+
+    def to_policy(self, stale_after_ms: int) -> BrokerQualityPolicy:
+        """The policy, with the best price's staleness window."""
+        weights = self.weights
+        return BrokerQualityPolicy(
+            window_s=self.window_s,
+            completeness_floor=self.completeness_floor,
+            switch_lead=self.switch_lead,
+            switch_hold_s=self.switch_hold_s,
+            weights=ScoreWeights(
+                weights.at_best, weights.spread, weights.completeness, weights.uptime, weights.quote_age
+            ),
+            stale_after_ms=stale_after_ms,
+        )
+
+
 class SpoolConfig(_Strict):
     """The on-disk spool in front of Kafka (gateway.kafka.spool); relative paths are relative to the config file."""
 
@@ -267,6 +321,7 @@ class HttpConfig(_Strict):
     enabled: bool = True
     host: str = Field(default=DEFAULT_HTTP_HOST, pattern=r"^[A-Za-z0-9._:-]+$", description="Address to listen on.")
     port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, description="0 = any free port (logged).")
+    live_page: bool = Field(default=True, description="Serve the live page (gateway.ops.live_page) at /.")
 
 
 class CentralHubConfig(_Strict):
@@ -284,6 +339,7 @@ class GatewayConfig(_Strict):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     best_price: BestPriceConfig = Field(default_factory=BestPriceConfig)
+    broker_quality: BrokerQualityConfig = Field(default_factory=BrokerQualityConfig)
     brokers: tuple[BrokerConfig, ...] = ()
     external: tuple[ExternalEntryConfig, ...] = ()
     state_dir: Path | None = Field(

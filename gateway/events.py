@@ -89,6 +89,9 @@ class TickSink(Protocol):
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         """Pip sizes (1e-9 units) the broker gives for its instruments, for the quality gate."""
 
+    def observe_heartbeat(self, source: str, event_ns: int, recv_ns: int) -> None:
+        """A heartbeat's broker time and receive time (ns since the epoch), for broker quality's heartbeat age."""
+
 
 DELIVERING_STATES: Final = frozenset({SourceStatus.STATE_CONNECTED, SourceStatus.STATE_RECONNECTED})
 """Connection states in which a source delivers prices; in any other it leaves the best price."""

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.aggregator import BestPriceAggregator
+from gateway.broker_quality import FLUSH_AGES, FLUSH_EVERY_PUBLISHES, BrokerQuality
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.cycle import DEFAULT_MAX_BATCH_TICKS, CycleBuilder, PublishCycle
 from gateway.echo import NAME_CHARS, clip, clip_bytes
@@ -99,16 +100,19 @@ class Pipeline:
         session_id: int | None = None,
         max_batch_ticks: int = DEFAULT_MAX_BATCH_TICKS,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        quality: BrokerQuality | None = None,
     ) -> None:
         """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task.
 
         ``spool`` receives each cycle before NATS; ``session_id`` (default: now, in ns) numbers this run;
-        ``clock_ns`` is the monotonic clock the linger is measured on.
+        ``clock_ns`` is the monotonic clock the linger is measured on; ``quality`` is fed every accepted quote,
+        status and best-price change (gateway.broker_quality; default: one with the default policy).
         """
         self.gate = gate
         self.aggregator = aggregator
         self.publisher = publisher
         self.spool = spool
+        self.quality = quality if quality is not None else BrokerQuality(pip_px=gate.pip_px)
         self.sources: dict[str, SourceStats] = {}
         self.external: dict[str, ExternalSourceStats] = {}
         self._cycle = CycleBuilder(now_ns() if session_id is None else session_id, max_batch_ticks)
@@ -116,6 +120,7 @@ class Pipeline:
         self._linger_ns = round(linger_ms * NS_PER_MS)
         self._clock_ns = clock_ns
         self._last_publish_ns = 0
+        self._publishes = 0
         self._lingering = asyncio.Event()
         self._publishing = asyncio.Lock()
 
@@ -135,6 +140,7 @@ class Pipeline:
         update = self.aggregator.update
         encode = self._encoder.encode
         add_tick = self._cycle.add_tick
+        observe = self.quality.observe_quote
         sources = self.sources
         for event in events:
             if not isinstance(event, Quote):
@@ -150,6 +156,7 @@ class Pipeline:
             stats.accepted += 1
             add_tick(event.source, event.instrument, encode(event, stats.accepted))
             update(event)
+            observe(event)
         if (
             self._linger_ns
             and self._clock_ns() - self._last_publish_ns < self._linger_ns
@@ -177,6 +184,7 @@ class Pipeline:
 
     async def source_down(self, source: str, now_ns: int) -> None:
         """A source stopped or disconnected: take it out of the best price now."""
+        self.quality.observe_down(source, now_ns)
         self.aggregator.drop_source(source, now_ns)
         await self.publish_pending()
 
@@ -225,9 +233,15 @@ class Pipeline:
                 snapshot=change.snapshot,
             )
         )
-        if external is None and not connection_delivers(change.state):
-            self.aggregator.drop_source(source, timestamp_ns)
+        if external is None:
+            self.quality.observe_status(source, change.state, change.gap_ns, timestamp_ns)
+            if not connection_delivers(change.state):
+                self.aggregator.drop_source(source, timestamp_ns)
         await self.publish_pending()
+
+    def observe_heartbeat(self, source: str, event_ns: int, recv_ns: int) -> None:
+        """A broker's heartbeat: its age goes to broker quality (gateway.broker_quality)."""
+        self.quality.observe_heartbeat(source, event_ns, recv_ns)
 
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         """Give the quality gate a broker's pip sizes; a configured pip size wins and a mismatch is logged."""
@@ -251,6 +265,9 @@ class Pipeline:
             changes = self.aggregator.changes()
             if changes:
                 self._cycle.add_best(changes)
+            self._publishes += 1
+            if not self._publishes % FLUSH_EVERY_PUBLISHES:
+                self.quality.flush(FLUSH_AGES)
             cycle = self._cycle.take(now_ns())
             if not cycle.empty:
                 if self.spool is not None:
@@ -260,7 +277,9 @@ class Pipeline:
         await asyncio.sleep(0)
 
     def _reject_quote(self, quote: Quote, rejection: Rejection, stats: SourceStats) -> None:
-        stats.rejected[RejectionReason.Name(rejection.reason)] += 1
+        reason = RejectionReason.Name(rejection.reason)
+        stats.rejected[reason] += 1
+        self.quality.observe_rejection(quote.source, quote.instrument[:NAME_CHARS], reason, quote.ts_recv_ns)
         self._cycle.add_rejection(
             QualityRejection(tick=quote.to_tick(), reason=rejection.reason, detail=rejection.detail)
         )
@@ -274,7 +293,9 @@ class Pipeline:
     def _reject_input(self, bad: BadInput) -> None:
         """A rejection for input that never became a quote; what it echoes of the input is bounded (gateway.echo)."""
         stats = self._stats(bad.source)
-        stats.rejected[RejectionReason.Name(bad.reason)] += 1
+        reason = RejectionReason.Name(bad.reason)
+        stats.rejected[reason] += 1
+        self.quality.observe_rejection(bad.source, bad.instrument[:NAME_CHARS], reason, bad.ts_recv_ns)
         raw, cut_bytes = clip_bytes(bad.raw)
         detail = clip(bad.detail)
         if cut_bytes:

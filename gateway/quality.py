@@ -247,6 +247,11 @@ class QualityGate:
             f"{len(pending)} of {self._confirm_before + 1} ticks needed to confirm a move",
         )
 
+    def pip_px(self, instrument: str) -> int | None:
+        """The pip size of ``instrument`` in force (1e-9 units); None before its first quote or when unknown."""
+        rules = self._rules.get(instrument)
+        return rules.pip_px if isinstance(rules, _Rules) else None
+
     def set_pip_size(self, instrument: str, pip_px: int) -> bool:
         """Use a broker's pip size for ``instrument`` unless one is configured; True if it is now in force."""
         limits = self._policy.instruments.get(instrument)

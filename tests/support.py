@@ -91,6 +91,8 @@ class RecordingSink:
         self.batches = 0
         self.statuses: list[StatusChange] = []
         self.pip_sizes: dict[str, int] = {}
+        self.heartbeats: list[tuple[int, int]] = []
+        """(broker time, receive time) of each heartbeat handed over."""
         self.wanted = wanted
         self.enough = asyncio.Event()
         self.changed = asyncio.Event()
@@ -109,6 +111,9 @@ class RecordingSink:
 
     def use_pip_sizes(self, source: str, pip_px: Mapping[str, int]) -> None:
         self.pip_sizes.update(pip_px)
+
+    def observe_heartbeat(self, source: str, event_ns: int, recv_ns: int) -> None:
+        self.heartbeats.append((event_ns, recv_ns))
 
 
 class RecordingExternalSink:

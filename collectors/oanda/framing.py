@@ -52,7 +52,7 @@ class OandaFraming:
     ``max_line_bytes`` is the longest line accepted, its newline excluded (default :data:`MAX_LINE_BYTES`).
     """
 
-    __slots__ = ("_awaiting_snapshot", "_max_line_bytes", "_skipping", "_source", "partial")
+    __slots__ = ("_awaiting_snapshot", "_max_line_bytes", "_skipping", "_source", "last_heartbeat_ns", "partial")
 
     def __init__(self, source: str, instruments: Iterable[str], max_line_bytes: int = MAX_LINE_BYTES) -> None:
         if max_line_bytes < 1:
@@ -64,6 +64,8 @@ class OandaFraming:
         """Inside a line already rejected as too long: bytes are dropped up to its newline."""
         self.partial = b""
         """The start of a line whose end has not arrived yet; never longer than ``max_line_bytes``."""
+        self.last_heartbeat_ns = 0
+        """The broker time of the last heartbeat (ns since the epoch); 0 before any."""
 
     def feed(self, chunk: bytes, recv_ns: int) -> Framed:
         """The events of the lines ``chunk`` completes, stamped ``recv_ns``, and the count of each kind of line."""
@@ -104,6 +106,7 @@ class OandaFraming:
                 continue
             if type(parsed) is Heartbeat:
                 heartbeats += 1
+                self.last_heartbeat_ns = parsed.ts_event_ns
                 continue
             if awaiting_snapshot and parsed.instrument in awaiting_snapshot:
                 awaiting_snapshot.discard(parsed.instrument)

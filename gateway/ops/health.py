@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.clock import NS_PER_S
+from gateway.ops import broker_quality
 from gateway.ops.activity import DROP_MEMORY_S, RecentActivity
 from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, HubSnapshot, KafkaSnapshot, SourceSnapshot
 from gateway.schema.market.v1.market_pb2 import SourceStatus
@@ -101,7 +102,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
         degraded.extend(_hub_problems(snapshot.hub))
     status = HealthStatus.DOWN if down else HealthStatus.DEGRADED if degraded else HealthStatus.OK
     problems = (*down, *degraded)
-    document = {
+    document: dict[str, Any] = {
         "status": status.value,
         "problems": list(problems),
         "uptime_s": round(snapshot.uptime_s, 3),
@@ -127,6 +128,14 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
         "external": {source_id: _external_document(collector) for source_id, collector in snapshot.external.items()},
         "central_hub": _hub_document(snapshot.hub) if snapshot.hub is not None else None,
     }
+    quality = snapshot.quality
+    if quality is not None:
+        for source_id, source_document in document["sources"].items():
+            figures = quality.sources.get(source_id)
+            source_document["quality"] = broker_quality.source_document(figures) if figures is not None else None
+        document["best"] = broker_quality.best_document(snapshot.best)
+        document["recommendations"] = broker_quality.recommendations_document(quality)
+        document["recent"] = broker_quality.recent_document(quality)
     return HealthReport(status, problems, document)
 
 

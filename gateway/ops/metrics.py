@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.clock import NS_PER_S
+from gateway.ops import broker_quality
 from gateway.ops.snapshot import GatewaySnapshot, HubSnapshot, KafkaSnapshot, NatsSnapshot
 
 
@@ -58,6 +59,8 @@ def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
         ),
         GaugeMetricFamily("fxgw_uptime_seconds", "Seconds since the gateway started.", value=snapshot.uptime_s),
     ]
+    if snapshot.quality is not None:
+        families += broker_quality.metric_families(snapshot.quality)
     if snapshot.external:
         families += _external_families(snapshot)
     if snapshot.kafka is not None:

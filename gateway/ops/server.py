@@ -1,4 +1,4 @@
-"""Operations endpoint: GET /health and GET /metrics, served by uvicorn inside the gateway's event loop.
+"""Operations endpoint: GET /health, GET /metrics and the live page (GET /), served by uvicorn in the gateway's loop.
 
 The server knows the gateway only as a callable that returns a snapshot
 (gateway.ops.snapshot). A request takes one and renders it: /health through
@@ -23,12 +23,13 @@ from typing import Final
 
 import uvicorn
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway.errors import HttpBindError
 from gateway.ops.activity import ActivitySampler
 from gateway.ops.health import HealthReport, assess
+from gateway.ops.live_page import CONTENT_SECURITY_POLICY, PAGE
 from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.snapshot import GatewaySnapshot
 
@@ -40,9 +41,25 @@ SHUTDOWN_GRACE_S: Final = 2
 """Longest wait for open HTTP requests when the gateway stops."""
 
 
-def create_app(report: Callable[[], HealthReport], registry: CollectorRegistry) -> FastAPI:
-    """The HTTP routes. Handlers are coroutines, so they run on the gateway's event loop, never in a thread."""
+def create_app(report: Callable[[], HealthReport], registry: CollectorRegistry, *, live_page: bool = True) -> FastAPI:
+    """The HTTP routes. Handlers are coroutines, so they run on the gateway's event loop, never in a thread.
+
+    ``live_page`` serves the live page (gateway.ops.live_page) at ``/``.
+    """
     app = FastAPI(title="fxgw", docs_url=None, redoc_url=None, openapi_url=None)
+
+    if live_page:
+
+        @app.get("/")
+        async def page() -> HTMLResponse:
+            return HTMLResponse(
+                PAGE,
+                headers={
+                    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                    "X-Content-Type-Options": "nosniff",
+                    "Cache-Control": "no-store",
+                },
+            )
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -89,8 +106,11 @@ class SignalFreeServer(uvicorn.Server):
 class HealthServer:
     """/health and /metrics for one gateway: binds at creation, serves from :meth:`start` until :meth:`stop`."""
 
-    def __init__(self, snapshot: Callable[[], GatewaySnapshot], host: str, port: int) -> None:
-        """``snapshot`` is called per request and per sample, on the event loop; binds the socket now.
+    def __init__(
+        self, snapshot: Callable[[], GatewaySnapshot], host: str, port: int, *, live_page: bool = True
+    ) -> None:
+        """``snapshot`` is called per request and per sample, on the event loop; binds the socket now;
+        ``live_page`` serves the live page at ``/``.
 
         Raises HttpBindError when the address is not available.
         """
@@ -102,7 +122,7 @@ class HealthServer:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(GatewayMetrics(snapshot))
         config = uvicorn.Config(
-            create_app(self.report, self.registry),
+            create_app(self.report, self.registry, live_page=live_page),
             log_config=None,
             log_level="warning",
             access_log=False,

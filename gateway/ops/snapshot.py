@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.aggregator import BestQuote
+from gateway.broker_quality import QualityReport
 from gateway.events import connection_delivers
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
@@ -199,6 +200,8 @@ class GatewaySnapshot:
     """External collectors by id, in configuration order."""
     hub: HubSnapshot | None = None
     """None when ``central_hub`` is disabled."""
+    quality: QualityReport | None = None
+    """Broker quality figures and recommendations (gateway.broker_quality); None when not measured."""
 
     def accepted_counts(self) -> dict[str, int]:
         """Ticks accepted since start, by source."""

@@ -11,6 +11,7 @@ import pytest
 from collectors.oanda import framing as framing_module
 from collectors.oanda.framing import MAX_LINE_BYTES, OandaFraming
 from collectors.oanda.parsing import parse_stream_line
+from gateway.clock import parse_time_ns
 from gateway.events import BadInput, Event, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 
@@ -156,9 +157,12 @@ def test_heartbeats_are_counted_and_yield_no_event(shared_data: Path) -> None:
         line for line in recorded(shared_data, NOTEBOOK_SHAPE).splitlines(keepends=True) if b"HEARTBEAT" in line
     )
 
-    framed = OandaFraming(SOURCE, BOTH).feed(heartbeats, RECV_NS)
+    framing = OandaFraming(SOURCE, BOTH)
+    framed = framing.feed(heartbeats, RECV_NS)
 
     assert framed == ([], 0, 4, 0)
+    last = json.loads(heartbeats.splitlines()[-1])["time"]  # the broker time of the last one, for its age
+    assert framing.last_heartbeat_ns == parse_time_ns(last)
 
 
 @pytest.mark.parametrize(

@@ -267,6 +267,7 @@ class WordFraming:
     def __init__(self, source: str) -> None:
         self.source = source
         self.partial = b""
+        self.last_heartbeat_ns = 0
 
     def feed(self, chunk: bytes, recv_ns: int) -> Framed:
         lines = (self.partial + chunk).split(b"\n")

@@ -84,7 +84,7 @@ def test_http_port_0_and_other_settings_are_taken() -> None:
         ({"port": 70000}, "http.port: 70000 is not allowed"),
         ({"port": -1}, "http.port: -1 is not allowed"),
         ({"host": "not a host"}, "http.host: 'not a host' is not allowed"),
-        ({"prot": 8080}, "http.prot: unknown key; allowed keys: enabled, host, port"),
+        ({"prot": 8080}, "http.prot: unknown key; allowed keys: enabled, host, live_page, port"),
     ],
     ids=["port-too-high", "port-negative", "host-with-spaces", "unknown-key"],
 )
