@@ -263,9 +263,7 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             ["central_hub.enabled", "not available in this version"],
             id="central_hub_enabled_is_rejected",
         ),
-        pytest.param(
-            {"brokers": []}, ["<top level>: list at least one broker or external collector"], id="no_brokers"
-        ),
+        pytest.param({"brokers": []}, ["<top level>: list at least one broker or external collector"], id="no_brokers"),
         pytest.param(
             {"nats": {}},
             ["<top level>: list at least one broker or external collector"],
