@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 from pydantic import BeforeValidator, Field
 
 from collectors.base import Collector, CollectorConfig
+from collectors.ctrader.collector import CtraderCollector
+from collectors.ctrader.config import CtraderConfig
 from collectors.dukascopy.collector import DukascopyCollector
 from collectors.dukascopy.config import DukascopyConfig
 from collectors.external.base import ExternalCollector, ExternalConfig
@@ -36,6 +38,7 @@ from collectors.simulated import SimulatedCollector, SimulatedConfig
 
 CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "oanda": OandaConfig,
+    "ctrader": CtraderConfig,
     "simulated": SimulatedConfig,
     "recorded": RecordedConfig,
     "dukascopy": DukascopyConfig,
@@ -43,6 +46,7 @@ CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
 
 COLLECTORS: Final[dict[str, type[Collector]]] = {
     "oanda": OandaCollector,
+    "ctrader": CtraderCollector,
     "simulated": SimulatedCollector,
     "recorded": RecordedCollector,
     "dukascopy": DukascopyCollector,
@@ -61,7 +65,7 @@ def _canonical_kind(entry: Any) -> Any:
 
 
 BrokerConfig = Annotated[
-    OandaConfig | SimulatedConfig | RecordedConfig | DukascopyConfig,
+    OandaConfig | CtraderConfig | SimulatedConfig | RecordedConfig | DukascopyConfig,
     Field(discriminator="kind"),
     BeforeValidator(_canonical_kind),
 ]

@@ -66,7 +66,11 @@ def encode_frame(message: Message, client_msg_id: str = "") -> bytes:
     wrapped = ProtoMessage(payloadType=payload_type, payload=message.SerializeToString())
     if client_msg_id:
         wrapped.clientMsgId = client_msg_id
-    body = wrapped.SerializeToString()
+    return prefixed(wrapped.SerializeToString())
+
+
+def prefixed(body: bytes) -> bytes:
+    """``body`` (a serialized ProtoMessage) with its length prefix: one frame."""
     return _prefix.pack(len(body)) + body
 
 
