@@ -7,7 +7,7 @@ Each frame becomes at most one event:
 - ``ProtoOASpotEvent`` of a subscribed symbol: a Quote. A spot event carries only the sides that changed,
   so the last bid and ask of each symbol are kept, per stream: a side missing from an event is taken from
   the previous one, and a symbol whose first event on this stream lacks a side publishes nothing until the
-  other side arrives (counted in ``one_sided``): a quote is never published with a missing side, and never
+  other side arrives (counted in ``without_quote``, like an event without a price): a quote is never published with a missing side, and never
   with a side from before a reconnect. The event's ``timestamp`` (Unix ms, asked for with
   ``subscribeToSpotTimestamp``) is the broker time; without one the receive time is. The first quote of each
   instrument on a stream is marked ``snapshot``.
@@ -94,7 +94,7 @@ class CtraderFraming:
         "_max_frame_bytes",
         "_source",
         "_symbols",
-        "one_sided",
+        "without_quote",
         "partial",
         "stop",
     )
@@ -115,8 +115,9 @@ class CtraderFraming:
         """The start of a frame whose end has not arrived yet; at most ``max_frame_bytes`` + 3 bytes."""
         self.stop: ServerError | str | None = None
         """Why the stream is over (an error answer of the server, or a text); None while it goes on."""
-        self.one_sided = 0
-        """Spot events not published because the other side has not been seen on this stream yet."""
+        self.without_quote = 0
+        """Spot events of subscribed symbols that published no quote: without a price, or with one side while
+        the other has not been seen on this stream yet."""
 
     def feed(self, chunk: bytes, recv_ns: int) -> Framed:
         """The events of the frames ``chunk`` completes, stamped ``recv_ns``, and the count of each kind."""
@@ -188,19 +189,15 @@ class CtraderFraming:
                 f"spot event for symbol {symbol_id} of account {spot.ctidTraderAccountId}, which this stream did "
                 f"not subscribe (account {self._account_id}, {len(self._symbols)} symbols)"
             )
-        if spot.HasField("bid"):
-            bid = self._bids[symbol_id] = spot.bid
-        else:
-            bid = self._bids.get(symbol_id, 0)
-        if spot.HasField("ask"):
-            ask = self._asks[symbol_id] = spot.ask
-        else:
-            ask = self._asks.get(symbol_id, 0)
+        has_bid, has_ask = spot.HasField("bid"), spot.HasField("ask")
+        if not has_bid and not has_ask:  # no price (a trend bar or session close alone): nothing to publish
+            self.without_quote += 1
+            return None
+        bid = self._bids[symbol_id] = spot.bid if has_bid else self._bids.get(symbol_id, 0)
+        ask = self._asks[symbol_id] = spot.ask if has_ask else self._asks.get(symbol_id, 0)
         if not bid or not ask:
-            if spot.HasField("bid") or spot.HasField("ask"):
-                self.one_sided += 1
-                return None
-            raise BadValueError(f"{instrument}: spot event without bid, ask or earlier prices", instrument=instrument)
+            self.without_quote += 1
+            return None
         if bid > MAX_API_PRICE or ask > MAX_API_PRICE:
             raise BadValueError(
                 f"{instrument}: price {max(bid, ask):,} (1e-5 units) is beyond the gateway's range",

@@ -29,7 +29,7 @@ from collectors.ctrader.messages.OpenApiCommonMessages_pb2 import ProtoErrorRes,
 from collectors.ctrader.messages.OpenApiMessages_pb2 import ProtoOAErrorRes, ProtoOASymbolByIdRes, ProtoOASymbolsListRes
 from collectors.ctrader.messages.OpenApiModelMessages_pb2 import ProtoOAPayloadType
 from gateway.clock import MAX_TIME_NS
-from gateway.echo import clip, shown
+from gateway.echo import NAME_CHARS, clip, shown
 from gateway.errors import BadValueError, MalformedInputError
 from gateway.prices import INT64_MAX
 
@@ -170,7 +170,8 @@ def server_error(payload_type: int, payload: bytes, now_s: float) -> ServerError
     else:
         message = decode_payload(ProtoErrorRes, payload, payload_type)
         retry_after = None
-    code = shown(message.errorCode)
+    raw_code = message.errorCode
+    code = raw_code if len(raw_code) <= NAME_CHARS and raw_code.isprintable() else shown(raw_code)
     refusal = _REFUSALS.get(message.errorCode, Refusal.TRANSIENT)
     if message.HasField("maintenanceEndTimestamp"):  # Unix seconds: the server is down for maintenance until then
         retry_after = max(retry_after or 0.0, float(message.maintenanceEndTimestamp) - now_s)

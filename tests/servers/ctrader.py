@@ -109,7 +109,8 @@ class SpotFeed:
     """Spot events of recorded quotes, cycled: each frame rendered once, its timestamp appended when sent.
 
     ``full[i]`` is the whole ``(symbol_id, bid, ask)`` after event ``i`` (prices in 1e-5 units); the event
-    itself carries only the sides that changed since that symbol's previous event (both for the first).
+    itself carries only the sides that changed since that symbol's previous event (both for the first); a
+    quote that repeats the previous one of its symbol is no event.
     """
 
     def __init__(self, account_id: int, quotes: Iterable[tuple[int, int, int]]) -> None:
@@ -122,6 +123,8 @@ class SpotFeed:
         last: dict[int, tuple[int, int]] = {}
         for symbol_id, bid, ask in quotes:
             previous = last.get(symbol_id)
+            if previous == (bid, ask):
+                continue  # nothing changed: the server sends no event
             event = ProtoOASpotEvent(ctidTraderAccountId=account_id, symbolId=symbol_id)
             if previous is None or previous[0] != bid:
                 event.bid = bid
