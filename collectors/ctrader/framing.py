@@ -7,8 +7,8 @@ Each frame becomes at most one event:
 - ``ProtoOASpotEvent`` of a subscribed symbol: a Quote. A spot event carries only the sides that changed,
   so the last bid and ask of each symbol are kept, per stream: a side missing from an event is taken from
   the previous one, and a symbol whose first event on this stream lacks a side publishes nothing until the
-  other side arrives (counted in ``without_quote``, like an event without a price): a quote is never published with a missing side, and never
-  with a side from before a reconnect. The event's ``timestamp`` (Unix ms, asked for with
+  other side arrives (counted in ``without_quote``, like an event without a price): a quote is never
+  published with a missing side, and never with a side from before a reconnect. The event's ``timestamp`` (Unix ms, asked for with
   ``subscribeToSpotTimestamp``) is the broker time; without one the receive time is. The first quote of each
   instrument on a stream is marked ``snapshot``.
 - ``ProtoHeartbeatEvent``: counted, no event.
@@ -23,6 +23,10 @@ Each frame becomes at most one event:
 - A length prefix above ``max_frame_bytes``: one MALFORMED BadInput with the first bytes, and ``stop``: the
   stream is out of step (or hostile) and must be reopened. Nothing of such a frame is buffered, so what one
   stream holds stays below ``max_frame_bytes`` plus a chunk.
+
+On this path required fields are not checked one by one (protobuf's upb parser leaves that to the caller):
+a spot event without ``symbolId`` or ``ctidTraderAccountId`` reads them as 0, which no subscription has, and
+a frame without ``payloadType`` reads it as 0, an unexpected type: both are rejections.
 
 No I/O and no clock: the receive time of a chunk is passed in. This is the hot path of the collector
 (scripts/bench_ctrader.py): two protobuf parses, a few dict lookups and one Quote per spot event.
@@ -94,9 +98,9 @@ class CtraderFraming:
         "_max_frame_bytes",
         "_source",
         "_symbols",
-        "without_quote",
         "partial",
         "stop",
+        "without_quote",
     )
 
     def __init__(

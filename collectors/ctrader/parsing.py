@@ -29,7 +29,7 @@ from collectors.ctrader.messages.OpenApiCommonMessages_pb2 import ProtoErrorRes,
 from collectors.ctrader.messages.OpenApiMessages_pb2 import ProtoOAErrorRes, ProtoOASymbolByIdRes, ProtoOASymbolsListRes
 from collectors.ctrader.messages.OpenApiModelMessages_pb2 import ProtoOAPayloadType
 from gateway.clock import MAX_TIME_NS
-from gateway.echo import NAME_CHARS, clip, shown
+from gateway.echo import NAME_CHARS, RAW_BYTES, clip, shown
 from gateway.errors import BadValueError, MalformedInputError
 from gateway.prices import INT64_MAX
 
@@ -89,17 +89,30 @@ def decode_envelope(frame: bytes) -> tuple[int, bytes]:
         envelope = ProtoMessage.FromString(frame)
     except DecodeError as exc:
         raise MalformedInputError(f"frame of {len(frame):,} bytes is not a ProtoMessage ({exc})", raw=frame) from exc
+    if not envelope.IsInitialized():
+        raise MalformedInputError(f"frame of {len(frame):,} bytes is not a ProtoMessage (no payloadType)", raw=frame)
     return envelope.payloadType, envelope.payload
 
 
 def decode_payload(message_type: type[M], payload: bytes, payload_type: int) -> M:
-    """``payload`` as a ``message_type``; MalformedInputError naming the type if it does not parse."""
+    """``payload`` as a ``message_type``; MalformedInputError naming the type if it does not parse.
+
+    A required field missing is an error too: protobuf's upb parser does not check them (it parses ``b""`` as
+    any message), so they are checked here.
+    """
     try:
-        return message_type.FromString(payload)
+        message = message_type.FromString(payload)
     except DecodeError as exc:
         raise MalformedInputError(
             f"payload of type {payload_type} is not a {message_type.__name__} ({exc})", raw=payload
         ) from exc
+    if not message.IsInitialized():
+        missing = ", ".join(message.FindInitializationErrors())
+        raise MalformedInputError(
+            f"payload of type {payload_type} is not a {message_type.__name__} (missing {clip(missing, 200)})",
+            raw=payload[:RAW_BYTES],
+        )
+    return message
 
 
 def pip_px_from_position(pip_position: int) -> int:
