@@ -107,7 +107,7 @@ def decode_payload(message_type: type[M], payload: bytes, payload_type: int) -> 
             f"payload of type {payload_type} is not a {message_type.__name__} ({exc})", raw=payload
         ) from exc
     if not message.IsInitialized():
-        missing = ", ".join(message.FindInitializationErrors())
+        missing = ", ".join(message.FindInitializationErrors())  # type: ignore[attr-defined]
         raise MalformedInputError(
             f"payload of type {payload_type} is not a {message_type.__name__} (missing {clip(missing, 200)})",
             raw=payload[:RAW_BYTES],
