@@ -107,7 +107,9 @@ def test_recorded_quotes_sent_one_sided_come_out_whole_and_exact_whatever_the_cu
         (bid * 10_000, ask * 10_000) for bid, ask in quotes
     ]
     assert all(isinstance(e, Quote) for e in events)
-    assert [e.ts_event_ns for e in events if isinstance(e, Quote)] == [(TS_MS + i) * 1_000_000 for i in range(len(quotes))]
+    assert [e.ts_event_ns for e in events if isinstance(e, Quote)] == [
+        (TS_MS + i) * 1_000_000 for i in range(len(quotes))
+    ]
     assert [e.snapshot for e in events if isinstance(e, Quote)] == [True] + [False] * (len(quotes) - 1)
     assert framing.partial == b"" and framing.stop is None
 
