@@ -534,12 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token-env", required=True)
     parser.add_argument("--rate", default="max", help="max or spot events per second")
     parser.add_argument("--limit", type=int, default=None, help="first N recorded EUR/USD quotes only")
-    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--quotes", type=Path, default=SHARED_DATA / "oanda-eurusd-ticks", help="quote folder")
     args = parser.parse_args(argv)
     values = [os.environ.get(name, "") for name in (args.client_id_env, args.client_secret_env, args.token_env)]
     if not all(values):
         parser.error("the client id, client secret and token variables must be set")
-    feed = SpotFeed.from_quote_files(args.data / "oanda-eurusd-ticks", account_id=args.account, limit=args.limit)
+    feed = SpotFeed.from_quote_files(args.quotes, account_id=args.account, limit=args.limit)
     rate: float | str = "max" if args.rate == "max" else float(args.rate)
     server = CtraderServer(
         client_id=values[0],
