@@ -284,14 +284,16 @@ def main(argv: list[str] | None = None) -> int:
             ctrader.wait_ready()
             oanda.wait_ready()
             say(f"cTrader server on port {ctrader.port}, OANDA server on {oanda.url}")
-            for name, phase_servers in (
-                ("cTrader alone", (ctrader, None)),
-                ("OANDA alone", (None, oanda)),
-                ("both", (ctrader, oanda)),
-            ):
+            phases: list[tuple[str, CtraderServerProcess | None, OandaServerProcess | None]] = [
+                ("cTrader alone", ctrader, None),
+                ("OANDA alone", None, oanda),
+                ("both", ctrader, oanda),
+            ]
+            for name, ctrader_server, oanda_server in phases:
                 say(f"{name}: {WARM_UP_S:g} s warm-up, then {duration_s:g} s measured ...")
                 phase_profiler = profiler if name == "cTrader alone" else None
-                result = uvloop.run(run_phase(nats_server.url, subscriber, *phase_servers, duration_s, phase_profiler))
+                phase = run_phase(nats_server.url, subscriber, ctrader_server, oanda_server, duration_s, phase_profiler)
+                result = uvloop.run(phase)
                 results.append((name, result))
     finally:
         ctrader.stop()
