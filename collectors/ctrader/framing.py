@@ -5,12 +5,12 @@ cut into chunks wherever the network cut them; a frame's start is carried to the
 Each frame becomes at most one event:
 
 - ``ProtoOASpotEvent`` of a subscribed symbol: a Quote. A spot event carries only the sides that changed,
-  so the last bid and ask of each symbol are kept, per stream: a side missing from an event is taken from
-  the previous one, and a symbol whose first event on this stream lacks a side publishes nothing until the
-  other side arrives (counted in ``without_quote``, like an event without a price): a quote is never
-  published with a missing side, and never with a side from before a reconnect. The event's ``timestamp``
-  (Unix ms, asked for with ``subscribeToSpotTimestamp``) is the broker time; without one the receive time
-  is. The first quote of each instrument on a stream is marked ``snapshot``.
+  so the last bid and ask of each symbol are kept, per stream: a side missing from an event (or sent as 0,
+  never a price) is taken from the previous one, and a symbol whose first event on this stream lacks a side
+  publishes nothing until the other side arrives (counted in ``without_quote``, like an event without a
+  price): a quote is never published with a missing side, and never with a side from before a reconnect. The event's ``timestamp``
+  (Unix ms, asked for with ``subscribeToSpotTimestamp``) is the broker time; without one (or 0) the receive
+  time is. The first quote of each instrument on a stream is marked ``snapshot``.
 - ``ProtoHeartbeatEvent``: counted, no event.
 - An error answer (``ProtoOAErrorRes``, ``ProtoErrorRes``), a token invalidated for this account
   (``ProtoOAAccountsTokenInvalidatedEvent``), the server ending the application's or the account's session
@@ -34,6 +34,7 @@ No I/O and no clock: the receive time of a chunk is passed in. This is the hot p
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Final
 
@@ -61,7 +62,6 @@ from collectors.ctrader.parsing import (
     Refusal,
     ServerError,
     decode_payload,
-    frame_length,
     server_error,
 )
 from collectors.streaming import Framed
@@ -82,6 +82,11 @@ _UNKNOWN: Final = RejectionReason.REJECTION_REASON_UNKNOWN_INSTRUMENT
 _EXCEPTION_CHARS: Final = 200
 _parse_envelope = ProtoMessage.FromString
 _parse_spot = ProtoOASpotEvent.FromString
+_unpack_length = struct.Struct(">I").unpack_from
+_SPOT_HEAD: Final = ProtoMessage(payloadType=SPOT_EVENT, payload=b"x").SerializeToString()[:4]
+"""``payloadType = 2131`` (field 1, varint) and the tag of ``payload`` (field 2, bytes): how a spot frame starts."""
+_FAST_MAX_BYTES: Final = 5 + 127
+"""Longest frame read by the fast path: a payload length of one varint byte."""
 
 
 class CtraderFraming:
@@ -131,38 +136,87 @@ class CtraderFraming:
         end = len(data)
         pos = 0
         max_frame_bytes = self._max_frame_bytes
+        source = self._source
+        symbols = self._symbols
+        account = self._account_id
+        bids = self._bids
+        asks = self._asks
+        awaiting_snapshot = self._awaiting_snapshot
         events: list[Event] = []
         prices = heartbeats = malformed = 0
         while end - pos >= 4:
-            length = frame_length(data, pos)
+            length = _unpack_length(data, pos)[0]
             if length > max_frame_bytes:
                 malformed += 1
-                detail = (
-                    f"frame length {length:,} bytes is above max_frame_bytes ({max_frame_bytes:,}): the stream is out "
-                    f"of step and is reopened (raw: the prefix and up to {RAW_BYTES - 4} bytes after it)"
-                )
-                events.append(BadInput(self._source, _MALFORMED, detail, bytes(data[pos : pos + RAW_BYTES]), recv_ns))
-                self.stop = f"frame length {length:,} bytes is above max_frame_bytes ({max_frame_bytes:,})"
-                self.partial = b""
+                events.append(self._too_long(length, data[pos : pos + RAW_BYTES], recv_ns))
                 return events, prices, heartbeats, malformed
             start = pos + 4
             pos = start + length
             if pos > end:
                 pos = start - 4
                 break
-            frame = data[start:pos]
             try:
-                envelope = _parse_envelope(frame)
-                payload_type = envelope.payloadType
+                # Fast path: a spot event's envelope as the server writes it (payloadType 2131, then the payload of
+                # under 128 bytes and nothing else) is read from its first 5 bytes; any other frame is parsed.
+                payload_type: int
+                if (
+                    length <= _FAST_MAX_BYTES
+                    and data[start : start + 4] == _SPOT_HEAD
+                    and data[start + 4] == length - 5
+                ):
+                    payload_type, payload = SPOT_EVENT, data[start + 5 : pos]
+                else:
+                    envelope = _parse_envelope(data[start:pos])
+                    payload_type, payload = envelope.payloadType, envelope.payload
                 if payload_type == SPOT_EVENT:
-                    quote = self._spot(envelope.payload, recv_ns)
-                    if quote is not None:
-                        prices += 1
-                        events.append(quote)
+                    spot = _parse_spot(payload)
+                    symbol_id = spot.symbolId
+                    instrument = symbols.get(symbol_id)
+                    if instrument is None or spot.ctidTraderAccountId != account:
+                        raise self._not_subscribed(spot)
+                    # A side that is absent reads as 0, and 0 is never a price: either way, not sent.
+                    bid = spot.bid
+                    ask = spot.ask
+                    if bid:
+                        bids[symbol_id] = bid
+                    elif ask:
+                        bid = bids.get(symbol_id, 0)
+                    else:  # no price at all (a trend bar or a session close alone)
+                        self.without_quote += 1
+                        continue
+                    if ask:
+                        asks[symbol_id] = ask
+                    else:
+                        ask = asks.get(symbol_id, 0)
+                    if not bid or not ask:  # one side not seen yet on this stream
+                        self.without_quote += 1
+                        continue
+                    timestamp_ms = spot.timestamp  # 0 when absent: the receive time stands in
+                    if bid > MAX_API_PRICE or ask > MAX_API_PRICE or not 0 <= timestamp_ms <= MAX_TIMESTAMP_MS:
+                        raise _bad_spot(instrument, bid, ask, timestamp_ms)
+                    snapshot = False
+                    if awaiting_snapshot and instrument in awaiting_snapshot:
+                        awaiting_snapshot.discard(instrument)
+                        snapshot = True
+                    prices += 1
+                    events.append(
+                        Quote(
+                            instrument,
+                            source,
+                            bid * PX_PER_API_UNIT,
+                            ask * PX_PER_API_UNIT,
+                            0,
+                            0,
+                            timestamp_ms * NS_PER_MS if timestamp_ms else recv_ns,
+                            recv_ns,
+                            True,
+                            snapshot,
+                        )
+                    )
                 elif payload_type == HEARTBEAT:
                     heartbeats += 1
                 else:
-                    event = self._other(payload_type, envelope.payload, recv_ns)
+                    event = self._other(payload_type, payload, recv_ns)
                     if event is not None:
                         malformed += 1
                         events.append(event)
@@ -171,67 +225,33 @@ class CtraderFraming:
                         return events, prices, heartbeats, malformed
             except DecodeError as exc:
                 malformed += 1
-                detail = f"frame of {length:,} bytes is not a ProtoMessage ({clip(str(exc), _EXCEPTION_CHARS)})"
-                events.append(BadInput(self._source, _MALFORMED, detail, frame[:RAW_BYTES], recv_ns))
+                detail = f"frame of {length:,} bytes does not parse ({clip(str(exc), _EXCEPTION_CHARS)})"
+                events.append(BadInput(source, _MALFORMED, detail, data[start : min(pos, start + RAW_BYTES)], recv_ns))
             except InputError as exc:
                 malformed += 1
-                reason = _reason(exc)
-                events.append(BadInput(self._source, reason, str(exc), frame[:RAW_BYTES], recv_ns, exc.instrument))
+                raw = data[start : min(pos, start + RAW_BYTES)]
+                events.append(BadInput(source, _reason(exc), str(exc), raw, recv_ns, exc.instrument))
             except Exception as exc:  # a bug must cost one frame, not the chunk or the stream
                 malformed += 1
-                events.append(self._unreadable(frame, exc, recv_ns))
+                events.append(self._unreadable(data[start:pos], exc, recv_ns))
         self.partial = data[pos:] if pos < end else b""
         return events, prices, heartbeats, malformed
 
-    def _spot(self, payload: bytes, recv_ns: int) -> Quote | None:
-        """The quote of a spot event, None while a side is still unknown; raises DecodeError or InputError."""
-        spot = _parse_spot(payload)
-        symbol_id = spot.symbolId
-        instrument = self._symbols.get(symbol_id)
-        if instrument is None or spot.ctidTraderAccountId != self._account_id:
-            raise UnknownInstrumentError(
-                f"spot event for symbol {symbol_id} of account {spot.ctidTraderAccountId}, which this stream did "
-                f"not subscribe (account {self._account_id}, {len(self._symbols)} symbols)"
-            )
-        has_bid, has_ask = spot.HasField("bid"), spot.HasField("ask")
-        if not has_bid and not has_ask:  # no price (a trend bar or session close alone): nothing to publish
-            self.without_quote += 1
-            return None
-        bid = self._bids[symbol_id] = spot.bid if has_bid else self._bids.get(symbol_id, 0)
-        ask = self._asks[symbol_id] = spot.ask if has_ask else self._asks.get(symbol_id, 0)
-        if not bid or not ask:
-            self.without_quote += 1
-            return None
-        if bid > MAX_API_PRICE or ask > MAX_API_PRICE:
-            raise BadValueError(
-                f"{instrument}: price {max(bid, ask):,} (1e-5 units) is beyond the gateway's range",
-                instrument=instrument,
-            )
-        if spot.HasField("timestamp"):
-            timestamp_ms = spot.timestamp
-            if not 0 < timestamp_ms <= MAX_TIMESTAMP_MS:
-                raise BadValueError(
-                    f"{instrument}: timestamp {timestamp_ms:,} ms is not a time from 1970 to 2262",
-                    instrument=instrument,
-                )
-            ts_event_ns = timestamp_ms * NS_PER_MS
-        else:
-            ts_event_ns = recv_ns
-        snapshot = False
-        if self._awaiting_snapshot and instrument in self._awaiting_snapshot:
-            self._awaiting_snapshot.discard(instrument)
-            snapshot = True
-        return Quote(
-            instrument,
-            self._source,
-            bid * PX_PER_API_UNIT,
-            ask * PX_PER_API_UNIT,
-            0,
-            0,
-            ts_event_ns,
-            recv_ns,
-            True,
-            snapshot,
+    def _too_long(self, length: int, start: bytes, recv_ns: int) -> BadInput:
+        """A length prefix above the limit: the stream stops, and the rejection holds the first bytes only."""
+        limit = self._max_frame_bytes
+        self.stop = f"frame length {length:,} bytes is above max_frame_bytes ({limit:,})"
+        self.partial = b""
+        detail = (
+            f"frame length {length:,} bytes is above max_frame_bytes ({limit:,}): the stream is out of step and "
+            f"is reopened (raw: the prefix and up to {RAW_BYTES - 4} bytes after it)"
+        )
+        return BadInput(self._source, _MALFORMED, detail, bytes(start), recv_ns)
+
+    def _not_subscribed(self, spot: ProtoOASpotEvent) -> UnknownInstrumentError:
+        return UnknownInstrumentError(
+            f"spot event for symbol {spot.symbolId} of account {spot.ctidTraderAccountId}, which this stream did "
+            f"not subscribe (account {self._account_id}, {len(self._symbols)} symbols)"
         )
 
     def _other(self, payload_type: int, payload: bytes, recv_ns: int) -> BadInput | None:
@@ -264,6 +284,15 @@ class CtraderFraming:
             text = "(no text)"
         detail = f"frame could not be read ({type(exc).__name__}: {shown(text, _EXCEPTION_CHARS)})"
         return BadInput(self._source, _MALFORMED, detail, frame[:RAW_BYTES], recv_ns)
+
+
+def _bad_spot(instrument: str, bid: int, ask: int, timestamp_ms: int) -> BadValueError:
+    """The error of a spot event whose price or time is out of range."""
+    if bid > MAX_API_PRICE or ask > MAX_API_PRICE:
+        text = f"price {max(bid, ask):,} (1e-5 units) is beyond the gateway's range"
+    else:
+        text = f"timestamp {timestamp_ms:,} ms is not a time from 1970 to 2262"
+    return BadValueError(f"{instrument}: {text}", instrument=instrument)
 
 
 def _reason(exc: InputError) -> RejectionReason:

@@ -246,7 +246,6 @@ def hostile_frames(rng: random.Random) -> Iterator[tuple[str, bytes, Expect]]:
     other = ProtoOASpotEvent(ctidTraderAccountId=ACCOUNT + 1, symbolId=EURUSD, bid=1, ask=2)
     yield "other_account", encode_frame(other), "UNKNOWN_INSTRUMENT"
     yield "price_beyond_int64", spot(bid=2**64 - 1, ask=2**64 - 1), "BAD_VALUE"
-    yield "timestamp_zero", spot(bid=1, ask=2, ts_ms=0), "BAD_VALUE"
     yield "timestamp_negative", spot(bid=1, ask=2, ts_ms=-5), "BAD_VALUE"
     yield "timestamp_after_2262", spot(bid=1, ask=2, ts_ms=2**62), "BAD_VALUE"
     yield (
@@ -255,6 +254,9 @@ def hostile_frames(rng: random.Random) -> Iterator[tuple[str, bytes, Expect]]:
         "MALFORMED",
     )
     yield "empty_frame", prefixed(b""), "MALFORMED"
+    long_spot = ProtoOASpotEvent(ctidTraderAccountId=ACCOUNT, symbolId=EURUSD, bid=1, ask=2, trendbar=[])
+    long_payload = long_spot.SerializeToString() + b"\x3a\x00" * 80  # empty trend bars: a payload of 2 length bytes
+    yield "long_spot", prefixed(ProtoMessage(payloadType=2131, payload=long_payload).SerializeToString()), "any_spot"
 
 
 def _check(name: str, events: list[Event], expected: Expect) -> None:
