@@ -8,9 +8,9 @@ Each frame becomes at most one event:
   so the last bid and ask of each symbol are kept, per stream: a side missing from an event (or sent as 0,
   never a price) is taken from the previous one, and a symbol whose first event on this stream lacks a side
   publishes nothing until the other side arrives (counted in ``without_quote``, like an event without a
-  price): a quote is never published with a missing side, and never with a side from before a reconnect. The event's ``timestamp``
-  (Unix ms, asked for with ``subscribeToSpotTimestamp``) is the broker time; without one (or 0) the receive
-  time is. The first quote of each instrument on a stream is marked ``snapshot``.
+  price): a quote is never published with a missing side, and never with a side from before a reconnect.
+  The event's ``timestamp`` (Unix ms, asked for with ``subscribeToSpotTimestamp``) is the broker time;
+  without one (or 0) the receive time is. The first quote of each instrument on a stream is marked ``snapshot``.
 - ``ProtoHeartbeatEvent``: counted, no event.
 - An error answer (``ProtoOAErrorRes``, ``ProtoErrorRes``), a token invalidated for this account
   (``ProtoOAAccountsTokenInvalidatedEvent``), the server ending the application's or the account's session
