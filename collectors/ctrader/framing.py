@@ -29,7 +29,11 @@ a spot event without ``symbolId`` or ``ctidTraderAccountId`` reads them as 0, wh
 a frame without ``payloadType`` reads it as 0, an unexpected type: both are rejections.
 
 No I/O and no clock: the receive time of a chunk is passed in. This is the hot path of the collector
-(scripts/bench_ctrader.py): two protobuf parses, a few dict lookups and one Quote per spot event.
+(scripts/bench_ctrader.py): per spot event one protobuf parse, a few dict lookups and one Quote. The
+envelope of a spot frame as the server writes it is read from its first 5 bytes, which determine it
+exactly (``payloadType`` 2131, then a ``payload`` of under 128 bytes filling the frame); any other frame goes
+through the protobuf parser. That, and reading an absent side or time as 0 rather than asking ``HasField``
+(0.26 us a call here), took the framing from 3.6 to 2.3 us per event.
 """
 
 from __future__ import annotations
