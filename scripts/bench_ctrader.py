@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Final
 import uvloop
 from bench_oanda import ACCOUNT as OANDA_ACCOUNT
 from bench_oanda import TOKEN_ENV as OANDA_TOKEN_ENV
-from bench_oanda import OandaServerProcess
+from bench_oanda import OandaServerProcess, machine_busy_s
 from benchkit import (
     INSTRUMENT,
     PROFILE_TOP,
@@ -60,6 +60,7 @@ from benchkit import (
     Table,
     argument_parser,
     environment,
+    find_child_pid,
     met,
     nats_server_version,
     parse_args,
@@ -192,6 +193,8 @@ class PhaseResult:
     accepted: dict[str, int]
     delivered: int
     rejected: int
+    others_cpu: float
+    """CPU seconds per second that processes other than this run's used in the window (1.0 = one CPU)."""
 
 
 async def run_phase(
@@ -218,8 +221,12 @@ async def run_phase(
             await asyncio.sleep(0.01)
         await asyncio.sleep(WARM_UP_S)
         cpu = CpuMeter(None)
+        pids = (server.process.pid for server in (ctrader, oanda) if server is not None)
+        children = [CpuMeter(pid) for pid in (*pids, find_child_pid("nats-server"), subscriber.pid)]
         first = {collector.source_id: collector.stats.prices for collector in Tracked.instances}
-        cpu.start()
+        for meter in (cpu, *children):
+            meter.start()
+        machine_start_s = machine_busy_s()
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -228,6 +235,8 @@ async def run_phase(
             profiler.disable()
         window_s = time.perf_counter() - started
         cpu_s = cpu.read()[0]
+        ours_s = cpu_s + sum(meter.read()[1] for meter in children)
+        others_cpu = max(machine_busy_s() - machine_start_s - ours_s, 0.0) / window_s
         last = {collector.source_id: collector.stats.prices for collector in Tracked.instances}
     finally:
         await gateway.stop()
@@ -241,6 +250,7 @@ async def run_phase(
         accepted,
         report.ticks,
         rejected,
+        others_cpu,
     )
 
 
@@ -258,6 +268,7 @@ def print_report(results: Sequence[tuple[str, PhaseResult]], duration_s: float) 
             met(lost == 0),
         )
         table.row(f"{name}: rejected by the quality gate", f"{result.rejected:,}")
+        table.row(f"{name}: CPU of other processes (noise)", f"{result.others_cpu:.2f} CPUs", "small = trustworthy")
     title = f"cTrader collector beside OANDA: {duration_s:g} s measured per phase"
     table.show(title, environment(nats_server_version()), "note")
 

@@ -280,3 +280,17 @@ async def test_an_unknown_account_is_rejected(server: CtraderServer) -> None:
         await wait_until(lambda: REJECTED in states(sink), "rejected")
     assert "CH_CTID_TRADER_ACCOUNT_NOT_FOUND" in status(sink, REJECTED).detail
     assert not collector.connection.unauthorized
+
+
+@pytest.mark.usefixtures("credentials")
+async def test_a_rate_limit_waits_for_the_servers_retry_after(server: CtraderServer) -> None:
+    server.refuse("application", "BLOCKED_PAYLOAD_TYPE", retry_after_s=1)
+    sink = RecordingSink()
+    collector = CtraderCollector(settings(server), sink)
+    async with running(collector):
+        await wait_until(lambda: len(server.stats.connections) >= 2, "a second attempt", timeout_s=5)
+        server.clear_faults()
+        await wait_until(lambda: CONNECTED in states(sink), "connected")
+    first, second = server.stats.connections[:2]
+    assert second.opened_s - first.opened_s >= 1.0  # not the 0.05-0.2 s backoff
+    assert UNAUTHORIZED not in states(sink) and REJECTED not in states(sink)

@@ -193,6 +193,7 @@ class ConnectionStats:
 
     requests: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
+    opened_s: float = field(default_factory=time.monotonic)
     heartbeats_received: int = 0
     subscribed: bool = False
 
@@ -260,6 +261,7 @@ class CtraderServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._streams: list[_Stream] = []
         self._refusals: dict[str, str] = {}
+        self._retry_after_s: int | None = None
         self._stalled = False
         self._resumed = asyncio.Event()
         self._seq = 0
@@ -308,9 +310,10 @@ class CtraderServer:
 
     # -- faults ---------------------------------------------------------------------------------------------
 
-    def refuse(self, step: str, code: str) -> None:
+    def refuse(self, step: str, code: str, *, retry_after_s: int | None = None) -> None:
         """Answer ``step`` (``application`` or ``account``) with ProtoOAErrorRes ``code`` until cleared."""
         self._refusals[step] = code
+        self._retry_after_s = retry_after_s
 
     def invalidate_token(self, account_id: int, reason: str = "Access token revoked") -> None:
         """Send ProtoOAAccountsTokenInvalidatedEvent to every stream; the account's token is refused from now on."""
@@ -385,7 +388,7 @@ class CtraderServer:
                         auth = ProtoOAApplicationAuthReq.FromString(payload)
                         refused = self._refusals.get("application")
                         if refused or (auth.clientId, auth.clientSecret) != (self.client_id, self.client_secret):
-                            reply = _error(refused or "CH_CLIENT_AUTH_FAILURE", "Client authentication failure")
+                            reply = self._refusal(refused or "CH_CLIENT_AUTH_FAILURE", "Client authentication failure")
                         else:
                             app_authed, reply = True, ProtoOAApplicationAuthRes()
                     elif payload_type == ProtoOAPayloadType.PROTO_OA_ACCOUNT_AUTH_REQ:
@@ -430,8 +433,14 @@ class CtraderServer:
         if token is None:
             return _error("CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "Trading account is not found")
         if refused or request.accessToken != token:
-            return _error(refused or "CH_ACCESS_TOKEN_INVALID", "Invalid access token")
+            return self._refusal(refused or "CH_ACCESS_TOKEN_INVALID", "Invalid access token")
         return ProtoOAAccountAuthRes(ctidTraderAccountId=request.ctidTraderAccountId)
+
+    def _refusal(self, code: str, description: str) -> bytes:
+        error = ProtoOAErrorRes(errorCode=code, description=description)
+        if self._retry_after_s is not None:
+            error.retryAfter = self._retry_after_s
+        return encode_frame(error)
 
     def _light_symbols(self) -> list[ProtoOALightSymbol]:
         return [
