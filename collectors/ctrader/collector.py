@@ -30,7 +30,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import ClassVar, Final, TypeVar
 
 from google.protobuf.message import Message
@@ -67,7 +67,7 @@ from collectors.ctrader.parsing import (
     symbol_pip_sizes,
 )
 from collectors.streaming import StreamingCollector
-from gateway.errors import InputError, ProviderRefusalError, SourceError
+from gateway.errors import ConfigError, InputError, ProviderRefusalError, SourceError
 from gateway.events import TickSink
 from gateway.secrets import environment_secret
 
@@ -90,13 +90,17 @@ class CtraderCollector(StreamingCollector[CtraderConfig]):
     transient_errors: ClassVar[tuple[type[Exception], ...]] = (OSError, SourceError)
 
     def __init__(self, config: CtraderConfig, sink: TickSink) -> None:
-        """Reads the credentials from the environment; a missing or blank variable is a ConfigError."""
+        """Reads the credentials from the environment; a missing or blank variable is a ConfigError, as is a
+        ``ca_file`` that cannot be read."""
         super().__init__(config, sink)
         key = f"brokers[{config.id}]"
         self._client_id = environment_secret(config.client_id_env, f"{key}.client_id_env")
         self._client_secret = environment_secret(config.client_secret_env, f"{key}.client_secret_env")
         self._access_token = environment_secret(config.access_token_env, f"{key}.access_token_env")
-        self._ssl = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file is not None else None)
+        try:
+            self._ssl = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file is not None else None)
+        except (OSError, ssl.SSLError) as exc:  # a missing or unreadable file, or one that holds no certificate
+            raise ConfigError(f"{key}.ca_file: {config.ca_file} cannot be used: {exc}") from exc
         self._symbols: dict[int, str] = {}
         """The subscribed symbol ids of the current connection and their instruments."""
         self._framing: CtraderFraming | None = None
@@ -119,10 +123,14 @@ class CtraderCollector(StreamingCollector[CtraderConfig]):
         async with asyncio.timeout(self.config.connect_timeout_s):
             reader, writer = await asyncio.open_connection(host, port, ssl=self._ssl, server_hostname=host)
         heartbeats = asyncio.create_task(self._send_heartbeats(writer), name=f"{self.source_id}-heartbeats")
+        chunks: AsyncGenerator[bytes] | None = None
         try:
             early = await self._handshake(reader, writer)
-            yield self._chunks(reader, early, heartbeats)
+            chunks = self._chunks(reader, early, heartbeats)
+            yield chunks
         finally:
+            if chunks is not None:
+                await chunks.aclose()
             heartbeats.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await heartbeats
@@ -236,7 +244,7 @@ class CtraderCollector(StreamingCollector[CtraderConfig]):
 
     async def _chunks(
         self, reader: asyncio.StreamReader, early: bytes, heartbeats: asyncio.Task[None]
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         """The bytes after the subscription; ends the stream with what the framing's ``stop`` says."""
         if early:
             yield early

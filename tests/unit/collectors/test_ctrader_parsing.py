@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from collectors.ctrader.collector import CtraderCollector
 from collectors.ctrader.config import CtraderConfig
 from collectors.ctrader.messages.OpenApiCommonMessages_pb2 import ProtoErrorRes, ProtoMessage
 from collectors.ctrader.messages.OpenApiMessages_pb2 import (
@@ -29,7 +30,8 @@ from collectors.ctrader.parsing import (
     server_error,
     symbol_pip_sizes,
 )
-from gateway.errors import BadValueError, MalformedInputError
+from gateway.errors import BadValueError, ConfigError, MalformedInputError
+from tests.support import RecordingSink
 
 NOW_S = 1_700_000_000.0
 
@@ -160,3 +162,13 @@ def test_config_defaults_to_the_demo_host_and_names_its_variables() -> None:
 def test_config_refuses_what_it_cannot_use(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         config(**fields)
+
+
+def test_a_ca_file_that_cannot_be_read_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("CT_ID", "CT_SECRET", "CT_TOKEN"):
+        monkeypatch.setenv(name, f"value-of-{name}")
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    for path in (tmp_path / "missing.pem", not_pem):
+        with pytest.raises(ConfigError, match=r"brokers\[ct\]\.ca_file: .* cannot be used"):
+            CtraderCollector(config(ca_file=str(path)), RecordingSink())
