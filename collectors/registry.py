@@ -38,18 +38,18 @@ from collectors.simulated import SimulatedCollector, SimulatedConfig
 
 CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "oanda": OandaConfig,
-    "ctrader": CtraderConfig,
     "simulated": SimulatedConfig,
     "recorded": RecordedConfig,
     "dukascopy": DukascopyConfig,
+    "ctrader": CtraderConfig,
 }
 
 COLLECTORS: Final[dict[str, type[Collector]]] = {
     "oanda": OandaCollector,
-    "ctrader": CtraderCollector,
     "simulated": SimulatedCollector,
     "recorded": RecordedCollector,
     "dukascopy": DukascopyCollector,
+    "ctrader": CtraderCollector,
 }
 
 KIND_ALIASES: Final[dict[str, str]] = {"replay": "recorded"}
@@ -65,7 +65,7 @@ def _canonical_kind(entry: Any) -> Any:
 
 
 BrokerConfig = Annotated[
-    OandaConfig | CtraderConfig | SimulatedConfig | RecordedConfig | DukascopyConfig,
+    OandaConfig | SimulatedConfig | RecordedConfig | DukascopyConfig | CtraderConfig,
     Field(discriminator="kind"),
     BeforeValidator(_canonical_kind),
 ]
