@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 PROTO_FILES := $(shell find proto -name '*.proto')
+CTRADER_PROTO_FILES := $(wildcard collectors/ctrader/messages/*.proto)
 
-.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka bench-hub bench-quality demo clean
+.PHONY: install proto test check bench bench-e2e bench-oanda bench-ctrader bench-kafka bench-hub bench-quality demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +15,11 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 
-# Regenerates the Python modules and .pyi stubs under gateway/schema/ (committed; a test fails when stale).
+# Regenerates the Python modules and .pyi stubs under gateway/schema/ and of the vendored cTrader Open API
+# messages (collectors/ctrader/messages/); all committed, a test fails when stale.
 proto:
 	$(PY) -m grpc_tools.protoc -I proto --python_out=gateway/schema --pyi_out=gateway/schema $(PROTO_FILES)
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --pyi_out=. $(CTRADER_PROTO_FILES)
 
 test:
 	$(PY) -m pytest -q
@@ -33,6 +36,9 @@ bench-e2e:
 
 bench-oanda:
 	$(PY) scripts/bench_oanda.py
+
+bench-ctrader:
+	$(PY) scripts/bench_ctrader.py
 
 bench-kafka:
 	$(PY) scripts/bench_kafka.py

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 from pydantic import BeforeValidator, Field
 
 from collectors.base import Collector, CollectorConfig
+from collectors.ctrader.collector import CtraderCollector
+from collectors.ctrader.config import CtraderConfig
 from collectors.dukascopy.collector import DukascopyCollector
 from collectors.dukascopy.config import DukascopyConfig
 from collectors.external.base import ExternalCollector, ExternalConfig
@@ -39,6 +41,7 @@ CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "simulated": SimulatedConfig,
     "recorded": RecordedConfig,
     "dukascopy": DukascopyConfig,
+    "ctrader": CtraderConfig,
 }
 
 COLLECTORS: Final[dict[str, type[Collector]]] = {
@@ -46,6 +49,7 @@ COLLECTORS: Final[dict[str, type[Collector]]] = {
     "simulated": SimulatedCollector,
     "recorded": RecordedCollector,
     "dukascopy": DukascopyCollector,
+    "ctrader": CtraderCollector,
 }
 
 KIND_ALIASES: Final[dict[str, str]] = {"replay": "recorded"}
@@ -61,7 +65,7 @@ def _canonical_kind(entry: Any) -> Any:
 
 
 BrokerConfig = Annotated[
-    OandaConfig | SimulatedConfig | RecordedConfig | DukascopyConfig,
+    OandaConfig | SimulatedConfig | RecordedConfig | DukascopyConfig | CtraderConfig,
     Field(discriminator="kind"),
     BeforeValidator(_canonical_kind),
 ]

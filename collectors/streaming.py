@@ -12,9 +12,13 @@ how to open the stream (``open_stream``) and how its bytes become events (``new_
 - **Silence watchdog**: any bytes keep a stream alive; a stream (or a response) that stays silent for
   ``heartbeat_timeout_s`` is dropped and reopened (:class:`SilenceWatchdog`). Time spent handing events to a
   slow pipeline is not silence.
-- **Refusals** (gateway.errors.ProviderHttpError): refused credentials (401/403) and refused requests
-  (400/404) are reported once as UNAUTHORIZED or REJECTED and retried only every ``refused_retry_s``, after
-  :meth:`~StreamingCollector.prepare` runs again; a ``Retry-After`` (HTTP 429) is honoured.
+- **Refusals** (gateway.errors.ProviderHttpError, or ProviderRefusalError for a protocol other than HTTP):
+  refused credentials (401/403, ``unauthorized``) and refused requests (400/404, ``rejected``) are reported
+  once as UNAUTHORIZED or REJECTED and retried only every ``refused_retry_s``, after
+  :meth:`~StreamingCollector.prepare` runs again; a ``Retry-After`` (HTTP 429, or a refusal's
+  ``retry_after_s``) is honoured, at most :data:`MAX_RETRY_AFTER_S`.
+- **Instruments the provider does not offer** are left out by :meth:`~StreamingCollector.narrow_instruments`,
+  named on /health and reported once as REJECTED.
 - **Gaps are visible**: every change is published as a SourceStatus (CONNECTED, DISCONNECTED with the reason,
   RECONNECTED with the time without a stream and the attempt); a CONNECTED or RECONNECTED status says a
   snapshot of current prices follows. :attr:`~StreamingCollector.connection` keeps what operations read
@@ -39,7 +43,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -52,7 +56,7 @@ from collectors.base import MAX_EVENTS_PER_SUBMIT, Collector, CollectorConfig
 from gateway.backoff import Backoff
 from gateway.clock import NS_PER_S, now_ns
 from gateway.echo import LOG_CHARS, clip
-from gateway.errors import ProviderHttpError, SourceError
+from gateway.errors import ProviderHttpError, ProviderRefusalError, SourceError
 from gateway.events import BadInput, ConnectionHealth, Event, StatusChange, TickSink, connection_delivers
 from gateway.logs import ThrottledLog
 from gateway.schema.market.v1.market_pb2 import RejectionReason, SourceStatus
@@ -255,6 +259,7 @@ class StreamingCollector(Collector[StreamingConfigT]):
         """When the last stream's bytes stopped (wall clock, ns); 0 before the first stream. Kept across runs,
         so that a run restarted after a failure reports the whole gap."""
         self._last_report: tuple[SourceStatus.State, str] | None = None
+        self._reported_missing: tuple[str, ...] = ()
         self._bad_input_log = ThrottledLog(logger, BAD_INPUT_LOG_INTERVAL_S)
 
     @property
@@ -308,7 +313,7 @@ class StreamingCollector(Collector[StreamingConfigT]):
         while True:
             attempt += 1
             opened_ns = 0
-            refusal: ProviderHttpError | None = None
+            refusal: ProviderHttpError | ProviderRefusalError | None = None
             framing: StreamFraming | None = None
             self._watchdog = watchdog = SilenceWatchdog(settings.heartbeat_timeout_s)
             try:
@@ -323,7 +328,7 @@ class StreamingCollector(Collector[StreamingConfigT]):
                     watchdog.waiting_since_s = time.monotonic()
                     await self.deliver(chunks, framing)
                 reason = "the server ended the stream"
-            except ProviderHttpError as exc:
+            except (ProviderHttpError, ProviderRefusalError) as exc:
                 reason, refusal = _shown(str(exc)), exc
             except TimeoutError as exc:  # the watchdog's, or an OSError of the socket
                 if watchdog.expired:
@@ -378,6 +383,29 @@ class StreamingCollector(Collector[StreamingConfigT]):
                 await sink.submit(events)
             watchdog.waiting_since_s = monotonic()
 
+    async def narrow_instruments(self, offered: Collection[str], why: str) -> tuple[str, ...]:
+        """The configured instruments in ``offered``, now :attr:`instruments`; the others are left out.
+
+        Those left out are named in ``connection.unavailable_instruments`` and, when they change, logged and
+        reported as REJECTED with ``why`` (what the provider said, e.g. "OANDA does not list them for it").
+        Raises ProviderRefusalError (``rejected``) when none is offered.
+        """
+        wanted = self.config.instruments
+        missing = tuple(name for name in wanted if name not in offered)
+        self._health.unavailable_instruments = missing
+        if missing and missing != self._reported_missing:
+            detail = f"{self.source_id}: cannot stream {', '.join(missing)} ({why}); streaming the others"
+            logger.error(detail)
+            await self.report_status(SourceStatus.STATE_REJECTED, detail)
+        self._reported_missing = missing
+        streamable = tuple(name for name in wanted if name in offered)
+        if not streamable:
+            raise ProviderRefusalError(
+                f"{self.source_id}: none of the configured instruments is available", kind="rejected"
+            )
+        self.instruments = streamable
+        return streamable
+
     async def report_status(self, state: SourceStatus.State, detail: str, *, gap_ns: int = 0, attempt: int = 0) -> None:
         """Publish a change of the connection; CONNECTED and RECONNECTED announce a snapshot of current prices."""
         self._last_report = (state, detail)
@@ -418,18 +446,22 @@ class StreamingCollector(Collector[StreamingConfigT]):
         except Exception as report_exc:
             logger.error("%s: could not report the failure: %s", self.source_id, _describe(report_exc))
 
-    async def _on_refusal(self, exc: ProviderHttpError, backoff: Backoff) -> float:
-        """Report an HTTP error; return how long to wait before the next attempt."""
-        if exc.refused_credentials or exc.refused_request:
+    async def _on_refusal(self, exc: ProviderHttpError | ProviderRefusalError, backoff: Backoff) -> float:
+        """Report an HTTP error or a refusal; return how long to wait before the next attempt."""
+        if isinstance(exc, ProviderRefusalError):
+            refused_credentials, refused_request = exc.kind == "unauthorized", exc.kind == "rejected"
+        else:
+            refused_credentials, refused_request = exc.refused_credentials, exc.refused_request
+        if refused_credentials or refused_request:
             self._prepared = False
-            if exc.refused_credentials:
+            if refused_credentials:
                 self._health.unauthorized = True
                 await self._report_once(SourceStatus.STATE_UNAUTHORIZED, _shown(str(exc)))
             else:
                 await self._report_once(SourceStatus.STATE_REJECTED, _shown(str(exc)))
             return self.config.refused_retry_s
         delay = backoff.next_delay()
-        return max(delay, exc.retry_after_s) if exc.retry_after_s is not None else delay
+        return max(delay, min(exc.retry_after_s, MAX_RETRY_AFTER_S)) if exc.retry_after_s is not None else delay
 
     async def _report_once(self, state: SourceStatus.State, detail: str) -> None:
         """Report a refusal once, not again on every slow retry that gets the same answer."""

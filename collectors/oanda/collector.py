@@ -44,7 +44,6 @@ from collectors.streaming import ConnectionPacer, StreamingCollector, parse_retr
 from gateway.echo import clip
 from gateway.errors import BadValueError, ProviderHttpError, SourceError
 from gateway.events import TickSink
-from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.secrets import environment_secret, environment_value, redact
 
 logger = logging.getLogger(__name__)
@@ -90,7 +89,6 @@ class OandaCollector(StreamingCollector[OandaConfig]):
             config.account_id_env or "", f"brokers[{config.id}].account_id_env"
         )
         self.rest_url, self.stream_url = config.hosts
-        self._reported_missing: tuple[str, ...] = ()
         self._session: _Session | None = None
 
     @property
@@ -151,7 +149,6 @@ class OandaCollector(StreamingCollector[OandaConfig]):
     async def _check_instruments(self) -> None:
         """Validate the configured instruments against the account and hand their pip sizes to the gate."""
         context = _rest_context(self.rest_url, self._token, self.config.connect_timeout_s)
-        wanted = self.config.instruments
         try:
             response = await asyncio.to_thread(context.account.instruments, self.account_id)
         except Exception as exc:  # v20 raises its own and requests' exceptions, and JSON errors on odd bodies
@@ -164,19 +161,7 @@ class OandaCollector(StreamingCollector[OandaConfig]):
                 response.status, (response.raw_body or "").encode(), response.headers.get("Retry-After"), "instruments"
             )
         available = {instrument.name: instrument for instrument in response.get("instruments", 200)}
-        missing = tuple(name for name in wanted if name not in available)
-        self.connection.unavailable_instruments = missing
-        if missing and missing != self._reported_missing:
-            detail = (
-                f"{self.source_id}: account {self.account_id} cannot stream {', '.join(missing)} "
-                f"(OANDA does not list them for it); streaming the others"
-            )
-            logger.error(detail)
-            await self.report_status(SourceStatus.STATE_REJECTED, detail)
-        self._reported_missing = missing
-        streamable = tuple(name for name in wanted if name in available)
-        if not streamable:
-            raise ProviderHttpError(f"{self.source_id}: none of the configured instruments is available", status=400)
+        streamable = await self.narrow_instruments(available, f"OANDA does not list them for account {self.account_id}")
         pip_sizes: dict[str, int] = {}
         for name in streamable:
             try:
@@ -184,7 +169,6 @@ class OandaCollector(StreamingCollector[OandaConfig]):
             except BadValueError as exc:
                 logger.warning("%s: %s: %s; using the configured or usual pip size", self.source_id, name, exc)
         self.sink.use_pip_sizes(self.source_id, pip_sizes)
-        self.instruments = streamable
 
     def _http_error(self, status: int, body: bytes, retry_after: str | None, request: str) -> ProviderHttpError:
         message = error_message(body)

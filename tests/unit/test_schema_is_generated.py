@@ -22,3 +22,19 @@ def test_generated_python_and_stubs_are_up_to_date(tmp_path: Path) -> None:
     assert generated
     stale = [str(path) for path in generated if (SCHEMA_DIR / path).read_bytes() != (tmp_path / path).read_bytes()]
     assert stale == [], f"run `make proto` and commit: stale {stale}"
+
+
+CTRADER_MESSAGES = Path("collectors") / "ctrader" / "messages"
+
+
+def test_vendored_ctrader_messages_are_generated_from_their_protos(tmp_path: Path) -> None:
+    proto_files = sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / CTRADER_MESSAGES).glob("*.proto"))
+    assert len(proto_files) == 4, proto_files
+    status = protoc.main(
+        ["protoc", f"-I{REPO_ROOT}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", *proto_files]
+    )
+    assert status == 0
+    generated = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*_pb2.py*"))
+    assert len(generated) == 8
+    stale = [str(path) for path in generated if (REPO_ROOT / path).read_bytes() != (tmp_path / path).read_bytes()]
+    assert stale == [], f"run `make proto` and commit: stale {stale}"
