@@ -99,11 +99,14 @@ class Pipeline:
         session_id: int | None = None,
         max_batch_ticks: int = DEFAULT_MAX_BATCH_TICKS,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        publish_best: bool = True,
     ) -> None:
         """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task.
 
         ``spool`` receives each cycle before NATS; ``session_id`` (default: now, in ns) numbers this run;
-        ``clock_ns`` is the monotonic clock the linger is measured on.
+        ``clock_ns`` is the monotonic clock the linger is measured on; ``publish_best`` false keeps the best
+        price local (status line, /health) when a standalone aggregator publishes it (config
+        ``best_price.publish``).
         """
         self.gate = gate
         self.aggregator = aggregator
@@ -118,6 +121,7 @@ class Pipeline:
         self._last_publish_ns = 0
         self._lingering = asyncio.Event()
         self._publishing = asyncio.Lock()
+        self._publish_best = publish_best
 
     @property
     def session_id(self) -> int:
@@ -249,7 +253,7 @@ class Pipeline:
         """
         async with self._publishing:
             changes = self.aggregator.changes()
-            if changes:
+            if changes and self._publish_best:
                 self._cycle.add_best(changes)
             cycle = self._cycle.take(now_ns())
             if not cycle.empty:
