@@ -10,13 +10,13 @@ gateway killed, its brokers leave the best price.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nats
 import pytest
@@ -164,9 +164,7 @@ def _one_gateway_with_all_brokers(streams: list[MarketDataStream]) -> dict[str, 
     aggregator = BestPriceAggregator(PRIORITIES, STALE_AFTER_MS)
     for stream in streams:
         for tick in stream.ticks:
-            aggregator.update(
-                Quote(tick.instrument, tick.source, tick.bid_px, tick.ask_px, ts_recv_ns=tick.ts_recv_ns)
-            )
+            aggregator.update(Quote(tick.instrument, tick.source, tick.bid_px, tick.ask_px, ts_recv_ns=tick.ts_recv_ns))
     aggregator.changes()
     return {
         instrument: (best.bid_px, best.bid_source, best.ask_px, best.ask_source, best.live_sources)
@@ -242,7 +240,7 @@ async def test_the_standby_takes_over_within_the_lease_when_the_holder_is_killed
         assert {best.instrument for best in takeover.best_prices} == set(INSTRUMENTS)  # every current best at once
         await asyncio.sleep(1.0)
         times = [t for t, _ in watch.best]
-        assert max(b - a for a, b in zip(times, times[1:], strict=False)) <= LEASE_S + 1.0
+        assert max(b - a for a, b in itertools.pairwise(times)) <= LEASE_S + 1.0
     finally:
         await client.close()
 
