@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import nats
 import pytest
 import yaml
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from gateway.aggregator import BestPriceAggregator
@@ -135,7 +136,7 @@ class BestWatch:
         return latest
 
 
-async def _watch(url: str) -> tuple[BestWatch, nats.aio.client.Client]:
+async def _watch(url: str) -> tuple[BestWatch, NatsClient]:
     watch = BestWatch()
     client = await nats.connect(url)
     await client.subscribe("market.*.ticks", cb=watch.on_message)
@@ -208,7 +209,7 @@ async def test_a_holder_frozen_past_its_lease_never_publishes_again(cluster: Clu
     try:
         frozen_at = time.monotonic()
         cluster.signal(holder, signal.SIGSTOP)
-        await wait_until(lambda: watch.sessions(frozen_at) - {holder_session}, "the standby's first publish", 10)
+        await wait_until(lambda: bool(watch.sessions(frozen_at) - {holder_session}), "the standby's first publish", 10)
         standby_session = (watch.sessions(frozen_at) - {holder_session}).pop()
         first = watch.first_from(standby_session, frozen_at)
         assert first is not None and first - frozen_at <= LEASE_S + 1.0
@@ -232,7 +233,7 @@ async def test_the_standby_takes_over_within_the_lease_when_the_holder_is_killed
         await wait_until(lambda: holder_session in watch.sessions(), "the holder publishing", 10)
         killed_at = time.monotonic()
         cluster.signal(holder, signal.SIGKILL)
-        await wait_until(lambda: watch.sessions(killed_at) - {holder_session}, "the standby's first publish", 10)
+        await wait_until(lambda: bool(watch.sessions(killed_at) - {holder_session}), "the standby's first publish", 10)
         successor = (watch.sessions(killed_at) - {holder_session}).pop()
         first = watch.first_from(successor, killed_at)
         assert first is not None and first - killed_at <= LEASE_S + 1.0
