@@ -68,7 +68,10 @@ def _hostile_files() -> Iterator[tuple[str, bytes]]:
         for _ in range(generator.randint(1, 8)):
             data[generator.randrange(len(data))] = generator.randrange(256)
         yield f"flipped_{seed}", bytes(data)
-    yield "many_priorities", ("best_price:\n  priorities:\n" + "".join(f"    'x{n}!': 1\n" for n in range(5000))).encode()
+    yield (
+        "many_priorities",
+        ("best_price:\n  priorities:\n" + "".join(f"    'x{n}!': 1\n" for n in range(5000))).encode(),
+    )
 
 
 HOSTILE: Final = list(_hostile_files())
