@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 PROTO_FILES := $(shell find proto -name '*.proto')
 
-.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka demo clean
+.PHONY: install proto test check bench bench-e2e bench-oanda bench-kafka bench-aggregate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-oanda:
 
 bench-kafka:
 	$(PY) scripts/bench_kafka.py
+
+# The standalone aggregator: ticks/s from NATS, failover time, end-to-end latency (README: Running at scale).
+bench-aggregate:
+	$(PY) scripts/bench_aggregate.py
 
 demo:
 	$(PY) -m gateway.cli demo

@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -175,11 +176,7 @@ class AggregatorService:
             except SpoolError as exc:
                 logger.error("aggregator %s: %s", self.owner, exc)
         if self._nats is not None and not self._nats.is_closed:
-            try:
-                await asyncio.wait_for(self._nats.drain(), timeout_s)
-            except (TimeoutError, NatsError, OSError, RuntimeError):
-                with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
-                    await asyncio.wait_for(self._nats.close(), timeout_s)
+            await _bounded(self._nats.drain(), timeout_s) or await _bounded(self._nats.close(), timeout_s)
         logger.info("aggregator %s stopped", self.owner)
 
     async def _on_ticks(self, message: Msg) -> None:
@@ -278,3 +275,19 @@ class AggregatorService:
             gap.session_id,
             self.feed.stats.gaps,
         )
+
+
+async def _bounded(step: Coroutine[Any, Any, None], timeout_s: float) -> bool:
+    """Run a NATS shutdown step for at most ``timeout_s``; whether it finished without an error.
+
+    Not ``asyncio.wait_for``: nats-py's drain and flush can swallow their cancellation, and wait_for then waits
+    for them for ever; this leaves such a step behind, cancelled, and goes on.
+    """
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        return False
+    with contextlib.suppress(asyncio.CancelledError):
+        return task.exception() is None
+    return False
