@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Final
 
@@ -53,6 +54,8 @@ SOURCES: Final = tuple(f"bench-{n}" for n in range(8))
 THROUGHPUT_TARGET: Final = 300_000
 LEASE_S: Final = 3.0
 BODIES_PER_SOURCE: Final = 32
+IN_FLIGHT: Final = 256
+"""Messages the throughput publisher may be ahead of the aggregator (about 12 MB at 512 ticks a message)."""
 FAILOVER_FEED_TICKS_PER_S: Final = 2000
 LATENCY_RATE: Final = 10_000
 
@@ -76,8 +79,13 @@ def _bodies(source: str, ticks_per_message: int, seed: int) -> list[bytes]:
     return bodies
 
 
-def _blast_main(url: str, ticks_per_message: int, seconds: float, conn: Connection) -> None:
-    """The throughput phase's publisher process: sends for ``seconds``, then reports the messages sent."""
+def _blast_main(url: str, ticks_per_message: int, seconds: float, conn: Connection, read: Synchronized[int]) -> None:
+    """The throughput phase's publisher process: sends for ``seconds``, then reports the messages sent.
+
+    At most :data:`IN_FLIGHT` messages ahead of what the aggregator has read (``read``, kept up to date by the
+    benchmark's process): an offer beyond what a consumer takes grows nats-server's buffer for it until the
+    server cuts it off as a slow consumer, which measures the server's limit, not the aggregator's.
+    """
 
     async def blast() -> int:
         client = await nats.connect(url, pending_size=64 * 1024 * 1024)
@@ -88,15 +96,16 @@ def _blast_main(url: str, ticks_per_message: int, seconds: float, conn: Connecti
         sent = 0
         deadline = time.monotonic() + seconds
         for batch_seq in itertools.count(1):
+            while sent - read.value > IN_FLIGHT:
+                await asyncio.sleep(0.0005)
             for source in SOURCES:
                 body = bodies[source][batch_seq % BODIES_PER_SOURCE]
                 header = stream_header(source, time.time_ns(), batch_seq, session)
                 await client.publish(f"market.{source}.ticks", header + body)
                 sent += 1
-            if batch_seq % 8 == 0:
-                await client.flush()
-                if time.monotonic() > deadline:
-                    break
+            if batch_seq % 8 == 0 and time.monotonic() > deadline:
+                break
+        await client.flush()
         await client.close()
         return sent
 
@@ -126,6 +135,15 @@ async def _holder(client: NatsClient) -> tuple[str, int] | None:
         return None
     name, _, session = value.decode().partition(":")
     return name, int(session)
+
+
+async def _wait_for_holder(client: NatsClient, timeout_s: float = 15.0) -> tuple[str, int]:
+    deadline = time.monotonic() + timeout_s
+    while (holder := await _holder(client)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no aggregator took the lease within {timeout_s:g} s")
+        await asyncio.sleep(0.05)
+    return holder
 
 
 class BestWatch:
@@ -178,10 +196,18 @@ class Benchmark:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         seconds = self.args.seconds
+        read = context.Value("q", 0, lock=False)
         publisher = context.Process(
-            target=_blast_main, args=(self.url, self.args.ticks_per_message, seconds + 1.0, theirs), daemon=True
+            target=_blast_main, args=(self.url, self.args.ticks_per_message, seconds + 1.0, theirs, read), daemon=True
         )
         publisher.start()
+
+        async def report_progress() -> None:
+            while True:
+                read.value = service.feed.stats.messages
+                await asyncio.sleep(0.002)
+
+        reporter = asyncio.create_task(report_progress())
         await asyncio.to_thread(ours.recv)
         ours.send("go")
         await asyncio.sleep(1.0)  # warm-up
@@ -190,6 +216,7 @@ class Benchmark:
         await asyncio.sleep(seconds)
         ticks1, cpu1, t1 = stats.ticks, time.process_time(), time.perf_counter()
         sent = await asyncio.to_thread(ours.recv)
+        reporter.cancel()
         publisher.join(10)
         await asyncio.sleep(0.5)
         rate = (ticks1 - ticks0) / (t1 - t0)
@@ -223,11 +250,9 @@ class Benchmark:
         }
         times: list[float] = []
         try:
-            await asyncio.sleep(2.0)
             for _ in range(self.args.failovers):
-                holder = await _holder(client)
-                assert holder is not None, "no aggregator holds the lease"
-                name, session = holder
+                name, session = await _wait_for_holder(client)
+                await asyncio.sleep(2.0)  # the standby started and warm
                 killed_at = time.monotonic()
                 processes[name].kill()
                 processes[name].wait()
@@ -241,7 +266,6 @@ class Benchmark:
                 processes[name] = _spawn(
                     "aggregate", self.folder / f"{name}.yaml", self.folder / f"{name}.log"
                 )  # the next standby
-                await asyncio.sleep(2.0)
         finally:
             feed.cancel()
             for process in processes.values():
@@ -277,9 +301,8 @@ class Benchmark:
         aggregator = _spawn("aggregate", _aggregate_config(self.url, "agg-latency", self.folder), self.folder / "l.log")
         gateway = _spawn("run", gateway_path, self.folder / "gateway.log")
         try:
-            await asyncio.sleep(3.0)
-            holder = await _holder(client)
-            assert holder is not None
+            holder = await _wait_for_holder(client)
+            await asyncio.sleep(2.0)  # the gateway's brokers started
             watch.latency_ns.clear()
             await asyncio.sleep(self.args.seconds)
             sessions = dict(watch.latency_ns)
