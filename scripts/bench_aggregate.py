@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import os
 import random
 import signal
 import subprocess
@@ -40,6 +41,7 @@ import yaml
 from benchkit import REPO_ROOT, Table, environment, met, nats_server_version, percentile, progress
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js.errors import BucketNotFoundError
 
 from gateway.aggregate.config import parse_aggregate_config
 from gateway.aggregate.service import AggregatorService
@@ -130,7 +132,11 @@ def _spawn(command: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 async def _holder(client: NatsClient) -> tuple[str, int] | None:
     """The lease holder's instance id and session (the lease's value is ``<instance_id>:<session_id>``)."""
-    value = (await read_live(await client.jetstream().key_value("fxgw_aggregate"), "best")).value
+    try:
+        bucket = await client.jetstream().key_value("fxgw_aggregate")
+    except BucketNotFoundError:  # no aggregator has started yet
+        return None
+    value = (await read_live(bucket, "best")).value
     if not value:
         return None
     name, _, session = value.decode().partition(":")
@@ -144,6 +150,12 @@ async def _wait_for_holder(client: NatsClient, timeout_s: float = 15.0) -> tuple
             raise RuntimeError(f"no aggregator took the lease within {timeout_s:g} s")
         await asyncio.sleep(0.05)
     return holder
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class BestWatch:
@@ -304,13 +316,22 @@ class Benchmark:
             holder = await _wait_for_holder(client)
             await asyncio.sleep(2.0)  # the gateway's brokers started
             watch.latency_ns.clear()
+            before = {name: _cpu_s(process.pid) for name, process in (("gateway", gateway), ("aggregator", aggregator))}
             await asyncio.sleep(self.args.seconds)
             sessions = dict(watch.latency_ns)
+            used = {
+                name: (_cpu_s(process.pid) - before[name]) / self.args.seconds
+                for name, process in (("gateway", gateway), ("aggregator", aggregator))
+            }
         finally:
             for process in (gateway, aggregator):
                 process.send_signal(signal.SIGTERM)
                 process.wait(10)
             await client.close()
+        self.say(f"latency phase CPU: gateway {used['gateway']:.0%}, aggregator {used['aggregator']:.0%}")
+        self.table.row(
+            "  CPU in the latency phase: gateway / aggregator", f"{used['gateway']:.0%} / {used['aggregator']:.0%}"
+        )
         standalone = sorted(sessions.pop(holder[1], []))
         in_process = sorted(latency for values in sessions.values() for latency in values)
         for label, values in (("gateway's in-process aggregator", in_process), ("standalone aggregator", standalone)):
@@ -325,15 +346,16 @@ class Benchmark:
             )
 
     async def run(self) -> None:
-        await self.throughput()
-        await self.failover()
-        await self.latency()
+        phases = {"throughput": self.throughput, "failover": self.failover, "latency": self.latency}
+        for name in self.args.phases or phases:
+            await phases[name]()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases and one failover (about 30 s in all)")
     parser.add_argument("--ticks-per-message", type=int, default=512, help="ticks per MarketDataStream (throughput)")
+    parser.add_argument("phases", nargs="*", choices=["throughput", "failover", "latency"], help="default: all")
     args = parser.parse_args(argv)
     args.seconds = 4.0 if args.quick else 10.0
     args.failovers = 1 if args.quick else 3
