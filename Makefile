@@ -7,7 +7,7 @@ PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON))
 PROTO_FILES := $(shell find proto -name '*.proto')
 CTRADER_PROTO_FILES := $(wildcard collectors/ctrader/messages/*.proto)
 
-.PHONY: install proto test check bench bench-e2e bench-oanda bench-ctrader bench-kafka bench-hub bench-quality demo clean
+.PHONY: install proto test check bench bench-e2e bench-oanda bench-ctrader bench-kafka bench-hub bench-quality bench-aggregate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench-hub:
 
 bench-quality:
 	$(PY) scripts/bench_broker_quality.py
+
+# The standalone aggregator: ticks/s from NATS, failover time, end-to-end latency (README: Running at scale).
+bench-aggregate:
+	$(PY) scripts/bench_aggregate.py
 
 demo:
 	$(PY) -m gateway.cli demo

@@ -164,6 +164,7 @@ class Gateway:
             session_id=self.started_ns,
             max_batch_ticks=self.config.nats.max_batch_ticks,
             quality=quality,
+            publish_best=self.config.best_price.publish,
         )
         try:
             collectors = [self._collector_classes[broker.kind](broker, self.pipeline) for broker in brokers]

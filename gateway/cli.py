@@ -23,6 +23,8 @@ import uvloop
 from nats.aio.msg import Msg
 from tqdm import tqdm
 
+from gateway.aggregate.config import AggregateConfig, load_aggregate_config
+from gateway.aggregate.service import AggregatorService
 from gateway.app import Gateway
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns, parse_time_ns
 from gateway.config import (
@@ -120,6 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--url", default=os.environ.get("NATS_URL", DEFAULT_NATS_URL))
     tail.add_argument("--count", type=int, default=0, help="stop after this many messages (0 = never)")
     tail.set_defaults(handler=_tail)
+
+    aggregate = commands.add_parser(
+        "aggregate", help="the standalone best-price aggregator of gateways sharded by broker (run two: hot standby)"
+    )
+    aggregate.add_argument("--config", type=Path, default=Path("aggregate.yaml"))
+    aggregate.add_argument("--nats-url", help="overrides nats.url from the config")
+    aggregate.set_defaults(handler=_aggregate)
 
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
     check.add_argument("file", type=Path)
@@ -504,6 +513,23 @@ def _read_feed(
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     return _serve(lambda: _run_gateway(config, args.nats_url, show_status=args.status))
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    config = load_aggregate_config(args.config)
+    return _serve(lambda: _run_aggregator(config, args.nats_url))
+
+
+async def _run_aggregator(config: AggregateConfig, nats_url: str | None) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly (the lease is released); a second signal stops at once."""
+    stop = asyncio.Event()
+    _on_stop_signals(stop)
+    service = AggregatorService(config, nats_url)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
 
 
 def _serve(main_coroutine: Callable[[], Coroutine[Any, Any, None]]) -> int:

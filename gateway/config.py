@@ -210,6 +210,11 @@ class QualityConfig(_Strict):
 
 class BestPriceConfig(_Strict):
     stale_after_ms: int = Field(default=DEFAULT_STALE_AFTER_MS, gt=0)
+    publish: bool = Field(
+        default=True,
+        description="false when a standalone aggregator (fxgw aggregate) publishes the best price: a gateway running"
+        " a subset of the brokers would otherwise publish a partial best price of its own (README: Running at scale).",
+    )
 
 
 class ScoreWeightsConfig(_Strict):
@@ -386,12 +391,17 @@ def load_config(path: Path) -> GatewayConfig:
     ``MAX_CONFIG_BYTES``, without duplicate keys, and expand (YAML aliases included) to at most
     ``MAX_CONFIG_VALUES`` values; anything else is a ConfigError naming the file and what was wrong.
     """
+    return parse_config(read_config_document(path), str(path), base_dir=path.parent)
+
+
+def read_config_document(path: Path) -> Any:
+    """The YAML document of a config file, with the bounds and checks :func:`load_config` describes (ConfigError)."""
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    return parse_config(_load_yaml(raw, path), str(path), base_dir=path.parent)
+    return _load_yaml(raw, path)
 
 
 def _load_yaml(raw: bytes, path: Path) -> Any:

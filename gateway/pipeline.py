@@ -101,12 +101,15 @@ class Pipeline:
         max_batch_ticks: int = DEFAULT_MAX_BATCH_TICKS,
         clock_ns: Callable[[], int] = time.monotonic_ns,
         quality: BrokerQuality | None = None,
+        publish_best: bool = True,
     ) -> None:
         """With ``linger_ms`` > 0, :meth:`publish_lingering` must run as a task.
 
         ``spool`` receives each cycle before NATS; ``session_id`` (default: now, in ns) numbers this run;
         ``clock_ns`` is the monotonic clock the linger is measured on; ``quality`` is fed every accepted quote,
-        status and best-price change (gateway.broker_quality; default: one with the default policy).
+        status and best-price change (gateway.broker_quality; default: one with the default policy);
+        ``publish_best`` false keeps the best price local (status line, /health) when a standalone aggregator
+        publishes it (config ``best_price.publish``).
         """
         self.gate = gate
         self.aggregator = aggregator
@@ -123,6 +126,7 @@ class Pipeline:
         self._publishes = 0
         self._lingering = asyncio.Event()
         self._publishing = asyncio.Lock()
+        self._publish_best = publish_best
 
     @property
     def session_id(self) -> int:
@@ -263,7 +267,7 @@ class Pipeline:
         """
         async with self._publishing:
             changes = self.aggregator.changes()
-            if changes:
+            if changes and self._publish_best:
                 self._cycle.add_best(changes)
             self._publishes += 1
             if not self._publishes % FLUSH_EVERY_PUBLISHES:

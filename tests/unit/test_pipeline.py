@@ -58,7 +58,7 @@ def quote(n: int, source: str = "a") -> Quote:
 
 
 def pipeline(
-    linger_ms: float = LINGER_MS, max_batch_ticks: int = 512, with_spool: bool = False
+    linger_ms: float = LINGER_MS, max_batch_ticks: int = 512, with_spool: bool = False, publish_best: bool = True
 ) -> tuple[Pipeline, RecordingNatsClient, Clock, RecordingSpool | None]:
     client = RecordingNatsClient()
     clock = Clock()
@@ -73,6 +73,7 @@ def pipeline(
         session_id=SESSION_ID,
         max_batch_ticks=max_batch_ticks,
         clock_ns=clock,
+        publish_best=publish_best,
     )
     return built, client, clock, spool
 
@@ -184,6 +185,19 @@ async def test_a_status_change_is_published_at_once_with_the_pipelines_session_a
     ]
     assert [list(cycle.statuses) for cycle in spool.cycles] == [[statuses[0]], [statuses[1]]]
     assert built.sources["a"].status == SourceStatus.STATE_DISCONNECTED
+
+
+async def test_best_price_publish_false_keeps_the_best_price_off_nats_and_kafka_but_local() -> None:
+    """A gateway running a subset of the brokers while a standalone aggregator publishes (best_price.publish)."""
+    built, client, clock, spool = pipeline(with_spool=True, publish_best=False)
+    assert spool is not None
+    await built.submit([quote(1, "a"), quote(2, "b")])
+    clock.advance_ms(1)
+    await built.submit([quote(3, "a")])
+    assert {subject for subject, _, _ in client.published} == {"market.a.ticks", "market.b.ticks"}
+    assert all(not cycle.best for cycle in spool.cycles)
+    assert built.aggregator.current()["EUR_USD"].bid_source == "a"  # still shown by the status line and /health
+    assert not built.has_pending
 
 
 async def test_an_empty_publish_sends_nothing_and_commits_nothing() -> None:

@@ -1,0 +1,160 @@
+"""The aggregator service in this process against real servers: Kafka through its own spool, gaps, handover, JetStream.
+
+What needs processes killed or frozen is in test_aggregate_scale.py; here a test feeds gateway-encoded
+messages itself, so it knows exactly which ``batch_seq`` went missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from gateway.aggregate.config import parse_aggregate_config
+from gateway.aggregate.service import AggregatorService
+from gateway.errors import NatsUnavailableError
+from gateway.events import Quote
+from gateway.nats_server import NatsServer
+from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
+from gateway.wire import ID_HEADER, TickRecordEncoder, stream_header
+from tests.integration.kafka.kafkautil import read_messages
+from tests.servers.tansu import TansuBroker
+from tests.support import Recorder, wait_until
+
+SESSION = 5
+
+
+@pytest.fixture(scope="module")
+def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    with NatsServer(extra_args=("-js", "-sd", str(tmp_path_factory.mktemp("js")))) as server:
+        yield server
+
+
+def _config(url: str, name: str, bucket: str, **sections: Any) -> dict[str, Any]:
+    return {
+        "instance_id": name,
+        "nats": {"url": url},
+        "lease": {"bucket": bucket, "ttl_s": 1.0},
+        "best_price": {"priorities": {"gw-1": 1}},
+        **sections,
+    }
+
+
+async def _started(config: dict[str, Any], base_dir: Path | None = None) -> AggregatorService:
+    service = AggregatorService(parse_aggregate_config(config, base_dir=base_dir))
+    await service.start()
+    return service
+
+
+def _message(source: str, batch_seq: int, bid: int, instruments: tuple[str, ...] = ("EUR_USD",)) -> bytes:
+    now = time.time_ns()
+    encoder = TickRecordEncoder()
+    records = b"".join(
+        encoder.encode(Quote(instrument, source, bid, bid + 100, 1, 1, now, now), batch_seq)
+        for instrument in instruments
+    )
+    return stream_header(source, now, batch_seq, SESSION) + records
+
+
+def _published(count: int) -> Callable[[Recorder], bool]:
+    return lambda recorder: len(recorder.best_prices()) == count
+
+
+@pytest.fixture
+async def publisher(jetstream: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(jetstream.url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def recorder(jetstream: NatsServer) -> AsyncIterator[Recorder]:
+    recorder = await Recorder().start(jetstream.url, "market.best.ticks")
+    yield recorder
+    await recorder.stop()
+
+
+async def test_best_prices_go_to_the_kafka_topic_through_the_aggregators_own_spool(
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, tmp_path: Path
+) -> None:
+    with TansuBroker() as kafka:
+        kafka_section = {"enabled": True, "bootstrap_servers": kafka.bootstrap, "spool": {"dir": "spool-agg"}}
+        service = await _started(_config(jetstream.url, "agg-k", "lease_kafka", kafka=kafka_section), tmp_path)
+        try:
+            await wait_until(lambda: service.holds_lease, "the lease")
+            for batch_seq, bid in enumerate((1000, 1010, 1020), 1):
+                await publisher.publish("market.gw-1.ticks", _message("gw-1", batch_seq, bid))
+                await recorder.wait_for(_published(batch_seq))
+            assert service.backup is not None
+            await wait_until(lambda: service.backup is not None and not service.backup.spool.pending_records)
+            messages = await read_messages(kafka.bootstrap, "market-best-prices")
+        finally:
+            await service.stop()
+        assert (tmp_path / "spool-agg").is_dir()
+    on_kafka = [best.bid_px for m in messages for best in MarketDataStream.FromString(m.value).best_prices]
+    assert on_kafka == [best.bid_px for best in recorder.best_prices()] == [1000, 1010, 1020]
+    assert all(dict(m.headers)[ID_HEADER].startswith(b"agg-k:") for m in messages)
+
+
+async def test_a_gap_is_counted_logged_and_the_source_suspect_until_its_next_tick(
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = await _started(_config(jetstream.url, "agg-g", "lease_gap"))
+    try:
+        await wait_until(lambda: service.holds_lease, "the lease")
+        await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD")))
+        await publisher.publish("market.gw-2.ticks", _message("gw-2", 1, 990, ("EUR_USD", "GBP_USD")))
+        await recorder.wait_for(lambda r: {(b.instrument, b.live_sources) for b in r.best_prices()} >= {("GBP_USD", 2)})
+        with caplog.at_level(logging.WARNING, "gateway.aggregate.service"):
+            await publisher.publish("market.gw-1.ticks", _message("gw-1", 5, 1001))  # 2 to 4 lost
+            await recorder.wait_for(lambda r: any(best.bid_px == 1001 for best in r.best_prices()))
+        latest = {best.instrument: best for best in recorder.best_prices()}
+        assert (latest["EUR_USD"].bid_source, latest["EUR_USD"].bid_px, latest["EUR_USD"].live_sources) == (
+            "gw-1",
+            1001,
+            2,
+        )
+        assert (latest["GBP_USD"].bid_source, latest["GBP_USD"].live_sources) == ("gw-2", 1)  # gw-1's is suspect
+        assert service.feed.stats.gaps == 1 and service.feed.stats.messages_missed == 3
+        assert "gw-1 lost 3 messages (batch_seq gap" in caplog.text
+        status = SourceStatus(source="gw-2", state=SourceStatus.STATE_DISCONNECTED)
+        await publisher.publish("market.gw-2.status", status.SerializeToString())
+        await recorder.wait_for(  # GBP_USD: nobody left
+            lambda r: any(b.instrument == "GBP_USD" and b.live_sources == 0 for b in r.best_prices())
+        )
+    finally:
+        await service.stop()
+
+
+async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_every_best_price(
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder
+) -> None:
+    first = await _started(_config(jetstream.url, "agg-1", "lease_handover"))
+    await wait_until(lambda: first.holds_lease, "the lease")
+    second = await _started(_config(jetstream.url, "agg-2", "lease_handover"))
+    try:
+        await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD", "USD_JPY")))
+        await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
+        await asyncio.sleep(0.3)
+        assert not second.holds_lease and second.lease.withheld == 3  # computed, not published
+        assert second.lease.owner.startswith("agg-1:")
+        await first.stop()
+        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=0.9)  # within a lease of 1 s
+        takeover = recorder.streams["best"][-1]
+        assert takeover.session_id == second.session_id
+        assert sorted(b.instrument for b in takeover.best_prices) == ["EUR_USD", "GBP_USD", "USD_JPY"]
+    finally:
+        await second.stop()
+
+
+async def test_without_jetstream_the_start_fails_naming_it(nats_url: str) -> None:
+    service = AggregatorService(parse_aggregate_config(_config(nats_url, "agg-x", "lease_none")))
+    with pytest.raises(NatsUnavailableError, match=r"cannot open the lease bucket lease_none .*JetStream enabled"):
+        await service.start()
