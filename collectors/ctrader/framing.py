@@ -107,6 +107,7 @@ class CtraderFraming:
         "_max_frame_bytes",
         "_source",
         "_symbols",
+        "last_heartbeat_ns",
         "partial",
         "stop",
         "without_quote",
@@ -126,6 +127,8 @@ class CtraderFraming:
         self._max_frame_bytes = max_frame_bytes
         self.partial = b""
         """The start of a frame whose end has not arrived yet; at most ``max_frame_bytes`` + 3 bytes."""
+        self.last_heartbeat_ns = 0
+        """Always 0: ProtoHeartbeatEvent carries no broker time, so cTrader gives no heartbeat age."""
         self.stop: ServerError | str | None = None
         """Why the stream is over (an error answer of the server, or a text); None while it goes on."""
         self.without_quote = 0
