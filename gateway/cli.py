@@ -832,6 +832,9 @@ def parse_names(text: str | None, name: str, pattern: re.Pattern[str] | None = N
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid. instance {config.instance_id}, NATS {display_url(config.nats.url)}")
+    hub = config.central_hub
+    if hub.enabled:
+        print(f"  central hub {display_url(hub.url)}, heartbeat every {hub.heartbeat_interval_s:g} s")
     for variable in config.nats.environment_variables:
         if variable not in os.environ:
             print(f"  note: environment variable {variable} (nats) is not set here")

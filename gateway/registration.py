@@ -38,7 +38,7 @@ from gateway.backoff import Backoff
 from gateway.config import GatewayConfig
 from gateway.echo import clip
 from gateway.logs import ThrottledLog
-from gateway.secrets import display_url, redact
+from gateway.secrets import display_url, redact, remember_url_credentials
 from gateway.wire import BEST_SOURCE, Subjects
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ class HubRegistration:
         self._config = config
         self._session_id = session_id
         self._record = record
-        self._url = f"{config.central_hub.url.rstrip('/')}/v1/gateways/{config.instance_id}"
+        hub_url = remember_url_credentials(config.central_hub.url)  # user:password@ in it: redacted from now on
+        self._url = f"{hub_url.rstrip('/')}/v1/gateways/{config.instance_id}"
         self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S)
         self._errors = ThrottledLog(logger)
         self.stats = RegistrationStats()

@@ -24,6 +24,18 @@ def test_check_config_accepts_the_example_brokers_yaml() -> None:
     assert "valid" in result.stdout and "oanda-practice: oanda, priority 20, disabled" in result.stdout
 
 
+def test_check_config_shows_the_central_hub_without_credentials(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "brokers: [{id: a, kind: simulated}]\n"
+        "central_hub: {enabled: true, url: 'http://ops:hub-secret@hub-1:7000', heartbeat_interval_s: 5}\n"
+    )
+    result = fxgw("check-config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "  central hub http://***@hub-1:7000, heartbeat every 5 s" in result.stdout
+    assert "hub-secret" not in result.stdout
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
