@@ -300,7 +300,7 @@ class _Sample:
     sources: Mapping[str, tuple[tuple[int, ...], int, int, int]]
     """age buckets, age sum, up ns, seen ns."""
     tracks: Mapping[tuple[str, str], tuple[int, ...]]
-    """tw spread, quoted ns, open ns, missing ns, best bid ns, best ask ns, best total ns."""
+    """tw spread, quoted ns, open ns, missing ns, best bid ns, best ask ns, best total ns, ticks."""
 
 
 class BrokerQuality:
