@@ -166,15 +166,17 @@ class Filters:
 def routes(gateways: Iterable[StoredGateway], instrument: str, now_ns: int) -> list[dict[str, object]]:
     """Where ``instrument`` travels: per gateway and source, its NATS subject and Kafka topic and key.
 
-    The best price of a gateway that has the instrument from any source is listed too (source ``best``).
+    The best price of a gateway that has the instrument from any source and publishes its best price is listed
+    too (source ``best``).
     """
     found: list[dict[str, object]] = []
     for stored in gateways:
         record = stored.record
         kafka = record.kafka
         carrying = [source for source in record.sources if instrument in source.instruments]
+        publishes_best = f"{record.subject_prefix}.best.ticks" in record.subjects  # not with best_price.publish off
         for source, topic in [(s.id, kafka.ticks_topic if kafka else None) for s in carrying] + (
-            [("best", kafka.best_prices_topic if kafka else None)] if carrying else []
+            [("best", kafka.best_prices_topic if kafka else None)] if carrying and publishes_best else []
         ):
             found.append(
                 {

@@ -82,7 +82,8 @@ def build_record(
     base = f"http://{http_host}:{http_port}" if http_port is not None else None
     kafka = config.kafka
     names = [name for broker in brokers for name in (subjects.ticks(broker.id), subjects.status(broker.id))]
-    names += [subjects.ticks(BEST_SOURCE), subjects.rejected] if brokers else []
+    names += [subjects.ticks(BEST_SOURCE)] if brokers and config.best_price.publish else []
+    names += [subjects.rejected] if brokers else []
     names += [name for entry in external for name in (subjects.status(entry.id), subjects.external(entry.kind))]
     return {
         "instance_id": config.instance_id,

@@ -49,6 +49,14 @@ def test_routes_name_subject_topic_and_key_and_none_without_kafka() -> None:
     assert routes([stored()], "GBP_USD", 100 * S) == []
 
 
+def test_a_gateway_whose_best_price_a_standalone_aggregator_publishes_lists_no_best_route() -> None:
+    config = parse_config({"brokers": [{"id": "sim-a", "kind": "simulated"}], "best_price": {"publish": False}})
+    record = GatewayRecord.model_validate_json(json.dumps(build_record(config, 42, 8081, "ok", ())))
+    assert record.subjects == ("market.sim-a.ticks", "market.sim-a.status", "market.rejected")
+    found = routes([StoredGateway(record=record, registered_ns=100 * S, last_heartbeat_ns=100 * S)], "EUR_USD", 100 * S)
+    assert [(r["source"], r["subject"]) for r in found] == [("sim-a", "market.sim-a.ticks")]
+
+
 def test_stored_records_that_are_not_ours_decode_to_none() -> None:
     gateway = stored()
     assert StoredGateway.decode(gateway.encode()) == gateway
