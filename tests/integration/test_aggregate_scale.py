@@ -199,6 +199,10 @@ async def test_one_best_price_across_both_gateways_equals_one_gateway_with_all_b
         assert len(watch.sessions()) == 1, "only the lease holder publishes"
         for gateway in GATEWAYS:
             cluster.signal(gateway, signal.SIGSTOP)  # both quiet: the same input has been read by everyone
+        received = -1
+        while received != len(watch.ticks):  # what was in flight when they stopped has arrived
+            received = len(watch.ticks)
+            await asyncio.sleep(0.5)
         reference = _one_gateway_with_all_brokers(watch.ticks)
 
         def published() -> dict[str, tuple[int, str, int, str, int]]:
