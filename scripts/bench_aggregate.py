@@ -4,7 +4,7 @@ Usage: ``make bench-aggregate`` or ``.venv/bin/python scripts/bench_aggregate.py
 JetStream is started for the run. Three phases:
 
 1. **Throughput**: a publisher process sends gateway-encoded MarketDataStream messages (``--ticks-per-message``
-   ticks of 10 instruments, 8 sources, ``batch_seq`` in order) as fast as it can; the aggregator
+   ticks of 8 instruments, 8 sources, ``batch_seq`` in order) as fast as it can; the aggregator
    (:class:`AggregatorService`, holding the lease and publishing its best prices) runs in this process. Figures:
    the ticks it read per second, its CPU, and the messages it lost (the ``batch_seq`` gaps it counted: a
    consumer too slow for the offer loses messages at nats-server or in nats-py's buffer).

@@ -44,11 +44,11 @@ def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
         yield server
 
 
-def _config(url: str, name: str, bucket: str, **sections: Any) -> dict[str, Any]:
+def _config(url: str, name: str, bucket: str, ttl_s: float = 1.0, **sections: Any) -> dict[str, Any]:
     return {
         "instance_id": name,
         "nats": {"url": url},
-        "lease": {"bucket": bucket, "ttl_s": 1.0},
+        "lease": {"bucket": bucket, "ttl_s": ttl_s},
         "best_price": {"priorities": {"gw-1": 1}},
         **sections,
     }
@@ -143,9 +143,9 @@ async def test_a_gap_is_counted_logged_and_the_source_suspect_until_its_next_tic
 async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_every_best_price(
     jetstream: NatsServer, publisher: NatsClient, recorder: Recorder
 ) -> None:
-    first = await _started(_config(jetstream.url, "agg-1", "lease_handover"))
+    first = await _started(_config(jetstream.url, "agg-1", "lease_handover", ttl_s=6.0))
     await wait_until(lambda: first.holds_lease, "the lease")
-    second = await _started(_config(jetstream.url, "agg-2", "lease_handover"))
+    second = await _started(_config(jetstream.url, "agg-2", "lease_handover", ttl_s=6.0))
     try:
         await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD", "USD_JPY")))
         await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
@@ -153,7 +153,8 @@ async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_eve
         assert not second.holds_lease and second.lease.withheld == 3  # computed, not published
         assert second.lease.owner.startswith("agg-1:")
         await first.stop()
-        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=0.9)  # within a lease of 1 s
+        # released: the standby's next try (0.25 s) takes it, long before the lease would expire (4 to 6 s)
+        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=3.5)
         takeover = recorder.streams["best"][-1]
         assert takeover.session_id == second.session_id
         assert sorted(b.instrument for b in takeover.best_prices) == ["EUR_USD", "GBP_USD", "USD_JPY"]
