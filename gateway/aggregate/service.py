@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S: Final = 5.0
 EXPIRY_INTERVAL_MIN_S: Final = 0.01
 EXPIRY_INTERVAL_MAX_S: Final = 1.0
+KAFKA_RESTART_S: Final = 1.0
 
 
 @dataclass(slots=True)
@@ -140,7 +141,7 @@ class AggregatorService:
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
         ]
         if self.backup is not None:
-            self._tasks.append(asyncio.create_task(self.backup.run(), name="kafka"))
+            self._tasks.append(asyncio.create_task(self._deliver_to_kafka(self.backup), name="kafka"))
             sync_interval_s = self.config.kafka.spool.fsync_interval_ms / 1000
             self._tasks.append(asyncio.create_task(self.backup.sync_periodically(sync_interval_s), name="spool-sync"))
         logger.info(
@@ -264,6 +265,15 @@ class AggregatorService:
                 "aggregator %s: refused input: %s; refused so far: %d", self.owner, stats.last_refusal, stats.refused
             ):
                 self._refused_logged = stats.refused
+
+    async def _deliver_to_kafka(self, backup: KafkaBackup) -> None:
+        """The Kafka writer; if it fails, log it and start it again (the spool keeps what it has not sent)."""
+        while True:
+            try:
+                await backup.run()
+            except Exception:  # service loop top: log and restart
+                logger.exception("aggregator %s: the Kafka writer failed; restarting it", self.owner)
+                await asyncio.sleep(KAFKA_RESTART_S)
 
     def _log_gap(self, gap: Gap) -> None:
         self._gap_log.warning(

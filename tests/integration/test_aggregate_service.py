@@ -7,7 +7,10 @@ messages itself, so it knows exactly which ``batch_seq`` went missing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,18 +18,22 @@ from typing import Any
 
 import nats
 import pytest
+import yaml
 from nats.aio.client import Client as NatsClient
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
 
 from gateway.aggregate.config import parse_aggregate_config
 from gateway.aggregate.service import AggregatorService
 from gateway.errors import NatsUnavailableError
 from gateway.events import Quote
+from gateway.kv import read_live
 from gateway.nats_server import NatsServer
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
 from gateway.wire import ID_HEADER, TickRecordEncoder, stream_header
 from tests.integration.kafka.kafkautil import read_messages
 from tests.servers.tansu import TansuBroker
-from tests.support import Recorder, wait_until
+from tests.support import Recorder, free_port, fxgw, wait_until
 
 SESSION = 5
 
@@ -37,11 +44,11 @@ def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
         yield server
 
 
-def _config(url: str, name: str, bucket: str, **sections: Any) -> dict[str, Any]:
+def _config(url: str, name: str, bucket: str, ttl_s: float = 1.0, **sections: Any) -> dict[str, Any]:
     return {
         "instance_id": name,
         "nats": {"url": url},
-        "lease": {"bucket": bucket, "ttl_s": 1.0},
+        "lease": {"bucket": bucket, "ttl_s": ttl_s},
         "best_price": {"priorities": {"gw-1": 1}},
         **sections,
     }
@@ -136,9 +143,9 @@ async def test_a_gap_is_counted_logged_and_the_source_suspect_until_its_next_tic
 async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_every_best_price(
     jetstream: NatsServer, publisher: NatsClient, recorder: Recorder
 ) -> None:
-    first = await _started(_config(jetstream.url, "agg-1", "lease_handover"))
+    first = await _started(_config(jetstream.url, "agg-1", "lease_handover", ttl_s=6.0))
     await wait_until(lambda: first.holds_lease, "the lease")
-    second = await _started(_config(jetstream.url, "agg-2", "lease_handover"))
+    second = await _started(_config(jetstream.url, "agg-2", "lease_handover", ttl_s=6.0))
     try:
         await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD", "USD_JPY")))
         await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
@@ -146,7 +153,8 @@ async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_eve
         assert not second.holds_lease and second.lease.withheld == 3  # computed, not published
         assert second.lease.owner.startswith("agg-1:")
         await first.stop()
-        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=0.9)  # within a lease of 1 s
+        # released: the standby's next try (0.25 s) takes it, long before the lease would expire (4 to 6 s)
+        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=3.5)
         takeover = recorder.streams["best"][-1]
         assert takeover.session_id == second.session_id
         assert sorted(b.instrument for b in takeover.best_prices) == ["EUR_USD", "GBP_USD", "USD_JPY"]
@@ -158,3 +166,44 @@ async def test_without_jetstream_the_start_fails_naming_it(nats_url: str) -> Non
     service = AggregatorService(parse_aggregate_config(_config(nats_url, "agg-x", "lease_none")))
     with pytest.raises(NatsUnavailableError, match=r"cannot open the lease bucket lease_none .*JetStream enabled"):
         await service.start()
+
+
+def test_fxgw_aggregate_refuses_a_bad_config_and_an_unreachable_nats(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lease: {ttl_s: 0}\n")
+    result = fxgw("aggregate", "--config", str(bad))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("fxgw: config error: ") and "lease.ttl_s" in result.stderr
+    unreachable = tmp_path / "unreachable.yaml"
+    unreachable.write_text(f"nats: {{url: 'nats://127.0.0.1:{free_port()}', connect_timeout_s: 1}}\n")
+    result = fxgw("aggregate", "--config", str(unreachable))
+    assert result.returncode == 1 and "cannot connect to NATS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_fxgw_aggregate_stops_on_sigterm_and_releases_its_lease(jetstream: NatsServer, tmp_path: Path) -> None:
+    path = tmp_path / "aggregate.yaml"
+    path.write_text(yaml.safe_dump(_config(jetstream.url, "agg-cli", "lease_cli")))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "aggregate", "--config", str(path), stderr=asyncio.subprocess.PIPE
+    )
+    client = await nats.connect(jetstream.url)
+    try:
+
+        async def held() -> KeyValue:
+            while True:
+                with contextlib.suppress(BucketNotFoundError):
+                    bucket = await client.jetstream().key_value("lease_cli")
+                    if (await read_live(bucket, "best")).value is not None:
+                        return bucket
+                await asyncio.sleep(0.05)
+
+        bucket = await asyncio.wait_for(held(), 15)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert (await read_live(bucket, "best")).value is None  # released: a standby takes over at its next try
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await client.close()
