@@ -94,6 +94,7 @@ class AggregatorService:
         self._refusal_log = ThrottledLog(logger)
         self._lease_log = ThrottledLog(logger)
         self._refused_logged = 0
+        self._stopped = False
 
     @property
     def holds_lease(self) -> bool:
@@ -136,6 +137,13 @@ class AggregatorService:
             await self._nats.subscribe(self._subjects.ticks("*"), cb=self._on_ticks),
             await self._nats.subscribe(self._subjects.status("*"), cb=self._on_status),
         ]
+        try:  # the server has the subscriptions once start returns: nothing sent after it is missed
+            await self._nats.flush(settings.connect_timeout_s)
+        except (NatsError, TimeoutError) as exc:
+            await self.stop(timeout_s=settings.connect_timeout_s)
+            raise NatsUnavailableError(
+                f"NATS at {display_url(self.nats_url)} did not confirm the subscriptions: {redact(repr(exc))}"
+            ) from exc
         self._tasks = [
             asyncio.create_task(self._hold_lease(), name="lease"),
             asyncio.create_task(self._expire_stale_quotes(), name="best-price-expiry"),
@@ -154,7 +162,10 @@ class AggregatorService:
         )
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Unsubscribe, release the lease, deliver what the spool can within the timeout, drain NATS."""
+        """Unsubscribe, release the lease, deliver what the spool can within the timeout, drain NATS; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         for subscription in self._subscriptions:
             with contextlib.suppress(NatsError):
                 await subscription.unsubscribe()

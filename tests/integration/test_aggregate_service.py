@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,23 @@ def _config(url: str, name: str, bucket: str, ttl_s: float = 1.0, **sections: An
     }
 
 
-async def _started(config: dict[str, Any], base_dir: Path | None = None) -> AggregatorService:
-    service = AggregatorService(parse_aggregate_config(config, base_dir=base_dir))
-    await service.start()
-    return service
+Start = Callable[..., Awaitable[AggregatorService]]
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[Start]:
+    """Starts aggregators; every one is stopped at teardown, whether or not the test passed (stop runs once)."""
+    services: list[AggregatorService] = []
+
+    async def start(config: dict[str, Any], base_dir: Path | None = None) -> AggregatorService:
+        service = AggregatorService(parse_aggregate_config(config, base_dir=base_dir))
+        await service.start()
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        await service.stop()
 
 
 def _message(source: str, batch_seq: int, bid: int, instruments: tuple[str, ...] = ("EUR_USD",)) -> bytes:
@@ -89,11 +102,11 @@ async def recorder(jetstream: NatsServer) -> AsyncIterator[Recorder]:
 
 
 async def test_best_prices_go_to_the_kafka_topic_through_the_aggregators_own_spool(
-    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, tmp_path: Path
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, tmp_path: Path, started: Start
 ) -> None:
     with TansuBroker() as kafka:
         kafka_section = {"enabled": True, "bootstrap_servers": kafka.bootstrap, "spool": {"dir": "spool-agg"}}
-        service = await _started(_config(jetstream.url, "agg-k", "lease_kafka", kafka=kafka_section), tmp_path)
+        service = await started(_config(jetstream.url, "agg-k", "lease_kafka", kafka=kafka_section), tmp_path)
         try:
             await wait_until(lambda: service.holds_lease, "the lease")
             for batch_seq, bid in enumerate((1000, 1010, 1020), 1):
@@ -103,7 +116,7 @@ async def test_best_prices_go_to_the_kafka_topic_through_the_aggregators_own_spo
             await wait_until(lambda: service.backup is not None and not service.backup.spool.pending_records)
             messages = await read_messages(kafka.bootstrap, "market-best-prices")
         finally:
-            await service.stop()
+            await service.stop()  # before its Kafka broker goes
         assert (tmp_path / "spool-agg").is_dir()
     on_kafka = [best.bid_px for m in messages for best in MarketDataStream.FromString(m.value).best_prices]
     assert on_kafka == [best.bid_px for best in recorder.best_prices()] == [1000, 1010, 1020]
@@ -111,55 +124,50 @@ async def test_best_prices_go_to_the_kafka_topic_through_the_aggregators_own_spo
 
 
 async def test_a_gap_is_counted_logged_and_the_source_suspect_until_its_next_tick(
-    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, caplog: pytest.LogCaptureFixture
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, caplog: pytest.LogCaptureFixture, started: Start
 ) -> None:
-    service = await _started(_config(jetstream.url, "agg-g", "lease_gap"))
-    try:
-        await wait_until(lambda: service.holds_lease, "the lease")
-        await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD")))
-        await publisher.publish("market.gw-2.ticks", _message("gw-2", 1, 990, ("EUR_USD", "GBP_USD")))
-        await recorder.wait_for(lambda r: {(b.instrument, b.live_sources) for b in r.best_prices()} >= {("GBP_USD", 2)})
-        with caplog.at_level(logging.WARNING, "gateway.aggregate.service"):
-            await publisher.publish("market.gw-1.ticks", _message("gw-1", 5, 1001))  # 2 to 4 lost
-            await recorder.wait_for(lambda r: any(best.bid_px == 1001 for best in r.best_prices()))
-        latest = {best.instrument: best for best in recorder.best_prices()}
-        assert (latest["EUR_USD"].bid_source, latest["EUR_USD"].bid_px, latest["EUR_USD"].live_sources) == (
-            "gw-1",
-            1001,
-            2,
-        )
-        assert (latest["GBP_USD"].bid_source, latest["GBP_USD"].live_sources) == ("gw-2", 1)  # gw-1's is suspect
-        assert service.feed.stats.gaps == 1 and service.feed.stats.messages_missed == 3
-        assert "gw-1 lost 3 messages (batch_seq gap" in caplog.text
-        status = SourceStatus(source="gw-2", state=SourceStatus.STATE_DISCONNECTED)
-        await publisher.publish("market.gw-2.status", status.SerializeToString())
-        await recorder.wait_for(  # GBP_USD: nobody left
-            lambda r: any(b.instrument == "GBP_USD" and b.live_sources == 0 for b in r.best_prices())
-        )
-    finally:
-        await service.stop()
+    service = await started(_config(jetstream.url, "agg-g", "lease_gap"))
+    await wait_until(lambda: service.holds_lease, "the lease")
+    await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD")))
+    await publisher.publish("market.gw-2.ticks", _message("gw-2", 1, 990, ("EUR_USD", "GBP_USD")))
+    await recorder.wait_for(lambda r: {(b.instrument, b.live_sources) for b in r.best_prices()} >= {("GBP_USD", 2)})
+    with caplog.at_level(logging.WARNING, "gateway.aggregate.service"):
+        await publisher.publish("market.gw-1.ticks", _message("gw-1", 5, 1001))  # 2 to 4 lost
+        await recorder.wait_for(lambda r: any(best.bid_px == 1001 for best in r.best_prices()))
+    latest = {best.instrument: best for best in recorder.best_prices()}
+    assert (latest["EUR_USD"].bid_source, latest["EUR_USD"].bid_px, latest["EUR_USD"].live_sources) == (
+        "gw-1",
+        1001,
+        2,
+    )
+    assert (latest["GBP_USD"].bid_source, latest["GBP_USD"].live_sources) == ("gw-2", 1)  # gw-1's is suspect
+    assert service.feed.stats.gaps == 1 and service.feed.stats.messages_missed == 3
+    assert "gw-1 lost 3 messages (batch_seq gap" in caplog.text
+    status = SourceStatus(source="gw-2", state=SourceStatus.STATE_DISCONNECTED)
+    await publisher.publish("market.gw-2.status", status.SerializeToString())
+    await recorder.wait_for(  # GBP_USD: nobody left
+        lambda r: any(b.instrument == "GBP_USD" and b.live_sources == 0 for b in r.best_prices())
+    )
 
 
 async def test_a_stopped_holder_hands_over_at_once_and_the_standby_publishes_every_best_price(
-    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, started: Start
 ) -> None:
-    first = await _started(_config(jetstream.url, "agg-1", "lease_handover", ttl_s=6.0))
+    first = await started(_config(jetstream.url, "agg-1", "lease_handover", ttl_s=30.0))
     await wait_until(lambda: first.holds_lease, "the lease")
-    second = await _started(_config(jetstream.url, "agg-2", "lease_handover", ttl_s=6.0))
-    try:
-        await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD", "USD_JPY")))
-        await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
-        await asyncio.sleep(0.3)
-        assert not second.holds_lease and second.lease.withheld == 3  # computed, not published
-        assert second.lease.owner.startswith("agg-1:")
-        await first.stop()
-        # released: the standby's next try (0.25 s) takes it, long before the lease would expire (4 to 6 s)
-        await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=3.5)
-        takeover = recorder.streams["best"][-1]
-        assert takeover.session_id == second.session_id
-        assert sorted(b.instrument for b in takeover.best_prices) == ["EUR_USD", "GBP_USD", "USD_JPY"]
-    finally:
-        await second.stop()
+    second = await started(_config(jetstream.url, "agg-2", "lease_handover", ttl_s=30.0))
+    await wait_until(lambda: second.lease.owner.startswith("agg-1:"), "the standby's first look at the lease")
+    await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD", "USD_JPY")))
+    await recorder.wait_for(lambda r: len(r.best_prices()) == 3)
+    await wait_until(lambda: second.lease.withheld == 3, "the standby's computation")  # computed, not published
+    assert not second.holds_lease and first.lease.withheld == 0
+    await first.stop()
+    # released: the standby's next try (every 0.25 s) takes it; expired, it could not be before 20 s (renewed
+    # every 10 s, a 30 s lease), so 15 s is a generous wait on a loaded host that still tells the two apart
+    await recorder.wait_for(lambda r: len(r.best_prices()) == 6, timeout_s=15)
+    takeover = recorder.streams["best"][-1]
+    assert takeover.session_id == second.session_id
+    assert sorted(b.instrument for b in takeover.best_prices) == ["EUR_USD", "GBP_USD", "USD_JPY"]
 
 
 async def test_without_jetstream_the_start_fails_naming_it(nats_url: str) -> None:
