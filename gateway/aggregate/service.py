@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ class AggregatorService:
             await self._nats.subscribe(self._subjects.status("*"), cb=self._on_status),
         ]
         try:  # the server has the subscriptions once start returns: nothing sent after it is missed
-            await self._nats.flush(settings.connect_timeout_s)
+            await self._nats.flush(math.ceil(settings.connect_timeout_s))
         except (NatsError, TimeoutError) as exc:
             await self.stop(timeout_s=settings.connect_timeout_s)
             raise NatsUnavailableError(
