@@ -126,6 +126,10 @@ class BestPriceAggregator:
                 book.now_ns = max(book.now_ns, now_ns)
                 self._dirty[instrument] = book
 
+    def instruments_of(self, source: str) -> set[str]:
+        """The instruments in which ``source`` has a quote now."""
+        return {instrument for instrument, book in self._books.items() if source in book.quotes}
+
     @property
     def has_changes(self) -> bool:
         """Whether :meth:`changes` may return something."""

@@ -50,9 +50,9 @@ from gateway.ops.snapshot import (
     ExternalSnapshot,
     GatewaySnapshot,
     HubSnapshot,
-    KafkaSnapshot,
     NatsSnapshot,
     SourceSnapshot,
+    kafka_snapshot,
 )
 from gateway.pipeline import ExternalSourceStats, Pipeline, SourceStats
 from gateway.publisher import NatsPublisher
@@ -462,7 +462,7 @@ class Gateway:
                 source_id: self._source_snapshot(status, pipeline.sources.get(source_id) or SourceStats())
                 for source_id, status in self.collectors.items()
             },
-            kafka=self._kafka_snapshot(self.backup) if self.backup is not None else None,
+            kafka=kafka_snapshot(self.backup, self.config.kafka.max_unacked_age_s) if self.backup is not None else None,
             best=tuple(pipeline.aggregator.current().values()),
             external={
                 source_id: self._external_snapshot(status, pipeline.external.get(source_id) or ExternalSourceStats())
@@ -523,23 +523,4 @@ class Gateway:
             unauthorized=connection is not None and connection.unauthorized,
             last_error=clip(redact(last_error)),
             unavailable_instruments=connection.unavailable_instruments if connection is not None else (),
-        )
-
-    def _kafka_snapshot(self, backup: KafkaBackup) -> KafkaSnapshot:
-        stats = backup.stats
-        return KafkaSnapshot(
-            connected=stats.connected,
-            spool_pending_records=backup.spool.pending_records,
-            spool_pending_bytes=backup.spool.pending_bytes,
-            spool_full=stats.spool_full,
-            records_dropped=stats.records_dropped,
-            ticks_dropped=stats.ticks_dropped,
-            records_sent=stats.records_sent,
-            last_error=clip(redact(stats.last_error)),
-            last_spool_error=stats.last_spool_error,
-            oldest_unacked_age_s=backup.oldest_pending_age_s(),
-            max_unacked_age_s=self.config.kafka.max_unacked_age_s,
-            records_set_aside=stats.records_set_aside,
-            last_set_aside=stats.last_set_aside,
-            spool_corrupt_records=backup.spool.stats.corrupt_records,
         )

@@ -13,13 +13,15 @@ from typing import Any, Final
 from pydantic import Field, ValidationError, field_validator
 
 from gateway.aggregator import DEFAULT_STALE_AFTER_MS
-from gateway.config import KafkaConfig, NatsConfig, _Strict, read_config_document
+from gateway.config import DEFAULT_HTTP_HOST, KafkaConfig, NatsConfig, _Strict, read_config_document
 from gateway.echo import clip
 from gateway.errors import ConfigError
 from gateway.wire import BEST_SOURCE, SOURCE_ID
 
 DEFAULT_LEASE_BUCKET: Final = "fxgw_aggregate"
 DEFAULT_LEASE_TTL_S: Final = 3.0
+DEFAULT_HTTP_PORT: Final = 8090
+"""Not the gateway's 8080: an aggregator often shares a host with a gateway."""
 MAX_PRIORITY: Final = 1_000_000
 MAX_PROBLEMS_SHOWN: Final = 20
 
@@ -60,6 +62,14 @@ class AggregateBestPriceConfig(_Strict):
         return value
 
 
+class AggregateHttpConfig(_Strict):
+    """GET /health and GET /metrics (gateway.aggregate.ops); on by default and on loopback, as a gateway's."""
+
+    enabled: bool = True
+    host: str = Field(default=DEFAULT_HTTP_HOST, pattern=r"^[A-Za-z0-9._:-]+$", description="Address to listen on.")
+    port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, description="0 = any free port (logged).")
+
+
 class AggregateConfig(_Strict):
     """The whole file."""
 
@@ -67,6 +77,7 @@ class AggregateConfig(_Strict):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     best_price: AggregateBestPriceConfig = Field(default_factory=AggregateBestPriceConfig)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
+    http: AggregateHttpConfig = Field(default_factory=AggregateHttpConfig)
     kafka: KafkaConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     """Built from ``{}`` when absent, so its spool directory is anchored at the config file's folder."""
 

@@ -70,6 +70,10 @@ class SequenceTracker:
     def __contains__(self, source: str) -> bool:
         return source in self._last
 
+    def last(self) -> dict[str, tuple[int, int]]:
+        """Source -> the ``(session_id, batch_seq)`` of its last message (a copy)."""
+        return dict(self._last)
+
     def observe(self, source: str, session_id: int, batch_seq: int) -> tuple[SequenceVerdict, int]:
         """Judge and record one message; the number is the count of messages missed (for a GAP, else 0)."""
         last = self._last.get(source)
@@ -113,7 +117,7 @@ class Gap:
 class Feed:
     """Reads ticks and statuses into ``aggregator``; ``on_gap`` hears of each gap (to log it, throttled)."""
 
-    __slots__ = ("_instruments", "_on_gap", "_sequences", "aggregator", "stats")
+    __slots__ = ("_instruments", "_on_gap", "_sequences", "_suspect_since", "aggregator", "stats", "suspect")
 
     def __init__(self, aggregator: BestPriceAggregator, on_gap: Callable[[Gap], None] | None = None) -> None:
         self.aggregator = aggregator
@@ -121,6 +125,13 @@ class Feed:
         self._sequences = SequenceTracker()
         self._instruments: set[str] = set()
         self._on_gap = on_gap
+        self.suspect: dict[str, set[str]] = {}
+        """Source -> the instruments a gap took out of the best price that it has not quoted since."""
+        self._suspect_since: dict[str, int] = {}
+
+    def sequences(self) -> dict[str, tuple[int, int]]:
+        """Source -> the ``(session_id, batch_seq)`` of its last message (a copy, for /health and /metrics)."""
+        return self._sequences.last()
 
     def ticks(self, subject_source: str, payload: bytes, now_ns: int) -> None:
         """One ``<prefix>.<subject_source>.ticks`` message, received at ``now_ns`` (ns since the epoch)."""
@@ -145,6 +156,8 @@ class Feed:
         if verdict is SequenceVerdict.GAP:
             stats.gaps += 1
             stats.messages_missed += missed
+            self.suspect.setdefault(source, set()).update(self.aggregator.instruments_of(source))
+            self._suspect_since[source] = now_ns
             self.aggregator.drop_source(source, now_ns)
             if self._on_gap is not None:
                 self._on_gap(Gap(source, message.session_id, missed))
@@ -175,6 +188,11 @@ class Feed:
                     tick.snapshot,
                 )
             )
+        suspect = self.suspect.get(source)
+        if suspect is not None:
+            suspect.difference_update(last)
+            if not suspect:
+                self._forget_suspect(source)
 
     def status(self, subject_source: str, payload: bytes, now_ns: int) -> None:
         """One ``<prefix>.<subject_source>.status`` message: a source that stopped delivering leaves the best price."""
@@ -189,7 +207,18 @@ class Feed:
             return
         if not connection_delivers(status.state):
             self.stats.sources_dropped += 1
+            self._forget_suspect(status.source)  # out for a known reason now, until it delivers again
             self.aggregator.drop_source(status.source, now_ns)
+
+    def expire_suspects(self, horizon_ns: int) -> None:
+        """Forget suspicions older than ``horizon_ns`` (ns since the epoch): by then the quotes the gap took out
+        would have gone stale anyway, so a source that stopped for good is not suspect for ever."""
+        for source in [source for source, since in self._suspect_since.items() if since < horizon_ns]:
+            self._forget_suspect(source)
+
+    def _forget_suspect(self, source: str) -> None:
+        self.suspect.pop(source, None)
+        self._suspect_since.pop(source, None)
 
     def _problem(
         self, source: str, instrument: str, tick_source: str, tradeable: bool, bid_px: int, ask_px: int

@@ -34,14 +34,17 @@ from nats.errors import Error as NatsError
 from gateway.aggregate.config import AggregateConfig
 from gateway.aggregate.feed import Feed, Gap
 from gateway.aggregate.lease import Publish, PublishGate, renew_interval_s
+from gateway.aggregate.ops import AggregateMetrics, AggregateSnapshot, SourceSequence, assess
 from gateway.aggregator import BestPriceAggregator
-from gateway.clock import now_ns
+from gateway.clock import NS_PER_MS, now_ns
 from gateway.cycle import CycleBuilder
 from gateway.errors import NatsUnavailableError, SpoolError
 from gateway.kafka.writer import KafkaBackup
 from gateway.kv import BucketSpec, KeyClaim, open_bucket
 from gateway.logs import ThrottledLog
 from gateway.nats_connect import connect_nats
+from gateway.ops.server import HttpEndpoint
+from gateway.ops.snapshot import kafka_snapshot
 from gateway.publisher import NatsPublisher
 from gateway.secrets import display_url, redact, remember_url_credentials
 from gateway.wire import BEST_SOURCE, Subjects
@@ -66,6 +69,8 @@ class LeaseStats:
     """Lease attempts NATS or JetStream did not answer."""
     owner: str = ""
     """Who held the lease at the last attempt (this aggregator's own owner value when it did)."""
+    answered: bool = False
+    """Whether the last attempt was answered."""
 
 
 class AggregatorService:
@@ -96,6 +101,8 @@ class AggregatorService:
         self._lease_log = ThrottledLog(logger)
         self._refused_logged = 0
         self._stopped = False
+        self._started_at = time.monotonic()
+        self.http: HttpEndpoint | None = None
 
     @property
     def holds_lease(self) -> bool:
@@ -105,6 +112,11 @@ class AggregatorService:
     async def start(self) -> None:
         """Connect and subscribe; raises NatsUnavailableError (NATS or JetStream unavailable) or ConfigError."""
         settings = self.config.nats
+        http = self.config.http
+        if http.enabled:  # bound first: a busy port fails the start before anything else is opened
+            self.http = HttpEndpoint(
+                lambda: assess(self.snapshot()), AggregateMetrics(self.snapshot), http.host, http.port
+            )
         self.backup = (
             KafkaBackup.from_config(self.config.kafka, self.config.instance_id) if self.config.kafka.enabled else None
         )
@@ -131,6 +143,8 @@ class AggregatorService:
         except BaseException:
             if self.backup is not None:
                 self.backup.spool.close()
+            if self.http is not None:
+                self.http.close()
             raise
         self._claim = KeyClaim(bucket, lease.key, self.owner.encode(), lease.ttl_s)
         self.publisher = NatsPublisher(self._nats, subject_prefix=settings.subject_prefix)
@@ -153,6 +167,9 @@ class AggregatorService:
             self._tasks.append(asyncio.create_task(self._deliver_to_kafka(self.backup), name="kafka"))
             sync_interval_s = self.config.kafka.spool.fsync_interval_ms / 1000
             self._tasks.append(asyncio.create_task(self.backup.sync_periodically(sync_interval_s), name="spool-sync"))
+        if self.http is not None:
+            self.http.start()
+            logger.info("aggregator %s: /health and /metrics on %s", self.owner, self.http.url)
         logger.info(
             "aggregator %s started (lease %s/%s, %.1f s) on %s",
             self.owner,
@@ -167,6 +184,8 @@ class AggregatorService:
         if self._stopped:
             return
         self._stopped = True
+        if self.http is not None:
+            await self.http.stop(timeout_s)
         for subscription in self._subscriptions:
             with contextlib.suppress(NatsError):
                 await subscription.unsubscribe()
@@ -191,6 +210,38 @@ class AggregatorService:
         if self._nats is not None and not self._nats.is_closed:
             await _bounded(self._nats.drain(), timeout_s) or await _bounded(self._nats.close(), timeout_s)
         logger.info("aggregator %s stopped", self.owner)
+
+    def snapshot(self) -> AggregateSnapshot:
+        """The counters now, for /health and /metrics (copies; called per request on the event loop)."""
+        stats = self.feed.stats
+        suspect = self.feed.suspect
+        lease = self.lease
+        return AggregateSnapshot(
+            instance_id=self.config.instance_id,
+            owner=self.owner,
+            nats_url=display_url(self.nats_url),
+            nats_connected=self._nats is not None and self._nats.is_connected,
+            holds_lease=self.holds_lease,
+            lease_owner=lease.owner,
+            lease_answered=lease.answered,
+            takeovers=lease.takeovers,
+            withheld=lease.withheld,
+            lease_errors=lease.errors,
+            messages=stats.messages,
+            ticks=stats.ticks,
+            statuses=stats.statuses,
+            gaps=stats.gaps,
+            messages_missed=stats.messages_missed,
+            repeats=stats.repeats,
+            refused=stats.refused,
+            last_refusal=redact(stats.last_refusal),
+            uptime_s=time.monotonic() - self._started_at,
+            sources={
+                source: SourceSequence(session_id, batch_seq, len(suspect.get(source, ())))
+                for source, (session_id, batch_seq) in self.feed.sequences().items()
+            },
+            kafka=kafka_snapshot(self.backup, self.config.kafka.max_unacked_age_s) if self.backup is not None else None,
+        )
 
     async def _on_ticks(self, message: Msg) -> None:
         source = self._source_of(message.subject, ".ticks")
@@ -242,6 +293,7 @@ class AggregatorService:
                 owner = await asyncio.wait_for(self._claim.acquire(), ttl_s)
             except (NatsError, TimeoutError, OSError) as exc:
                 self.lease.errors += 1
+                self.lease.answered = False
                 self._lease_log.warning(
                     "aggregator %s: lease %s not answered (%s); attempts failed so far: %d",
                     self.owner,
@@ -254,6 +306,7 @@ class AggregatorService:
                 if shown != self.lease.owner and owner is not None:
                     logger.info("aggregator %s is the standby: the lease is held by %s", self.owner, shown)
                 self.lease.owner = shown
+                self.lease.answered = True
             try:
                 await self.publish()
             except Exception:  # a publishing failure must not end the lease task
@@ -267,7 +320,9 @@ class AggregatorService:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                self.aggregator.expire(now_ns())
+                now = now_ns()
+                self.aggregator.expire(now)
+                self.feed.expire_suspects(now - self.config.best_price.stale_after_ms * NS_PER_MS)
                 if self.aggregator.has_changes:
                     await self.publish()
             except Exception:

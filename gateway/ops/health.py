@@ -82,7 +82,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
     for source_id, collector in snapshot.external.items():
         degraded.extend(_external_problems(source_id, collector))
     if snapshot.kafka is not None:
-        degraded.extend(_kafka_problems(snapshot.kafka, recent.kafka_records_dropped))
+        degraded.extend(kafka_problems(snapshot.kafka, recent.kafka_records_dropped))
     if recent.nats_ticks_dropped:
         degraded.append(
             f"nats dropped {recent.nats_ticks_dropped:,} ticks in the last {DROP_MEMORY_S // 60} min "
@@ -124,7 +124,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
             source_id: _source_document(source, recent.ticks_per_s.get(source_id, 0.0))
             for source_id, source in snapshot.sources.items()
         },
-        "kafka": _kafka_document(snapshot.kafka) if snapshot.kafka is not None else None,
+        "kafka": kafka_document(snapshot.kafka) if snapshot.kafka is not None else None,
         "external": {source_id: _external_document(collector) for source_id, collector in snapshot.external.items()},
         "central_hub": _hub_document(snapshot.hub) if snapshot.hub is not None else None,
     }
@@ -167,7 +167,8 @@ def _external_problems(source_id: str, collector: ExternalSnapshot) -> Iterator[
         yield f"{source_id}: {collector.status.replace('_', ' ')}" + _because(collector.last_error)
 
 
-def _kafka_problems(kafka: KafkaSnapshot, records_dropped_recently: int) -> Iterator[str]:
+def kafka_problems(kafka: KafkaSnapshot, records_dropped_recently: int) -> Iterator[str]:
+    """The Kafka findings of /health (a gateway's or the standalone aggregator's); all degrade."""
     waited = (
         f"; the oldest has waited {kafka.oldest_unacked_age_s:,.1f} s (limit {kafka.max_unacked_age_s:g} s)"
         if kafka.stalled
@@ -256,7 +257,8 @@ def _external_document(collector: ExternalSnapshot) -> dict[str, Any]:
     }
 
 
-def _kafka_document(kafka: KafkaSnapshot) -> dict[str, Any]:
+def kafka_document(kafka: KafkaSnapshot) -> dict[str, Any]:
+    """The ``kafka`` part of the /health document."""
     return {
         "enabled": True,
         "connected": kafka.connected,

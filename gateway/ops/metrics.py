@@ -64,7 +64,7 @@ def metric_families(snapshot: GatewaySnapshot) -> list[Metric]:
     if snapshot.external:
         families += _external_families(snapshot)
     if snapshot.kafka is not None:
-        families += _kafka_families(snapshot.kafka)
+        families += kafka_families(snapshot.kafka)
     if snapshot.hub is not None:
         families += _hub_families(snapshot.hub)
     return families
@@ -133,7 +133,8 @@ def _external_families(snapshot: GatewaySnapshot) -> list[Metric]:
     return [polls, items, published, problems, ok, last_success]
 
 
-def _kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
+def kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
+    """The ``fxgw_kafka_*`` families of a Kafka backup (a gateway's or the standalone aggregator's)."""
     return [
         GaugeMetricFamily("fxgw_kafka_connected", "1 while Kafka takes records.", value=int(kafka.connected)),
         GaugeMetricFamily(

@@ -25,6 +25,7 @@ import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
 
 from gateway.errors import HttpBindError
 from gateway.ops.activity import ActivitySampler
@@ -103,26 +104,34 @@ class SignalFreeServer(uvicorn.Server):
         yield
 
 
-class HealthServer:
-    """/health and /metrics for one gateway: binds at creation, serves from :meth:`start` until :meth:`stop`."""
+class HttpEndpoint:
+    """/health and /metrics of one service: binds at creation, serves from :meth:`start` until :meth:`stop`.
+
+    The service is known only as ``report`` (the /health answer, per request) and ``collector`` (the /metrics
+    families, per scrape, on a registry of this endpoint's own); the gateway's is :class:`HealthServer`, the
+    standalone aggregator's is built in gateway.aggregate.service.
+    """
 
     def __init__(
-        self, snapshot: Callable[[], GatewaySnapshot], host: str, port: int, *, live_page: bool = True
+        self,
+        report: Callable[[], HealthReport],
+        collector: Collector,
+        host: str,
+        port: int,
+        *,
+        live_page: bool = False,
     ) -> None:
-        """``snapshot`` is called per request and per sample, on the event loop; binds the socket now;
-        ``live_page`` serves the live page at ``/``.
+        """Binds the socket now; ``live_page`` serves the live page at ``/``.
 
         Raises HttpBindError when the address is not available.
         """
-        self._snapshot = snapshot
         self._socket = bind_socket(host, port)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
-        self._activity = ActivitySampler()
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(GatewayMetrics(snapshot))
+        self.registry.register(collector)
         config = uvicorn.Config(
-            create_app(self.report, self.registry, live_page=live_page),
+            create_app(report, self.registry, live_page=live_page),
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -138,17 +147,9 @@ class HealthServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def report(self) -> HealthReport:
-        """The /health answer for a snapshot taken now."""
-        snapshot = self._snapshot()
-        return assess(snapshot, self._activity.recent(time.monotonic_ns(), snapshot))
-
     def start(self) -> None:
-        """Serve and sample the activity, as two named tasks of the running loop."""
-        self._tasks = [
-            asyncio.create_task(self._serve(), name="http"),
-            asyncio.create_task(self._sample_activity(), name="http-rates"),
-        ]
+        """Serve, as a named task of the running loop."""
+        self._tasks = [asyncio.create_task(self._serve(), name="http")]
 
     async def stop(self, timeout_s: float) -> None:
         """Stop accepting, let open requests finish within ``timeout_s``, then cancel what is left."""
@@ -170,8 +171,34 @@ class HealthServer:
     async def _serve(self) -> None:
         try:
             await self._server.serve(sockets=[self._socket])
-        except Exception:  # task top: /health is gone, the gateway keeps publishing; say so
+        except Exception:  # task top: /health is gone, the service keeps publishing; say so
             logger.exception("http %s: the server failed; /health and /metrics are unavailable", self.url)
+
+
+class HealthServer(HttpEndpoint):
+    """/health and /metrics for one gateway, with the recent activity sampled once a second."""
+
+    def __init__(
+        self, snapshot: Callable[[], GatewaySnapshot], host: str, port: int, *, live_page: bool = True
+    ) -> None:
+        """``snapshot`` is called per request and per sample, on the event loop; binds the socket now;
+        ``live_page`` serves the live page at ``/``.
+
+        Raises HttpBindError when the address is not available.
+        """
+        self._snapshot = snapshot
+        self._activity = ActivitySampler()
+        super().__init__(self.report, GatewayMetrics(snapshot), host, port, live_page=live_page)
+
+    def report(self) -> HealthReport:
+        """The /health answer for a snapshot taken now."""
+        snapshot = self._snapshot()
+        return assess(snapshot, self._activity.recent(time.monotonic_ns(), snapshot))
+
+    def start(self) -> None:
+        """Serve and sample the activity, as two named tasks of the running loop."""
+        super().start()
+        self._tasks.append(asyncio.create_task(self._sample_activity(), name="http-rates"))
 
     async def _sample_activity(self) -> None:
         while True:

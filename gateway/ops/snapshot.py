@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.aggregator import BestQuote
 from gateway.broker_quality import QualityReport
+from gateway.echo import clip
 from gateway.events import connection_delivers
 from gateway.schema.market.v1.market_pb2 import SourceStatus
+from gateway.secrets import redact
+
+if TYPE_CHECKING:
+    from gateway.kafka.writer import KafkaBackup
 
 _STATE_PREFIX = "STATE_"
 
@@ -211,3 +217,24 @@ class GatewaySnapshot:
     def rejected_total(self) -> int:
         """Quotes and input rejected since start, all sources and reasons."""
         return sum(sum(source.rejected.values()) for source in self.sources.values())
+
+
+def kafka_snapshot(backup: KafkaBackup, max_unacked_age_s: float) -> KafkaSnapshot:
+    """The Kafka backup's counters now (a gateway's or the standalone aggregator's); errors redacted and clipped."""
+    stats = backup.stats
+    return KafkaSnapshot(
+        connected=stats.connected,
+        spool_pending_records=backup.spool.pending_records,
+        spool_pending_bytes=backup.spool.pending_bytes,
+        spool_full=stats.spool_full,
+        records_dropped=stats.records_dropped,
+        ticks_dropped=stats.ticks_dropped,
+        records_sent=stats.records_sent,
+        last_error=clip(redact(stats.last_error)),
+        last_spool_error=stats.last_spool_error,
+        oldest_unacked_age_s=backup.oldest_pending_age_s(),
+        max_unacked_age_s=max_unacked_age_s,
+        records_set_aside=stats.records_set_aside,
+        last_set_aside=stats.last_set_aside,
+        spool_corrupt_records=backup.spool.stats.corrupt_records,
+    )

@@ -76,6 +76,7 @@ def _aggregate_config(name: str, url: str) -> dict[str, object]:
         "nats": {"url": url},
         "best_price": {"stale_after_ms": STALE_AFTER_MS, "priorities": PRIORITIES},
         "lease": {"ttl_s": LEASE_S},
+        "http": {"port": 0},
     }
 
 

@@ -50,6 +50,7 @@ def _config(url: str, name: str, bucket: str, ttl_s: float = 1.0, **sections: An
         "nats": {"url": url},
         "lease": {"bucket": bucket, "ttl_s": ttl_s},
         "best_price": {"priorities": {"gw-1": 1}},
+        "http": {"port": 0},
         **sections,
     }
 
@@ -183,7 +184,9 @@ def test_fxgw_aggregate_refuses_a_bad_config_and_an_unreachable_nats(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("fxgw: config error: ") and "lease.ttl_s" in result.stderr
     unreachable = tmp_path / "unreachable.yaml"
-    unreachable.write_text(f"nats: {{url: 'nats://127.0.0.1:{free_port()}', connect_timeout_s: 1}}\n")
+    unreachable.write_text(
+        f"nats: {{url: 'nats://127.0.0.1:{free_port()}', connect_timeout_s: 1}}\nhttp: {{port: 0}}\n"
+    )
     result = fxgw("aggregate", "--config", str(unreachable))
     assert result.returncode == 1 and "cannot connect to NATS" in result.stderr
     assert "Traceback" not in result.stderr
