@@ -16,22 +16,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import pytest
 import yaml
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.aggregate.config import parse_aggregate_config
 from gateway.aggregate.service import AggregatorService
-from gateway.errors import NatsUnavailableError
+from gateway.errors import HttpBindError, NatsUnavailableError
 from gateway.events import Quote
 from gateway.kv import read_live
 from gateway.nats_server import NatsServer
 from gateway.schema.market.v1.market_pb2 import MarketDataStream, SourceStatus
 from gateway.wire import ID_HEADER, TickRecordEncoder, stream_header
 from tests.integration.kafka.kafkautil import read_messages
+from tests.integration.test_broker_quality import promtool_accepts
 from tests.servers.tansu import TansuBroker
 from tests.support import Recorder, free_port, fxgw, wait_until
 
@@ -218,3 +222,82 @@ async def test_fxgw_aggregate_stops_on_sigterm_and_releases_its_lease(jetstream:
             process.kill()
             await process.wait()
         await client.close()
+
+
+def _metric(families: dict[str, Metric], name: str, **labels: str) -> float:
+    """One sample's value from parsed /metrics (prometheus-client's parser; counters parse without ``_total``)."""
+    family = families[name.removesuffix("_total")]
+    return next(s.value for s in family.samples if s.name == name and s.labels == labels)
+
+
+async def _scrape(service: AggregatorService) -> tuple[httpx.Response, str, dict[str, Metric]]:
+    assert service.http is not None
+    async with httpx.AsyncClient(base_url=service.http.url, timeout=10) as client:
+        health = await client.get("/health")
+        metrics = (await client.get("/metrics")).text
+    return health, metrics, {family.name: family for family in text_string_to_metric_families(metrics)}
+
+
+async def test_health_and_metrics_show_the_lease_the_sources_sequences_and_suspects(
+    jetstream: NatsServer, publisher: NatsClient, recorder: Recorder, started: Start
+) -> None:
+    holder = await started(_config(jetstream.url, "agg-h1", "lease_http", ttl_s=30.0))
+    await wait_until(lambda: holder.holds_lease, "the lease")
+    standby = await started(_config(jetstream.url, "agg-h2", "lease_http", ttl_s=30.0))
+    await wait_until(lambda: standby.lease.owner == holder.owner, "the standby's first look at the lease")
+    health, _, _ = await _scrape(holder)
+    assert (health.status_code, health.json()["status"]) == (200, "degraded")
+    assert health.json()["problems"] == ["no gateway message read yet"]
+
+    await publisher.publish("market.gw-1.ticks", _message("gw-1", 1, 1000, ("EUR_USD", "GBP_USD")))
+    await publisher.publish("market.gw-1.ticks", _message("gw-1", 4, 1001, ("EUR_USD",)))  # 2 and 3 lost
+    await wait_until(lambda: standby.feed.stats.gaps == holder.feed.stats.gaps == 1, "the gap, read by both")
+    health, metrics, families = await _scrape(holder)
+    document = health.json()
+    assert (health.status_code, document["status"]) == (200, "degraded")
+    assert document["problems"] == ["suspect after a batch_seq gap, out of the best price until they quote again: gw-1"]
+    assert document["sources"] == {"gw-1": {"session_id": SESSION, "batch_seq": 4, "suspect_instruments": 1}}
+    assert document["input"] | {"last_refusal": ""} == {
+        "messages": 2, "ticks": 3, "statuses": 0, "gaps": 1, "messages_missed": 2, "repeats": 0, "refused": 0,
+        "last_refusal": "",
+    }  # fmt: skip
+    assert document["lease"] | {"withheld": 0} == {
+        "role": "holder", "owner": holder.owner, "holder": holder.owner, "takeovers": 1, "withheld": 0, "errors": 0
+    }  # fmt: skip
+    assert document["nats"] == {"connected": True, "url": jetstream.url} and document["kafka"] == {"enabled": False}
+    assert _metric(families, "fxgw_aggregate_lease_held") == 1
+    assert _metric(families, "fxgw_aggregate_gaps_total") == 1
+    assert _metric(families, "fxgw_aggregate_messages_missed_total") == 2
+    assert _metric(families, "fxgw_aggregate_source_batch_seq", source="gw-1") == 4
+    assert _metric(families, "fxgw_aggregate_source_suspect_instruments", source="gw-1") == 1
+    promtool_accepts(metrics)
+
+    health, metrics, families = await _scrape(standby)
+    lease = health.json()["lease"]
+    assert (lease["role"], lease["holder"], lease["takeovers"]) == ("standby", holder.owner, 0)
+    assert lease["withheld"] == standby.lease.withheld > 0
+    assert _metric(families, "fxgw_aggregate_lease_held") == 0
+    assert _metric(families, "fxgw_aggregate_best_prices_withheld_total") == standby.lease.withheld
+    promtool_accepts(metrics)
+
+    await publisher.publish("market.gw-1.ticks", _message("gw-1", 5, 1002, ("GBP_USD",)))  # quoted again: trusted
+    await wait_until(lambda: not holder.feed.suspect, "the source quoting again")
+    health, _, families = await _scrape(holder)
+    assert (health.status_code, health.json()["status"], health.json()["problems"]) == (200, "ok", [])
+    assert _metric(families, "fxgw_aggregate_source_suspect_instruments", source="gw-1") == 0
+
+
+async def test_health_is_down_without_nats_and_a_busy_port_fails_the_start(tmp_path: Path, started: Start) -> None:
+    with NatsServer(extra_args=("-js", "-sd", str(tmp_path / "js"))) as server:
+        service = await started(_config(server.url, "agg-d", "lease_down"))
+        await wait_until(lambda: service.lease.answered, "the lease")
+        assert service.http is not None
+        busy = _config(server.url, "agg-b", "lease_down") | {"http": {"port": service.http.port}}
+        with pytest.raises(HttpBindError, match=rf"cannot listen on 127\.0\.0\.1:{service.http.port} .*http\.port"):
+            await started(busy)
+    await wait_until(lambda: service.snapshot().nats_connected is False, "the disconnection")
+    health, metrics, families = await _scrape(service)
+    assert (health.status_code, health.json()["status"]) == (503, "down")
+    assert health.json()["problems"][0] == f"nats disconnected ({server.url})"
+    assert _metric(families, "fxgw_aggregate_nats_connected") == 0
+    promtool_accepts(metrics)
