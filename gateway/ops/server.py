@@ -1,4 +1,5 @@
-"""Operations endpoint: GET /health, GET /metrics and the live page (GET /), served by uvicorn in the gateway's loop.
+"""Operations endpoint: GET /health, GET /metrics and the live page (GET /), served by uvicorn in the service's loop
+(a gateway's, or the standalone aggregator's without the live page: gateway.aggregate.ops).
 
 The server knows the gateway only as a callable that returns a snapshot
 (gateway.ops.snapshot). A request takes one and renders it: /health through
