@@ -28,6 +28,7 @@ def test_the_example_file_is_valid_and_anchors_the_spool_at_its_folder(tmp_path:
     assert config.lease.bucket == DEFAULT_LEASE_BUCKET and config.lease.ttl_s == 3.0
     assert config.best_price.priorities["oanda-practice"] == 10
     assert config.kafka.spool.dir == tmp_path / "spool-aggregate-a"
+    assert (config.http.enabled, config.http.host, config.http.port) == (True, "127.0.0.1", 8090)
 
 
 def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
@@ -45,6 +46,9 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
         ("best_price: {priorities: {'a.b': 1}}", r"'a\.b' is not a broker id"),
         ("best_price: {priorities: {a: 99999999999}}", r"priority of a must be within"),
         ("hub: {}", r"hub: Extra inputs are not permitted"),
+        ("http: {port: 65536}", r"http\.port: Input should be less than or equal to 65535"),
+        ("http: {host: 'a b'}", r"http\.host: String should match"),
+        ("http: {live_page: true}", r"http\.live_page: Extra inputs are not permitted"),
         ("[1, 2]", r"expected a mapping at the top level, got list"),
     ],
 )

@@ -82,8 +82,29 @@ def test_a_gap_takes_the_source_out_until_its_next_tick_of_each_instrument() -> 
     assert best["EUR_USD"] == (102, "a", 108, "a", 2)  # the tick after the gap brings it back at once
     assert best["GBP_USD"] == (100, "b", 110, "b", 1)  # a's older quotes are suspect: out
     assert best["USD_JPY"] == (100, "b", 110, "b", 1)
+    assert feed.suspect == {"a": {"GBP_USD", "USD_JPY"}}
     feed.ticks("a", _message("a", 5, [_quote("a", "GBP_USD", 101, 109, 6)]), NOW_NS)
     assert _best(aggregator)["GBP_USD"] == (101, "a", 109, "a", 2)
+    assert feed.suspect == {"a": {"USD_JPY"}}
+    assert feed.sequences() == {"a": (SESSION, 5), "b": (SESSION, 1)}
+
+
+def test_a_suspicion_ends_with_the_next_quote_a_status_or_the_staleness_window() -> None:
+    feed = Feed(BestPriceAggregator({}))
+    for source in ("a", "b", "c"):
+        feed.ticks(source, _message(source, 1, [_quote(source, "EUR_USD", 100, 110, 0)]), NOW_NS)
+    feed.ticks("a", _message("a", 3, []), NOW_NS)
+    feed.ticks("b", _message("b", 3, []), NOW_NS)
+    feed.ticks("c", _message("c", 3, []), NOW_NS + 10 * MS)
+    assert feed.suspect == {"a": {"EUR_USD"}, "b": {"EUR_USD"}, "c": {"EUR_USD"}}
+    feed.ticks("a", _message("a", 4, [_quote("a", "EUR_USD", 100, 110, 1)]), NOW_NS)
+    down = SourceStatus(source="b", state=SourceStatus.STATE_DISCONNECTED).SerializeToString()
+    feed.status("b", down, NOW_NS)
+    assert feed.suspect == {"c": {"EUR_USD"}}
+    feed.expire_suspects(NOW_NS + 10 * MS)  # not older than the horizon: kept
+    assert feed.suspect == {"c": {"EUR_USD"}}
+    feed.expire_suspects(NOW_NS + 10 * MS + 1)
+    assert feed.suspect == {}
 
 
 def test_in_order_messages_and_a_new_session_are_not_gaps() -> None:
