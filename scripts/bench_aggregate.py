@@ -116,7 +116,9 @@ def _blast_main(url: str, ticks_per_message: int, seconds: float, conn: Connecti
 
 def _aggregate_config(url: str, name: str, folder: Path) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"instance_id": name, "nats": {"url": url}, "lease": {"ttl_s": LEASE_S}}))
+    path.write_text(
+        yaml.safe_dump({"instance_id": name, "nats": {"url": url}, "lease": {"ttl_s": LEASE_S}, "http": {"port": 0}})
+    )
     return path
 
 
@@ -201,7 +203,9 @@ class Benchmark:
         self.table = Table()
 
     async def throughput(self) -> None:
-        config = parse_aggregate_config({"instance_id": "bench", "nats": {"url": self.url}, "lease": {"ttl_s": 3}})
+        config = parse_aggregate_config(
+            {"instance_id": "bench", "nats": {"url": self.url}, "lease": {"ttl_s": 3}, "http": {"port": 0}}
+        )
         service = AggregatorService(config)
         await service.start()
         await asyncio.sleep(0.5)  # the lease taken: the service publishes what it computes, as in production
