@@ -7,6 +7,7 @@ that stops quoting turns red. Against a server whose snapshot carries HTML in ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -50,12 +52,14 @@ def browser() -> Iterator[WebDriver]:
 
 
 async def shown(browser: WebDriver, condition: Callable[[WebDriver], Any], what: str, timeout_s: float = 20) -> Any:
-    """Read the page until ``condition`` holds (the event loop keeps serving meanwhile)."""
+    """Read the page until ``condition`` holds (the event loop keeps serving meanwhile); an element the page
+    re-rendered between finding and reading it is read again."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        value = condition(browser)
-        if value:
-            return value
+        with contextlib.suppress(StaleElementReferenceException):
+            value = condition(browser)
+            if value:
+                return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"the page never showed {what}: {browser.find_element(By.TAG_NAME, 'body').text[:2000]}")
 
@@ -90,15 +94,22 @@ async def test_page_shows_moving_prices_and_a_silent_broker_in_red(nats_url: str
         first = await shown(browser, best_prices, "a best price")
         await shown(browser, lambda page: (best_prices(page) or first) != first, "the price move")
         assert await shown(browser, lambda page: row_class(page, "tight") == "up", "tight up")
-        assert row_class(browser, "wide") == "up"
+        await shown(browser, lambda page: row_class(page, "wide") == "up", "wide up")
         tight = gateway.collector_instances["tight"]
         assert isinstance(tight, SimulatedCollector)
         tight.pause()
         await shown(browser, lambda page: row_class(page, "tight") == "down", "tight in red")
-        assert row_class(browser, "wide") == "up"
-        assert "EUR_USD: stale" in browser.find_element(By.CSS_SELECTOR, '#sources tr[data-source="tight"]').text
-        recommended = browser.find_element(By.CSS_SELECTOR, '#best tr[data-instrument="EUR_USD"] td.recommended')
-        await shown(browser, lambda page: recommended.text.startswith("wide"), "wide recommended")
+        await shown(browser, lambda page: row_class(page, "wide") == "up", "wide still up")
+        tight_row = '#sources tr[data-source="tight"]'
+        await shown(
+            browser, lambda page: "EUR_USD: stale" in page.find_element(By.CSS_SELECTOR, tight_row).text, "stale"
+        )
+        recommended = '#best tr[data-instrument="EUR_USD"] td.recommended'
+        await shown(
+            browser,
+            lambda page: page.find_element(By.CSS_SELECTOR, recommended).text.startswith("wide"),
+            "wide recommended",
+        )
     finally:
         await gateway.stop()
 
