@@ -13,6 +13,9 @@ now (gateway.aggregate.lease), published as a gateway publishes them: a MarketDa
 aggregator's own spool to the Kafka best-price topic first. A new holder publishes every current best price at
 once. Staleness is judged on the wall clock against the gateways' receive times: hosts must keep their clocks
 synchronised (NTP) to well within ``stale_after_ms``.
+
+With ``http.enabled`` it serves GET /health and GET /metrics (gateway.aggregate.ops) on the gateway's HTTP
+endpoint (gateway.ops.server.HttpEndpoint), from a :meth:`AggregatorService.snapshot` per request.
 """
 
 from __future__ import annotations
@@ -110,17 +113,20 @@ class AggregatorService:
         return self._claim is not None and self._claim.holds(time.monotonic())
 
     async def start(self) -> None:
-        """Connect and subscribe; raises NatsUnavailableError (NATS or JetStream unavailable) or ConfigError."""
+        """Bind /health and /metrics, connect and subscribe; raises HttpBindError (the port), NatsUnavailableError
+        (NATS or JetStream unavailable) or ConfigError."""
         settings = self.config.nats
         http = self.config.http
         if http.enabled:  # bound first: a busy port fails the start before anything else is opened
             self.http = HttpEndpoint(
                 lambda: assess(self.snapshot()), AggregateMetrics(self.snapshot), http.host, http.port
             )
-        self.backup = (
-            KafkaBackup.from_config(self.config.kafka, self.config.instance_id) if self.config.kafka.enabled else None
-        )
         try:
+            self.backup = (
+                KafkaBackup.from_config(self.config.kafka, self.config.instance_id)
+                if self.config.kafka.enabled
+                else None
+            )
             self._nats = await connect_nats(
                 self.nats_url,
                 name=self.config.instance_id,
