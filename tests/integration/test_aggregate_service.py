@@ -301,3 +301,4 @@ async def test_health_is_down_without_nats_and_a_busy_port_fails_the_start(tmp_p
     assert health.json()["problems"][0] == f"nats disconnected ({server.url})"
     assert _metric(families, "fxgw_aggregate_nats_connected") == 0
     promtool_accepts(metrics)
+    await service.stop(timeout_s=0.5)  # NATS is gone: the lease expires on its own, nothing to wait for
