@@ -5,7 +5,9 @@ need about a sixth less gateway CPU per tick (README, "Performance"). mypyc keep
 same files run as pure Python when no C compiler was found at install time or ``FXGW_PURE=1`` was set, and the
 tests pass either way. A module is listed here only if mypyc accepts it and the whole test suite passes compiled:
 mypyc checks declared types at run time, so a module that must take any value (``gateway.prices`` refuses
-non-strings from hostile input with BadValueError) stays pure.
+non-strings from hostile input with BadValueError) stays pure; so do modules whose classes other libraries
+introspect (``collectors.oanda.parsing``: msgspec cannot read the field types of a compiled Struct) and
+``gateway.broker_quality`` (mypyc 2.4 leaves a Final tuple read by a module-level generator unset).
 
 This module imports nothing of the gateway, so setup.py can read the list before anything is installed.
 """
@@ -25,7 +27,6 @@ HOT_PATH_MODULES: Final = (
     "gateway.wire",
     "gateway.cycle",
     "gateway.pipeline",
-    "collectors.oanda.parsing",
     "collectors.oanda.framing",
 )
 """Dotted names, in no particular order; setup.py compiles ``<name with / for .>.py`` of each."""
