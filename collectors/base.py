@@ -28,15 +28,16 @@ MIN_SLEEP_S: Final = 0.001
 RESERVED_SOURCE_IDS = frozenset({"best", "external", "rejected"})
 
 
-class CollectorConfig(BaseModel):
-    """Fields every broker entry in brokers.yaml has."""
+class SourceEntryConfig(BaseModel):
+    """Fields every entry of ``brokers:`` and ``external:`` in brokers.yaml has: an id and a switch."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=SOURCE_ID_PATTERN, description="Source id; appears in subjects market.<id>.ticks.")
-    priority: int = Field(default=0, description="Higher wins best-price ties.")
+    id: str = Field(
+        pattern=SOURCE_ID_PATTERN,
+        description="Source id; appears in subjects market.<id>.status (and market.<id>.ticks for a broker).",
+    )
     enabled: bool = True
-    instruments: tuple[str, ...] = Field(default=("EUR_USD",), min_length=1)
 
     @property
     def environment_variables(self) -> tuple[str, ...]:
@@ -49,6 +50,13 @@ class CollectorConfig(BaseModel):
         if value in RESERVED_SOURCE_IDS:
             raise ValueError(f"{value!r} is reserved for gateway subjects; choose another id")
         return value
+
+
+class CollectorConfig(SourceEntryConfig):
+    """Fields every broker entry in brokers.yaml has."""
+
+    priority: int = Field(default=0, description="Higher wins best-price ties.")
+    instruments: tuple[str, ...] = Field(default=("EUR_USD",), min_length=1)
 
     @field_validator("instruments")
     @classmethod

@@ -27,16 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
-from collectors.base import RESERVED_SOURCE_IDS
+from collectors.base import SourceEntryConfig
 from collectors.external.changes import DEFAULT_MAX_ITEMS, MAX_ITEM_ID_CHARS, ChangeTracker, Decision
 from gateway.echo import LOG_CHARS, clip
 from gateway.events import ExternalItem, ExternalSink, ExternalStats, ItemProblem, StatusChange
 from gateway.logs import ThrottledLog
 from gateway.schema.market.v1.market_pb2 import ExternalData, SourceStatus
 from gateway.secrets import redact
-from gateway.wire import SOURCE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -55,32 +54,18 @@ PROBLEM_REASON: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 OTHER_REASON: Final = "other"
 
 
-class ExternalConfig(BaseModel):
+class ExternalConfig(SourceEntryConfig):
     """Fields every entry of ``external:`` in brokers.yaml has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False)
 
     kind: str = Field(description="The collector kind; each collector's config narrows it to its one value.")
-    id: str = Field(pattern=SOURCE_ID_PATTERN, description="Collector id; statuses on market.<id>.status.")
-    enabled: bool = True
     max_items: int = Field(
         default=DEFAULT_MAX_ITEMS,
         ge=10,
         le=1_000_000,
         description="Items remembered for change detection; the oldest beyond it are forgotten (seen again: NEW).",
     )
-
-    @property
-    def environment_variables(self) -> tuple[str, ...]:
-        """The environment variables this collector reads (its keys), for ``fxgw check-config``; none by default."""
-        return ()
-
-    @field_validator("id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_SOURCE_IDS:
-            raise ValueError(f"{value!r} is reserved for gateway subjects; choose another id")
-        return value
 
 
 ExternalConfigT = TypeVar("ExternalConfigT", bound=ExternalConfig)
