@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats
 import pytest
@@ -80,6 +81,15 @@ def _aggregate_config(name: str, url: str) -> dict[str, object]:
     }
 
 
+def _wait_for_log_line(path: Path, words: bytes, timeout_s: float) -> None:
+    """Block until the process logging to ``path`` has written ``words`` (the fixture is synchronous)."""
+    deadline = time.monotonic() + timeout_s
+    while words not in path.read_bytes():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path.name} never said {words.decode()!r}")
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("scale")
@@ -98,8 +108,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                         stdout=subprocess.DEVNULL,
                         stderr=log,
                     )
-                if name == "agg-1":
-                    time.sleep(1.0)  # agg-1 takes the lease first, so the tests know the holder
+                if name == "agg-1":  # agg-1 takes the lease first, so the tests know the holder
+                    _wait_for_log_line(folder / "agg-1.log", b"holds the lease", timeout_s=30.0)
             yield cluster
         finally:
             for process in cluster.processes.values():
@@ -299,7 +309,7 @@ async def test_the_standby_takes_over_within_the_lease_when_the_holder_is_killed
         assert first is not None and first - killed_at <= LEASE_S + 1.0
         takeover = next(s for t, s in watch.best if s.session_id == successor and t >= killed_at)
         assert {best.instrument for best in takeover.best_prices} == set(INSTRUMENTS)  # every current best at once
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: watch.best[-1][0] - first >= 1.0, "a second of the successor's publishing")
         times = [t for t, _ in watch.best]
         assert max(b - a for a, b in itertools.pairwise(times)) <= LEASE_S + 1.0
     finally:
