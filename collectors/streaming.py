@@ -372,7 +372,8 @@ class StreamingCollector(Collector[StreamingConfigT]):
             stats.prices += prices
             if heartbeats:
                 stats.heartbeats += heartbeats
-                sink.observe_heartbeat(self.source_id, framing.last_heartbeat_ns, recv_ns)
+                if framing.last_heartbeat_ns:  # 0: the protocol's heartbeats carry no broker time (cTrader)
+                    sink.observe_heartbeat(self.source_id, framing.last_heartbeat_ns, recv_ns)
             if malformed:
                 stats.malformed += malformed
                 self._log_bad_input(events)

@@ -172,9 +172,9 @@ class CtraderCollector(StreamingCollector[CtraderConfig]):
             reader, writer, ProtoOASymbolsListReq(ctidTraderAccountId=account), ProtoOASymbolsListRes, "symbols", early
         )
         names = config.symbol_names
-        found, _ = resolve_symbols(listed, names)
+        found, missing = resolve_symbols(listed, names)
         offered = set(found.values())
-        absent = ", ".join(f"{names[name]} for {name}" for name in config.instruments if name not in offered)
+        absent = ", ".join(f"{names[name]} for {name}" for name in missing)
         streamable = await self.narrow_instruments(offered, f"account {account} lists no enabled symbol {absent}")
         symbols = {symbol_id: instrument for symbol_id, instrument in found.items() if instrument in streamable}
         details = await self._request(

@@ -28,6 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from collectors.ctrader.messages.OpenApiCommonMessages_pb2 import ProtoErrorRes, ProtoHeartbeatEvent, ProtoMessage
 from collectors.ctrader.messages.OpenApiMessages_pb2 import ProtoOAErrorRes, ProtoOASymbolByIdRes, ProtoOASymbolsListRes
 from collectors.ctrader.messages.OpenApiModelMessages_pb2 import ProtoOAPayloadType
+from collectors.streaming import MAX_RETRY_AFTER_S
 from gateway.clock import MAX_TIME_NS
 from gateway.echo import NAME_CHARS, RAW_BYTES, clip, shown
 from gateway.errors import BadValueError, MalformedInputError
@@ -43,8 +44,6 @@ NS_PER_MS: Final = 1_000_000
 MAX_TIMESTAMP_MS: Final = MAX_TIME_NS // NS_PER_MS
 MIN_PIP_POSITION: Final = 0
 MAX_PIP_POSITION: Final = 9
-MAX_RETRY_AFTER_S: Final = 3600.0
-"""A retry-after or maintenance end more than an hour away is capped: the collector tries again then."""
 ERROR_TEXT_CHARS: Final = 200
 """Most characters of a server's error description shown in a status or log."""
 

@@ -138,7 +138,9 @@ async def test_authenticates_subscribes_and_delivers_every_recorded_quote_exactl
     collector = CtraderCollector(settings(server), sink)
     async with running(collector):
         await wait_until(lambda: len(quotes(sink)) >= 200 and server.stats.heartbeats_received >= 2, "quotes")
+        await wait_until(lambda: collector.stats.heartbeats >= 1, "a heartbeat from the server")
     assert states(sink) == [CONNECTED]
+    assert sink.heartbeats == []  # cTrader heartbeats carry no broker time: no heartbeat age is observed
     assert sink.pip_sizes == {"EUR_USD": 100_000}
     [connection] = subscribed_connections(server)
     requests = server.stats.connections[connection].requests
