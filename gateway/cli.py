@@ -56,7 +56,7 @@ from gateway.kafka.replay.run import Progress, run_replay
 from gateway.nats_connect import connect_nats
 from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
-from gateway.secrets import display_url, install_log_redaction, redact
+from gateway.secrets import display_url, install_log_redaction, redact, remember_url_credentials
 from gateway.tail import describe
 from gateway.validation.feeds import FeedSpec
 from gateway.validation.series import TickSeries
@@ -265,16 +265,17 @@ def _hub_ls(args: argparse.Namespace) -> int:
 
     from central_hub.models import table
 
+    shown_url = shown(display_url(remember_url_credentials(args.url)), ECHO_CHARS)  # the URL may hold a password
     try:
         answer = httpx.get(f"{args.url.rstrip('/')}/v1/gateways", timeout=TAIL_CONNECT_TIMEOUT_S)
         answer.raise_for_status()
         body = answer.json()
     except (httpx.HTTPError, ValueError) as exc:
-        print(f"fxgw hub ls: {shown(args.url, ECHO_CHARS)}: {clip(str(exc), ECHO_CHARS)}", file=sys.stderr)
+        print(f"fxgw hub ls: {shown_url}: {clip(redact(str(exc)), ECHO_CHARS)}", file=sys.stderr)
         return 1
     gateways = body.get("gateways") if isinstance(body, dict) else None
     if not isinstance(gateways, list):
-        print(f"fxgw hub ls: {shown(args.url, ECHO_CHARS)} did not answer a list of gateways", file=sys.stderr)
+        print(f"fxgw hub ls: {shown_url} did not answer a list of gateways", file=sys.stderr)
         return 1
     print(json.dumps(body, indent=2) if args.json else table([g for g in gateways if isinstance(g, dict)]))
     return 0

@@ -61,7 +61,7 @@ from gateway.quality import (
     InstrumentLimits,
     QualityPolicy,
 )
-from gateway.secrets import ENV_NAME_PATTERN, environment_secret
+from gateway.secrets import ENV_NAME_PATTERN, display_url, environment_secret, redact
 
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 DEFAULT_PENDING_BYTES: Final = 16 * 1024 * 1024
@@ -480,6 +480,11 @@ def parse_config(data: Any, origin: str = "<config>", base_dir: Path | None = No
         raise ConfigError(f"{origin}: invalid configuration:\n{problems}") from exc
 
 
+def _shown_input(value: object) -> str:
+    """A refused value for an error line, bounded, with URL credentials masked and known secrets redacted."""
+    return shown(redact(display_url(value)) if isinstance(value, str) else value, 80)
+
+
 def _describe(error: Any) -> str:
     """One line per problem: key path, bad value, and what is allowed."""
     location = error["loc"]
@@ -496,7 +501,7 @@ def _describe(error: Any) -> str:
     if error["type"] == "missing":
         return f"{path}: required key is missing"
     if "input" in error and not isinstance(error["input"], dict | list):
-        return f"{path}: {shown(error['input'], 80)} is not allowed: {clip(message)}"
+        return f"{path}: {_shown_input(error['input'])} is not allowed: {clip(message)}"
     return f"{path}: {clip(message)}"
 
 

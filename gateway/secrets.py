@@ -65,7 +65,11 @@ def redact(text: str) -> str:
 
 def display_url(url: str) -> str:
     """``url`` without credentials (``nats://user:secret@host`` -> ``nats://***@host``), for logs and errors."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed (an unclosed "["): whatever precedes the last "@" is masked
+        scheme, separator, rest = url.partition("://")
+        return f"{scheme}{separator}{MASK}@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]

@@ -305,3 +305,6 @@ def test_fxgw_hub_explains_a_missing_url_jetstream_off_and_an_unreachable_hub(na
     assert "Traceback" not in without_jetstream.stderr
     unreachable = fxgw("hub", "ls", "--url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 1 and "fxgw hub ls:" in unreachable.stderr
+    with_password = fxgw("hub", "ls", "--url", f"http://ops:hub-password-1234@127.0.0.1:{free_port()}")
+    assert with_password.returncode == 1 and "fxgw hub ls: 'http://***@127.0.0.1:" in with_password.stderr
+    assert "hub-password-1234" not in with_password.stderr

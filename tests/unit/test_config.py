@@ -662,3 +662,18 @@ def test_oanda_url_that_is_not_a_plain_host_url_is_rejected(key: str, url: str) 
     # swallow that path, and a bad port fails only when the collector starts (ValueError from urlsplit().port).
     message = config_error({"brokers": [{**OANDA, key: url}]})
     assert f"brokers[0].{key}: {url!r} is not allowed" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ops:hub-password-1234@hub.example/api",
+        "http://ops:hub-password-1234@[broken/x",
+        "ftp://hub-password-1234@h",
+    ],
+)
+def test_a_refused_url_is_named_without_its_credentials(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"brokers": [{"id": "a", "kind": "simulated"}], "central_hub": {"enabled": True, "url": url}})
+    assert "central_hub.url" in str(refused.value)
+    assert "hub-password-1234" not in str(refused.value)
