@@ -229,9 +229,13 @@ class Gateway:
             self._http.start()
             logger.info("gateway %s: /health and /metrics on %s", self.config.instance_id, self._http.url)
         try:
-            self._discovery = await start_discovery(self._nats, lambda: self._record(refused))
+            self._discovery = await start_discovery(self._nats, self._discovered_record)
         except (NatsError, TimeoutError, OSError) as exc:  # discovery is a convenience: never a reason not to run
             logger.warning("gateway %s: NATS service discovery not started: %r", self.config.instance_id, exc)
+
+    def _discovered_record(self) -> dict[str, Any]:
+        """What ``fxgw.info`` answers: the record the hub is sent, the same sources left out."""
+        return self._record(self.registration.excluded if self.registration is not None else frozenset())
 
     async def _register(self) -> frozenset[str]:
         """Register with the Central Hub before the collectors start; the sources not to start (owned elsewhere)."""

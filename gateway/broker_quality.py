@@ -55,9 +55,7 @@ AGE_BUCKETS_S: Final[tuple[float, ...]] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 _AGE_BOUNDS_NS: Final = tuple(round(bound * NS_PER_S) for bound in AGE_BUCKETS_S)
 MISSING_CAUSES: Final = ("disconnected", "not_tradeable", "stale")
 FLUSH_AGES: Final = 4096
-"""Raw ages a track holds before the pipeline's flush buckets them (else once a second)."""
-FLUSH_EVERY_PUBLISHES: Final = 16
-"""The pipeline checks the raw ages this often: a check costs about 0.3 us, too much for every publish."""
+"""Raw ages a track holds before they are bucketed at once (else once a second, by :meth:`BrokerQuality.observe`)."""
 MAX_SECOND_SAMPLES: Final = 3601
 """Once-a-second samples kept per track (spreads) and source (smallest ages): the spread percentiles and the clock
 offset cover the window, at most its last hour, so a long window stays within about 150 KiB per track."""
@@ -336,14 +334,18 @@ class BrokerQuality:
                 self._track(source, instrument)
 
     def observe_quote(self, quote: Quote) -> None:
-        """An accepted quote (hot path: two lookups, an append and an addition; its age is bucketed in bulk by
-        :meth:`flush`, the time-weighted figures by :meth:`observe`)."""
+        """An accepted quote (hot path: two lookups, an append and an addition; its age is bucketed in bulk, by
+        :meth:`flush` or here once FLUSH_AGES wait; the time-weighted figures by :meth:`observe`)."""
         try:
             track = self._hot[quote.source][quote.instrument]
         except KeyError:  # the first quote of this (source, instrument)
             track = self._track(quote.source, quote.instrument)
         recv_ns = track.last_recv_ns = quote.ts_recv_ns
-        track.ages.append(recv_ns - quote.ts_event_ns)
+        ages = track.ages
+        ages.append(recv_ns - quote.ts_event_ns)
+        if len(ages) >= FLUSH_AGES:  # bounded between flushes, whatever the tick rate
+            track.ages = []
+            _bucket(track, ages)
         if quote.tradeable:
             spread = track.last_spread_px = quote.ask_px - quote.bid_px
             track.spread_sum_px += spread
@@ -351,17 +353,12 @@ class BrokerQuality:
             track.untradeable_ticks += 1
             track.last_spread_px = 0
 
-    def flush(self, at_least: int = 1) -> None:
-        """Bucket the ages observed since the last flush, of the tracks that hold ``at_least`` of them.
-
-        :meth:`observe` and :meth:`report` flush all; the pipeline calls ``flush(FLUSH_AGES)`` every
-        FLUSH_EVERY_PUBLISHES publishes, which bounds what waits to FLUSH_AGES ages plus that many publishes' ticks
-        per track.
-        """
+    def flush(self) -> None:
+        """Bucket the ages observed since the last flush (:meth:`observe` and :meth:`report` call it)."""
         for tracks in self._hot.values():
             for track in tracks.values():
                 ages = track.ages
-                if len(ages) >= at_least:
+                if ages:
                     track.ages = []
                     _bucket(track, ages)
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.aggregator import BestPriceAggregator
-from gateway.broker_quality import FLUSH_AGES, FLUSH_EVERY_PUBLISHES, BrokerQuality
+from gateway.broker_quality import BrokerQuality
 from gateway.clock import NS_PER_MS, NS_PER_S, now_ns
 from gateway.cycle import DEFAULT_MAX_BATCH_TICKS, CycleBuilder, PublishCycle
 from gateway.echo import NAME_CHARS, clip, clip_bytes
@@ -123,7 +123,6 @@ class Pipeline:
         self._linger_ns = round(linger_ms * NS_PER_MS)
         self._clock_ns = clock_ns
         self._last_publish_ns = 0
-        self._publishes = 0
         self._lingering = asyncio.Event()
         self._publishing = asyncio.Lock()
         self._publish_best = publish_best
@@ -269,9 +268,6 @@ class Pipeline:
             changes = self.aggregator.changes()
             if changes and self._publish_best:
                 self._cycle.add_best(changes)
-            self._publishes += 1
-            if not self._publishes % FLUSH_EVERY_PUBLISHES:
-                self.quality.flush(FLUSH_AGES)
             cycle = self._cycle.take(now_ns())
             if not cycle.empty:
                 if self.spool is not None:

@@ -156,6 +156,11 @@ class HubRegistration:
         """The only sources a refusal may name (a hub's answer is bounded by them)."""
 
     @property
+    def excluded(self) -> frozenset[str]:
+        """Sources left out of the record: not started (owned elsewhere) or contested since the start."""
+        return frozenset(self.stats.refused_sources) | frozenset(self.stats.contested_sources)
+
+    @property
     def hub_url(self) -> str:
         return display_url(self._config.central_hub.url)
 
@@ -210,7 +215,7 @@ class HubRegistration:
         """One registration or heartbeat; the outcome goes to :attr:`stats` and the log."""
         stats = self.stats
         refused = stats.contested_sources if self._started else stats.refused_sources
-        record = self._record(frozenset(stats.refused_sources) | frozenset(stats.contested_sources))
+        record = self._record(self.excluded)
         try:
             status, answer = await self._request("PUT", content=json.dumps(record).encode())
         except httpx.HTTPError as exc:
