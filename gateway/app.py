@@ -41,7 +41,7 @@ from gateway.clock import NS_PER_S, now_ns
 from gateway.config import GatewayConfig
 from gateway.echo import clip
 from gateway.errors import ConfigError, GatewayError, HttpBindError, NatsUnavailableError, SpoolError
-from gateway.kafka.writer import KafkaBackup
+from gateway.kafka.backup import KafkaBackup
 from gateway.nats_connect import connect_nats
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import assess

@@ -56,7 +56,8 @@ from gateway.kafka.replay.run import Progress, run_replay
 from gateway.nats_connect import connect_nats
 from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
-from gateway.secrets import display_url, install_log_redaction, redact, remember_url_credentials
+from gateway.logs import configure_logging
+from gateway.secrets import display_url, redact, remember_url_credentials
 from gateway.tail import describe
 from gateway.validation.feeds import FeedSpec
 from gateway.validation.series import TickSeries
@@ -77,13 +78,7 @@ EXIT_INTERRUPTED: Final = 130
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    install_log_redaction()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: every heartbeat to the hub
+    configure_logging(getattr(logging, args.log_level))
     try:
         return int(args.handler(args))
     except ConfigError as exc:

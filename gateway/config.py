@@ -283,7 +283,7 @@ class SpoolConfig(_Strict):
 
 
 class KafkaConfig(_Strict):
-    """Durable backup: what goes to Kafka and how (see gateway.kafka.writer)."""
+    """Durable backup: what goes to Kafka and how (see gateway.kafka.backup)."""
 
     enabled: bool = False
     bootstrap_servers: str = Field(default="127.0.0.1:9092", pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")

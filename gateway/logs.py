@@ -9,9 +9,12 @@ line per ``interval_s``, saying how many were not logged in between.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Final
+
+from gateway.secrets import install_log_redaction
 
 DEFAULT_INTERVAL_S: Final = 10.0
 
@@ -56,3 +59,13 @@ class ThrottledLog:
 
     def error(self, message: str, *args: object) -> bool:
         return self.log(logging.ERROR, message, *args)
+
+
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: int) -> None:
+    """Log lines to stderr at ``level`` with secrets redacted, as every fxgw process does (gateway, Kafka writer)."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    install_log_redaction()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: every heartbeat to the hub

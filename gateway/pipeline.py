@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 
 class CycleSpool(Protocol):
-    """Where each cycle goes before NATS: the Kafka backup's spool (gateway.kafka.writer.KafkaBackup)."""
+    """Where each cycle goes before NATS: the Kafka backup's spool (gateway.kafka.backup.KafkaBackup)."""
 
     def commit(self, cycle: PublishCycle) -> None: ...
 

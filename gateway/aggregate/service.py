@@ -42,7 +42,7 @@ from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, now_ns
 from gateway.cycle import CycleBuilder
 from gateway.errors import NatsUnavailableError, SpoolError
-from gateway.kafka.writer import KafkaBackup
+from gateway.kafka.backup import KafkaBackup
 from gateway.kv import BucketSpec, KeyClaim, open_bucket
 from gateway.logs import ThrottledLog
 from gateway.nats_connect import connect_nats

@@ -226,11 +226,6 @@ class Spool:
         "_live_records",
         "_max_bytes",
         "_next_seq",
-        "_read_fd",
-        "_read_fd_segment",
-        "_read_offset",
-        "_read_segment",
-        "_read_seq",
         "_reserved_seq",
         "_segment_bytes",
         "_segments",
@@ -280,11 +275,6 @@ class Spool:
         self._segments: list[_Segment] = []
         self._writing: _Segment | None = None
         self._write_fd = -1
-        self._read_fd = -1
-        self._read_fd_segment: _Segment | None = None
-        self._read_segment: _Segment | None = None
-        self._read_offset = 0
-        self._read_seq = 0
         self._ack_offset = 0
         self._live_bytes = 0
         self._live_records = 0
@@ -405,6 +395,26 @@ class Spool:
         except OSError as exc:
             raise self._write_error("cannot sync", exc, "what was appended is in the OS cache only") from exc
 
+    def begin_sync(self) -> int | None:
+        """:meth:`sync` with the flush left to the caller, to run off the event loop (an fdatasync takes ms).
+
+        Persists the ack checkpoint and returns a duplicate of the segment's descriptor when appends await a flush
+        (None when nothing does), for :func:`finish_sync` in a thread. The flush counts from now: an append
+        flushes inline only once ``fsync_interval_ms`` have passed since, so a late timer never stretches what a
+        power loss can take. Raises SpoolWriteError.
+        """
+        self._check_open()
+        try:
+            if self._checkpoint_pending:
+                self._write_checkpoint(durable=False)
+            if not (self._unsynced and self._durable):
+                return None
+            fd = os.dup(self._write_fd)
+        except OSError as exc:
+            raise self._write_error("cannot sync", exc, "what was appended is in the OS cache only") from exc
+        self._synced()
+        return fd
+
     def close(self) -> None:
         """Flush (per policy), persist the checkpoint and the seq reservation, release the directory. Idempotent."""
         if self._closed:
@@ -428,58 +438,30 @@ class Spool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- reading and acknowledging -------------------------------------------------------------------------------
+    # -- handing over to the reader, acknowledging ----------------------------------------------------------------
 
-    def read(
-        self, max_records: int = DEFAULT_READ_MAX_RECORDS, max_bytes: int = DEFAULT_READ_MAX_BYTES
-    ) -> list[SpoolRecord]:
-        """The next records after the read cursor, in seq order, advancing the cursor; ``[]`` when caught up.
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest record in the spool, or the highest acknowledged one when it holds none."""
+        return self._segments[-1].last_seq if self._segments else self._acked
 
-        Returns at most ``max_records`` records of at most ``max_bytes`` on disk
-        together, but always one record if any is there, however large. Records
-        appended earlier in this process are visible at once. Raises SpoolError
-        when a segment cannot be read.
-        """
+    def layout(self) -> SpoolLayout:
+        """Where the unacknowledged records are, for a :class:`SpoolReader` in another process to read them from."""
         self._check_open()
-        records: list[SpoolRecord] = []
-        segment = self._read_segment
-        if segment is None:
-            return records
-        offset, seq, budget = self._read_offset, self._read_seq, max_bytes
-        try:
-            while len(records) < max_records and budget > 0:
-                if offset == segment.size:
-                    if segment is self._segments[-1]:
-                        break
-                    segment = self._segments[self._segments.index(segment) + 1]
-                    offset, seq = segment.start, segment.first_seq
-                    continue
-                fd = self._reader_fd(segment)
-                chunk = os.pread(fd, min(segment.size - offset, max(budget, _HEADER.size)), offset)
-                if not records:
-                    frame_size = _HEADER.size + _U32.unpack_from(chunk)[0]
-                    if frame_size > len(chunk):  # one record larger than max_bytes: returned alone rather than never
-                        chunk = os.pread(fd, frame_size, offset)
-                used, seq = _decode_records(chunk, seq, records, max_records)
-                if not used:
-                    break
-                offset += used
-                budget -= used
-        except (OSError, DamagedRecordError) as exc:
-            raise SpoolError(
-                f"spool {self._directory}: cannot read {segment.path} at offset {offset}: {exc}",
-                directory=self._directory,
-            ) from exc
-        self._read_segment, self._read_offset, self._read_seq = segment, offset, seq
-        return records
+        segments = self._segments
+        parts = [SpoolPart(str(segment.path), segment.first_seq, segment.start, segment.size) for segment in segments]
+        if parts:
+            parts[0] = SpoolPart(parts[0].path, max(self._acked + 1, parts[0].first_seq), self._ack_offset, parts[0].size)
+        return SpoolLayout(
+            str(self._directory), self._acked + 1, parts, open_last=bool(segments) and segments[-1] is self._writing
+        )
 
-    def rewind(self) -> None:
-        """Move the read cursor back to the first unacknowledged record (after a failed send, to resend in order)."""
-        self._check_open()
-        self._rewind()
-
-    def ack(self, upto_seq: int) -> None:
+    def ack(self, upto_seq: int, end_offset: int | None = None) -> None:
         """Mark every record up to ``upto_seq`` delivered; delete the segments that hold only such records.
+
+        ``end_offset``: where record ``upto_seq`` ends in its segment file, as the reader found it
+        (:meth:`SpoolReader.acknowledge`); checked against the record header there, and found by walking the
+        headers when absent or wrong.
 
         The segment being written is never deleted. The checkpoint file is
         rewritten at most every CHECKPOINT_INTERVAL_MS (and by :meth:`sync` and
@@ -505,21 +487,16 @@ class Spool:
         if done < len(segments):
             first = segments[done]
             ack_offset = self._ack_offset if done == 0 else first.start
-            if self._read_segment is first and self._read_seq == upto_seq + 1:
-                ack_offset = self._read_offset  # the usual case: everything read so far is acknowledged
-            elif first.last_seq <= upto_seq:
+            if first.last_seq <= upto_seq:
                 ack_offset = first.size
             elif first.first_seq <= upto_seq:
-                start_seq = max(self._acked + 1, first.first_seq)
-                ack_offset = self._offset_of(first, ack_offset, start_seq, upto_seq + 1)
+                ack_offset = self._end_of(first, ack_offset, upto_seq, end_offset)
         for index in range(done):
             segment = segments[index]
             self._delete(segment, last_part=index + 1 == len(segments) or segments[index + 1].path != segment.path)
         del segments[:done]
         self._acked = upto_seq
         self._ack_offset = ack_offset
-        if self._read_seq <= upto_seq + 1:
-            self._rewind()
         self._checkpoint_pending = True
         if time.monotonic_ns() - self._checkpoint_ns >= CHECKPOINT_INTERVAL_MS * NS_PER_MS:
             try:
@@ -587,7 +564,6 @@ class Spool:
                 if first.first_seq <= acked
                 else first.start
             )
-        self._rewind()
         self.stats.recovered_records = self.pending_records
         logger.info(
             "spool %s: opened (epoch %d): %d unacknowledged records (%d bytes) in %d segments, next seq %d",
@@ -678,8 +654,6 @@ class Spool:
         self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         segment = self._writing = _Segment(self._next_seq, path)
         self._segments.append(segment)
-        if self._read_segment is None:
-            self._rewind()
         if self._durable:
             os.fsync(self._dir_fd)
         return segment
@@ -716,6 +690,9 @@ class Spool:
 
     def _flush(self, fd: int) -> None:
         _fdatasync(fd)
+        self._synced()
+
+    def _synced(self) -> None:
         self._unsynced = False
         self._synced_ns = time.monotonic_ns()
         self.stats.fsyncs += 1
@@ -753,8 +730,6 @@ class Spool:
         """Forget an acknowledged segment; delete its file unless a later part of the file is still needed."""
         self._live_bytes -= segment.size - segment.start
         self._live_records -= segment.count
-        if segment is self._read_fd_segment:
-            self._close_reader()
         if not last_part:
             return
         try:
@@ -764,18 +739,33 @@ class Spool:
         else:
             self.stats.segments_deleted += 1
 
-    def _rewind(self) -> None:
-        """Read cursor to the first unacknowledged record (``_ack_offset`` in the oldest segment)."""
-        if self._segments:
-            first = self._segments[0]
-            self._read_segment, self._read_offset = first, self._ack_offset
-            self._read_seq = max(self._acked + 1, first.first_seq)
-        else:
-            self._read_segment, self._read_offset, self._read_seq = None, 0, self._next_seq
+    def _end_of(self, segment: _Segment, offset: int, upto_seq: int, hint: int | None) -> int:
+        """Byte offset where record ``upto_seq`` of ``segment`` ends, from the first unacknowledged one at ``offset``.
+
+        ``hint`` (the reader's offset) is taken when the record header there carries the next seq; else the headers
+        are walked (a wrong hint costs time, never a wrong offset).
+        """
+        if hint is not None and offset < hint < segment.size:
+            try:
+                fd = os.open(segment.path, os.O_RDONLY)
+                try:
+                    header = os.pread(fd, _HEADER.size, hint)
+                finally:
+                    os.close(fd)
+            except OSError:
+                header = b""
+            if len(header) == _HEADER.size and _HEADER.unpack(header)[2] == upto_seq + 1:
+                return hint
+        return self._offset_of(segment, offset, max(self._acked + 1, segment.first_seq), upto_seq + 1)
 
     def _offset_of(self, segment: _Segment, offset: int, seq: int, target_seq: int) -> int:
         """Byte offset of record ``target_seq`` in ``segment``, walking headers from record ``seq`` at ``offset``."""
-        fd = self._read_fd if segment is self._read_fd_segment else os.open(segment.path, os.O_RDONLY)
+        try:
+            fd = os.open(segment.path, os.O_RDONLY)
+        except OSError as exc:
+            raise SpoolError(
+                f"spool {self._directory}: cannot read {segment.path}: {exc}", directory=self._directory
+            ) from exc
         try:
             while seq < target_seq:
                 chunk = os.pread(fd, _WALK_CHUNK_BYTES, offset)
@@ -801,26 +791,12 @@ class Spool:
                 f"spool {self._directory}: cannot read {segment.path}: {exc}", directory=self._directory
             ) from exc
         finally:
-            if segment is not self._read_fd_segment:
-                os.close(fd)
+            os.close(fd)
         return offset
-
-    def _reader_fd(self, segment: _Segment) -> int:
-        """The read handle of ``segment``; one is kept open, for the segment being read."""
-        if segment is not self._read_fd_segment:
-            self._close_reader()
-            self._read_fd = os.open(segment.path, os.O_RDONLY)
-            self._read_fd_segment = segment
-        return self._read_fd
 
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"spool {self._directory} is closed")
-
-    def _close_reader(self) -> None:
-        if self._read_fd >= 0:
-            os.close(self._read_fd)
-        self._read_fd, self._read_fd_segment = -1, None
 
     def _close_writer(self) -> None:
         if self._write_fd >= 0:
@@ -828,11 +804,210 @@ class Spool:
         self._write_fd, self._writing = -1, None
 
     def _close_fds(self) -> None:
-        self._close_reader()
         self._close_writer()
         if self._dir_fd >= 0:
             os.close(self._dir_fd)  # releases the lock
             self._dir_fd = -1
+
+
+def finish_sync(directory: Path, fd: int) -> None:
+    """Flush and close a descriptor from :meth:`Spool.begin_sync` (in a thread: the spool is not touched).
+
+    Raises SpoolWriteError when the disk refuses the flush.
+    """
+    try:
+        _fdatasync(fd)
+    except OSError as exc:
+        raise SpoolWriteError(
+            f"spool {directory}: cannot sync: {exc.strerror or exc}; what was appended is in the OS cache only",
+            directory=directory,
+        ) from exc
+    finally:
+        os.close(fd)
+
+
+# -- reading a spool directory from another process ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolPart:
+    """Records from ``first_seq`` on, in bytes ``start`` .. ``size`` of the segment file ``path``."""
+
+    path: str
+    first_seq: int
+    start: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolLayout:
+    """The unacknowledged records of an open spool (:meth:`Spool.layout`), for a :class:`SpoolReader` elsewhere.
+
+    ``next_seq``: the first seq to read when ``parts`` is empty. ``open_last``: the last part is the segment being
+    written, so it grows beyond ``size``. Records appended later may also be in segment files created after.
+    """
+
+    directory: str
+    next_seq: int
+    parts: list[SpoolPart]
+    open_last: bool
+
+
+@dataclass(slots=True)
+class _ReadPart:
+    path: Path
+    first_seq: int
+    start: int
+    size: int | None
+    """None while the owner may still append to the file; set once a newer segment file exists."""
+    closed_by_reader: bool = False
+
+
+class SpoolReader:
+    """Reads an open spool's unacknowledged records in seq order, following its appends, without changing a file.
+
+    The Kafka writer's process reads with it while the gateway's :class:`Spool` appends, acknowledges and deletes;
+    the owner deletes only segments whose records the reader acknowledged, so a file the reader needs stays.
+    Each record's CRC is checked: a record not yet whole is not returned until it is. The reader moves on from
+    the segment being written only once a newer segment file exists, after reading the current one to its end
+    (bytes there that never became a record, a write the owner failed to cut, are skipped and logged).
+    Single-threaded; synchronous local-disk I/O.
+    """
+
+    __slots__ = ("_directory", "_fd", "_fd_path", "_index", "_mark", "_offset", "_parts", "_seq", "skipped_bytes")
+
+    def __init__(self, layout: SpoolLayout) -> None:
+        self._directory = Path(layout.directory)
+        self._parts = [_ReadPart(Path(part.path), part.first_seq, part.start, part.size) for part in layout.parts]
+        if layout.open_last and self._parts:
+            self._parts[-1].size = None
+        self._index = 0
+        first = self._parts[0] if self._parts else None
+        self._offset = first.start if first is not None else 0
+        self._seq = first.first_seq if first is not None else layout.next_seq
+        self._mark = (self._offset, self._seq)
+        self._fd = -1
+        self._fd_path: Path | None = None
+        self.skipped_bytes = 0
+        """Bytes skipped at the end of a file the owner left (a failed write it could not cut off)."""
+
+    @property
+    def last_read_seq(self) -> int:
+        """The seq of the last record read, or the one before the first to read."""
+        return self._seq - 1
+
+    def read(
+        self, max_records: int = DEFAULT_READ_MAX_RECORDS, max_bytes: int = DEFAULT_READ_MAX_BYTES
+    ) -> list[SpoolRecord]:
+        """The next whole records in seq order, advancing the cursor; ``[]`` when none is there yet.
+
+        At most ``max_records`` records of at most ``max_bytes`` on disk together, but always one record if any
+        is there, however large. Raises SpoolError when a file cannot be read or a record that must be whole
+        (before the end of a segment the owner finished) is not.
+        """
+        records: list[SpoolRecord] = []
+        budget = max_bytes
+        part: _ReadPart | None = None
+        try:
+            while len(records) < max_records and budget > 0:
+                part = self._parts[self._index] if self._index < len(self._parts) else None
+                if part is None or (part.size is not None and self._offset >= part.size):
+                    if part is not None and self._index + 1 < len(self._parts):
+                        self._move_to(self._index + 1)
+                    elif not self._follow_newer(part):
+                        break
+                    continue
+                used = self._read_part(part, records, max_records, budget)
+                if used:
+                    budget -= used
+                elif records:
+                    break  # the next record does not fit in what is left of max_bytes
+                elif part.closed_by_reader:
+                    self._skip_rest(part)
+                elif part.size is not None:
+                    raise DamagedRecordError(f"no whole record at offset {self._offset} (seq {self._seq} expected)")
+                elif not self._follow_newer(part):
+                    break
+        except (OSError, DamagedRecordError) as exc:
+            where = f"{part.path} at offset {self._offset}" if part is not None else str(self._directory)
+            raise SpoolError(f"spool {self._directory}: cannot read {where}: {exc}", directory=self._directory) from exc
+        return records
+
+    def acknowledge(self) -> tuple[int, int]:
+        """Mark what was read delivered: :meth:`rewind` comes back here from now on.
+
+        Returns the last record's seq and the offset where it ends in its file, for :meth:`Spool.ack`.
+        """
+        del self._parts[: self._index]
+        self._index = 0
+        self._mark = (self._offset, self._seq)
+        return self._seq - 1, self._offset
+
+    def rewind(self) -> None:
+        """Back to the record after the last acknowledged one, to read (and send) again in order."""
+        self._index = 0
+        self._offset, self._seq = self._mark
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._fd_path = -1, None
+
+    def _read_part(self, part: _ReadPart, records: list[SpoolRecord], max_records: int, budget: int) -> int:
+        """Decode the whole records at the cursor in ``part`` into ``records``; the bytes used."""
+        if self._fd_path != part.path:
+            self.close()
+            self._fd = os.open(part.path, os.O_RDONLY)
+            self._fd_path = part.path
+        want = max(budget, _HEADER.size)
+        if part.size is not None:
+            want = min(want, part.size - self._offset)
+        chunk = os.pread(self._fd, want, self._offset)
+        if not records and len(chunk) >= _HEADER.size:
+            frame_size = _HEADER.size + _U32.unpack_from(chunk)[0]
+            if frame_size > len(chunk):  # one record larger than max_bytes: returned alone rather than never
+                chunk = os.pread(self._fd, frame_size, self._offset)
+        used, self._seq = _decode_records(chunk, self._seq, records, max_records)
+        self._offset += used
+        return used
+
+    def _follow_newer(self, current: _ReadPart | None) -> bool:
+        """Prepare to read on past ``current`` once a newer segment file exists; False when there is none yet.
+
+        A newer file means the owner no longer appends to the current one: its size is fixed first, and the next
+        read takes the rest of it before moving on.
+        """
+        after = max(self._seq - 1, current.first_seq if current is not None else 0)
+        newer = [(first_seq, path) for first_seq, path in _segment_files(self._directory) if first_seq > after]
+        if not newer:
+            return False
+        if current is not None and current.size is None:
+            current.size = os.stat(current.path).st_size
+            current.closed_by_reader = True
+            return True
+        first_seq, path = newer[0]
+        self._parts.append(_ReadPart(path, first_seq, 0, None))
+        self._move_to(len(self._parts) - 1)
+        return True
+
+    def _move_to(self, index: int) -> None:
+        self._index = index
+        part = self._parts[index]
+        self._offset, self._seq = part.start, part.first_seq
+
+    def _skip_rest(self, part: _ReadPart) -> None:
+        assert part.size is not None
+        skipped = part.size - self._offset
+        self.skipped_bytes += skipped
+        logger.warning(
+            "spool %s: %d bytes at offset %d of %s are no whole record (a write the gateway could not cut off); "
+            "skipped, reading on in the next segment",
+            self._directory,
+            skipped,
+            self._offset,
+            part.path.name,
+        )
+        self._offset = part.size
 
 
 # -- reading a spool directory without opening it --------------------------------------------------------------
@@ -935,18 +1110,21 @@ def _encode_fields(topic: str, key: bytes, content_type: str, value_length: int)
 def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int) -> tuple[int, int]:
     """Decode the whole records at the start of ``buffer`` (``seq`` first) into ``out`` until it holds ``limit``.
 
-    Returns the bytes used and the next seq. CRCs are not checked: the records
-    were checked when the spool was opened, or written by this process.
+    Returns the bytes used and the next seq. Stops at a record cut short or whose CRC fails (a record still being
+    written by another process); raises DamagedRecordError for a seq out of order.
     """
     pos = 0
     size = len(buffer)
+    view = memoryview(buffer)
     while len(out) < limit and pos + _HEADER.size <= size:
-        length, _crc, frame_seq = _HEADER.unpack_from(buffer, pos)
+        length, crc, frame_seq = _HEADER.unpack_from(buffer, pos)
         end = pos + _HEADER.size + length
         if end > size:
             break
         if frame_seq != seq:
             raise DamagedRecordError(f"seq {frame_seq} where {seq} was written")
+        if zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+            break
         out.append(_decode_payload(buffer, pos + _HEADER.size, end, seq))
         pos = end
         seq += 1

@@ -1,53 +1,56 @@
-"""Kafka as the durable record: every published item goes to the spool first, then to Kafka, in order.
+"""The Kafka writer: its own process, sending the spool's records to Kafka in order and reporting back.
 
-Flow: the pipeline hands each publish cycle (gateway.cycle) to
-:meth:`KafkaBackup.commit` *before* it publishes it on NATS; commit turns it
-into records (gateway.kafka.records) and appends them to the on-disk spool with
-one write, so anything a NATS consumer
-has seen is already on disk (in the OS page cache; fsync per the spool's
-policy). A writer task sends the spool's records to Kafka (aiokafka,
-``acks=all``) and acknowledges them in the spool once Kafka confirmed them.
+The gateway (gateway.kafka.backup.KafkaBackup) appends every publish cycle to the spool and starts this process
+as ``python -m gateway.kafka.writer``, so producing to Kafka (batching, compression, the protocol) runs on the
+second core while the gateway's event loop only appends. The two talk over the writer's stdin and stdout
+(gateway.kafka.channel): the writer reads the spool with a :class:`~gateway.kafka.spool.SpoolReader` (read-only),
+sends, and reports each chunk Kafka confirmed; the gateway acknowledges it in the spool, which deletes delivered
+segments. When the gateway stops or dies the writer's stdin closes and it exits; when the writer dies the
+gateway starts another, which reads from the first unacknowledged record.
 
-- **Kafka down or slow**: sends fail or wait; the writer rewinds to the first
-  unacknowledged record and retries with capped, jittered backoff
-  (gateway.backoff), forever. The spool
-  grows meanwhile; NATS is not affected. After a crash or ``kill -9`` the next
-  start sends what the spool still holds before anything newer.
-- **Order**: one chunk of records is in flight at a time and a chunk never
-  spans two producer batches of a partition, so a retried chunk is resent
-  whole and each partition (instrument) receives records in spool order.
-- **Exactly once after deduplication**: a resend repeats records Kafka may
-  already have; each keeps its ``fxgw-id`` header, which consumers
-  deduplicate on. Idempotent producing is not used: not every Kafka-protocol
-  broker supports InitProducerId.
-- **Spool full** (or the disk failing): new records for Kafka are dropped
-  (NATS still gets them), counted in ``stats``, logged at most every 10 s, and
-  shown in the status line, on /health and in /metrics (gateway.ops.server).
+- **Kafka down or slow**: sends fail or wait; the writer rewinds to the first unacknowledged record and retries
+  with capped, jittered backoff (gateway.backoff), forever. The spool grows meanwhile; NATS is not affected.
+- **Order**: one chunk of records is in flight at a time and a chunk never spans two producer batches of a
+  partition, so a retried chunk is resent whole and each partition (instrument) receives records in spool order.
+- **Exactly once after deduplication**: a resend repeats records Kafka may already have; each keeps its
+  ``fxgw-id`` header, which consumers deduplicate on. Idempotent producing is not used: not every
+  Kafka-protocol broker supports InitProducerId.
+- **A record too large for Kafka** is resent alone, then set aside (reported; NATS had it) so the rest goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
-from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Final
 
+import msgspec
+import uvloop
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
 from gateway.backoff import Backoff
-from gateway.clock import NS_PER_S
-from gateway.cycle import PublishCycle
-from gateway.errors import SpoolError, SpoolFullError
-from gateway.kafka.records import KafkaTopics, cycle_records
-from gateway.kafka.spool import Spool, SpoolRecord
-from gateway.logs import ThrottledLog
+from gateway.errors import SpoolError
+from gateway.kafka.channel import (
+    Appended,
+    Connection,
+    Delivered,
+    FromWriter,
+    SetAside,
+    Waiting,
+    WriterStart,
+    clip,
+    decode_to_writer,
+    encode,
+)
+from gateway.kafka.spool import SpoolReader, SpoolRecord
+from gateway.logs import ThrottledLog, configure_logging
 from gateway.wire import kafka_headers, kafka_record_id
-
-if TYPE_CHECKING:
-    from gateway.config import KafkaConfig
 
 logger = logging.getLogger(__name__)
 
@@ -59,165 +62,49 @@ capped it near 100,000 ticks/s under load. 960 KiB stays below Kafka's default m
 so a partition's batch fits even uncompressed."""
 PRODUCER_BATCH_BYTES: Final = 2 * CHUNK_BYTES
 CHUNK_RECORDS: Final = 4096
-MAX_AGE_ENTRIES: Final = 4096
-"""Most commit times kept to age the oldest waiting record (PendingAges); beyond, neighbours merge."""
 SIZE_ERRORS: Final = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 """Kafka's (or aiokafka's) answers that a record or its batch is too large: sending it again cannot succeed."""
 RETRY_MIN_S: Final = 0.2
 RETRY_MAX_S: Final = 10.0
+READ_RETRY_S: Final = 0.01
+"""Pause before reading again when the gateway reported records the reader cannot read yet (not yet whole)."""
+STOP_TIMEOUT_S: Final = 2.0
 
 
-@dataclass(slots=True)
-class KafkaStats:
-    """Counters since start, for logs, /health and metrics."""
+class KafkaWriter:
+    """Sends the spool's records to Kafka chunk by chunk; reports through ``report`` (a line to the gateway)."""
 
-    connected: bool = False
-    records_spooled: int = 0
-    ticks_spooled: int = 0
-    records_sent: int = 0
-    send_failures: int = 0
-    records_dropped: int = 0
-    ticks_dropped: int = 0
-    spool_full: bool = False
-    last_error: str = ""
-    last_spool_error: str = ""
-    records_set_aside: int = 0
-    """Records Kafka refused as too large: left out of the Kafka copy so the writer goes on (NATS had them)."""
-    last_set_aside: str = ""
-
-
-class PendingAges:
-    """When the records still waiting for Kafka were spooled, to tell how long the oldest has waited (monotonic ns).
-
-    One entry per commit ``(last seq, time of the commit)``, dropped when acknowledged; past ``MAX_AGE_ENTRIES``
-    neighbours are merged (the earlier time kept), so the age is never understated and the memory is bounded.
-    Records an earlier run left in the spool count from ``opened_ns``, when this run opened it.
-    """
-
-    __slots__ = ("_entries", "_first_own_seq", "_opened_ns")
-
-    def __init__(self, first_own_seq: int, opened_ns: int) -> None:
-        self._entries: deque[tuple[int, int]] = deque()
-        self._first_own_seq = first_own_seq
-        self._opened_ns = opened_ns
-
-    def appended(self, last_seq: int, now_ns: int) -> None:
-        self._entries.append((last_seq, now_ns))
-        if len(self._entries) > MAX_AGE_ENTRIES:
-            entries = list(self._entries)
-            merged = [(entries[i + 1][0], entries[i][1]) for i in range(0, len(entries) - 1, 2)]
-            if len(entries) % 2:
-                merged.append(entries[-1])
-            self._entries = deque(merged)
-
-    def __len__(self) -> int:
-        """Commit times kept (at most MAX_AGE_ENTRIES + 1)."""
-        return len(self._entries)
-
-    def acknowledged(self, upto_seq: int) -> None:
-        entries = self._entries
-        while entries and entries[0][0] <= upto_seq:
-            entries.popleft()
-
-    def oldest_age_ns(self, acked_seq: int, pending_records: int, now_ns: int) -> int:
-        """How long the oldest unacknowledged record has waited; 0 when none waits."""
-        if not pending_records:
-            return 0
-        if acked_seq + 1 < self._first_own_seq or not self._entries:
-            return max(0, now_ns - self._opened_ns)
-        return max(0, now_ns - self._entries[0][1])
-
-
-class KafkaBackup:
-    """Spools each publish cycle and runs the task that delivers the spool to Kafka."""
-
-    def __init__(
-        self,
-        topics: KafkaTopics,
-        spool: Spool,
-        *,
-        bootstrap_servers: str,
-        instance_id: str,
-        compression: str | None = "zstd",
-        linger_ms: int = 0,
-        request_timeout_ms: int = 30_000,
-    ) -> None:
-        self.topics = topics
-        self.spool = spool
-        self.stats = KafkaStats()
-        self._bootstrap = bootstrap_servers
-        self._instance_id = instance_id
-        self._producer_options = {
-            "compression_type": compression,
-            "linger_ms": linger_ms,
-            "request_timeout_ms": request_timeout_ms,
-        }
+    def __init__(self, start: WriterStart, report: Callable[[FromWriter], None]) -> None:
+        self._start = start
+        self._report = report
+        self._reader = SpoolReader(start.layout)
+        self._appended = start.layout.next_seq - 1
         self._wake = asyncio.Event()
-        self._spool_errors = ThrottledLog(logger)
+        self._connected = False
         self._send_errors = ThrottledLog(logger)
         self._set_aside_log = ThrottledLog(logger)
-        self.pending_ages = PendingAges(spool.next_seq, time.monotonic_ns())
+        self._set_aside_count = 0
 
-    @classmethod
-    def from_config(cls, kafka: KafkaConfig, instance_id: str) -> KafkaBackup:
-        """The spool (opened and recovered) and the writer, as ``kafka`` in the config describes them."""
-        spool_config = kafka.spool
-        spool = Spool(
-            spool_config.dir,
-            max_bytes=spool_config.max_bytes,
-            segment_bytes=spool_config.segment_bytes,
-            fsync=spool_config.fsync,
-            fsync_interval_ms=spool_config.fsync_interval_ms,
-        )
-        return cls(
-            kafka.topics,
-            spool,
-            bootstrap_servers=kafka.bootstrap_servers,
-            instance_id=instance_id,
-            compression=None if kafka.compression == "none" else kafka.compression,
-            linger_ms=kafka.linger_ms,
-            request_timeout_ms=kafka.request_timeout_ms,
-        )
-
-    def commit(self, cycle: PublishCycle) -> None:
-        """Append the cycle's records to the spool (before it is published on NATS) and wake the writer."""
-        records = cycle_records(cycle, self.topics)
-        ticks = cycle.tick_count
-        if not records:
-            return
-        try:
-            self.spool.append(records)
-        except SpoolError as exc:
-            self.stats.records_dropped += len(records)
-            self.stats.ticks_dropped += ticks
-            self.stats.spool_full = isinstance(exc, SpoolFullError)
-            self.stats.last_spool_error = str(exc)
-            self._log_spool_error(exc)
-            return
-        self.stats.spool_full = False
-        self.stats.records_spooled += len(records)
-        self.stats.ticks_spooled += ticks
-        self.pending_ages.appended(self.spool.next_seq - 1, time.monotonic_ns())
+    def appended(self, last_seq: int) -> None:
+        """The gateway appended records up to ``last_seq``."""
+        self._appended = max(self._appended, last_seq)
         self._wake.set()
-
-    def oldest_pending_age_s(self) -> float:
-        """Seconds the oldest record not yet acknowledged by Kafka has waited in the spool (0 when none waits)."""
-        spool = self.spool
-        age_ns = self.pending_ages.oldest_age_ns(spool.acked_seq, spool.pending_records, time.monotonic_ns())
-        return age_ns / NS_PER_S
 
     async def run(self) -> None:
         """Deliver the spool to Kafka forever: connect, send chunk by chunk, rewind and retry on failure."""
+        start = self._start
         backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S)
         while True:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                client_id=self._instance_id,
+                bootstrap_servers=start.bootstrap_servers,
+                client_id=start.instance_id,
                 acks="all",
                 enable_idempotence=False,
                 max_batch_size=PRODUCER_BATCH_BYTES,
                 max_request_size=2 * PRODUCER_BATCH_BYTES,
-                **self._producer_options,
+                compression_type=start.compression,
+                linger_ms=start.linger_ms,
+                request_timeout_ms=start.request_timeout_ms,
             )
             try:
                 await producer.start()
@@ -225,20 +112,22 @@ class KafkaBackup:
                 backoff.reset()
                 await self._deliver(producer)
             except (KafkaError, OSError, SpoolError) as exc:
-                self._set_connected(False, f"{type(exc).__name__}: {exc}")
+                self._set_connected(False, f"{type(exc).__name__}: {exc}", failed_send=isinstance(exc, KafkaError))
             finally:
-                self.spool.rewind()
+                self._reader.rewind()
                 await _stop_quietly(producer)
             await asyncio.sleep(backoff.next_delay())
 
+    def close(self) -> None:
+        self._reader.close()
+
     async def _deliver(self, producer: AIOKafkaProducer) -> None:
         """Send chunks in order until one fails (then raise); wait for new records when caught up."""
-        spool = self.spool
+        reader = self._reader
         while True:
-            chunk = spool.read(max_records=CHUNK_RECORDS, max_bytes=CHUNK_BYTES)
+            chunk = reader.read(max_records=CHUNK_RECORDS, max_bytes=CHUNK_BYTES)
             if not chunk:
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait_for_appends()
                 continue
             try:
                 futures = [await self._send(producer, record) for record in chunk]
@@ -249,19 +138,28 @@ class KafkaBackup:
             if failures and all(isinstance(failure, SIZE_ERRORS) for failure in failures):
                 await self._send_one_by_one(producer, chunk)
             elif failures:
-                self.stats.send_failures += 1
                 raise failures[0] if isinstance(failures[0], KafkaError | OSError) else KafkaError(str(failures[0]))
-            spool.ack(chunk[-1].seq)
-            self.pending_ages.acknowledged(chunk[-1].seq)
-            self.stats.records_sent += len(chunk)
-            if not self.stats.connected:
-                self._set_connected(True)
+            upto_seq, end_offset = reader.acknowledge()
+            self._report(Delivered(upto_seq, end_offset, len(chunk)))
+
+    async def _wait_for_appends(self) -> None:
+        """Wait until the gateway reports records beyond the last one read (it answers :class:`Waiting` at once
+        when it has them already)."""
+        last_read = self._reader.last_read_seq
+        if self._appended > last_read:  # reported, but not whole on disk yet
+            await asyncio.sleep(READ_RETRY_S)
+            return
+        self._wake.clear()
+        self._report(Waiting(last_read))
+        while self._appended <= last_read:
+            await self._wake.wait()
+            self._wake.clear()
 
     async def _send_one_by_one(self, producer: AIOKafkaProducer, chunk: list[SpoolRecord]) -> None:
         """Resend a chunk Kafka refused as too large record by record; set aside the records refused alone.
 
         A record refused on its own can never be delivered (the broker's ``message.max.bytes`` is below it):
-        waiting for it would stop the Kafka copy for good. It is counted, logged and shown on /health, and the
+        waiting for it would stop the Kafka copy for good. It is reported, logged and shown on /health, and the
         writer goes on. Any other failure raises, and the chunk is sent again from its first record.
         """
         for record in chunk:
@@ -272,67 +170,41 @@ class KafkaBackup:
 
     def _set_aside(self, spooled: SpoolRecord, exc: KafkaError) -> None:
         record = spooled.record
-        self.stats.records_set_aside += 1
-        self.stats.records_dropped += 1  # counted with every other record left out of the Kafka copy
-        self.stats.last_set_aside = (
+        description = (
             f"{record.topic} record {spooled.seq} of {len(record.value):,} bytes refused as too large "
             f"({type(exc).__name__})"
         )
+        self._set_aside_count += 1
+        self._report(SetAside(description))
         self._set_aside_log.error(
-            "kafka %s: %s; left out of the Kafka copy (NATS carried it), %d such records so far",
-            self._bootstrap,
-            self.stats.last_set_aside,
-            self.stats.records_set_aside,
+            "kafka %s: %s; left out of the Kafka copy (NATS carried it), %d such records since the writer started",
+            self._start.bootstrap_servers,
+            description,
+            self._set_aside_count,
         )
 
     async def _send(self, producer: AIOKafkaProducer, spooled: SpoolRecord) -> asyncio.Future[object]:
         record = spooled.record
-        headers = kafka_headers(record.content_type, kafka_record_id(self._instance_id, self.spool.epoch, spooled.seq))
+        record_id = kafka_record_id(self._start.instance_id, self._start.epoch, spooled.seq)
         future: asyncio.Future[object] = await producer.send(
-            record.topic, record.value, key=record.key or None, headers=headers
+            record.topic, record.value, key=record.key or None, headers=kafka_headers(record.content_type, record_id)
         )
         return future
 
-    async def sync_periodically(self, interval_s: float) -> None:
-        """Flush the spool per its fsync policy and persist its checkpoint, also when appends pause; runs forever."""
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                self.spool.sync()
-            except SpoolError as exc:
-                self._log_spool_error(exc)
-
-    async def drain(self, timeout_s: float) -> None:
-        """Give the writer up to ``timeout_s`` to deliver what is spooled; what remains is sent on the next start."""
-        deadline = time.monotonic() + timeout_s
-        while self.spool.pending_records and self.stats.connected and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-
-    def _set_connected(self, connected: bool, error: str = "") -> None:
-        if connected and not self.stats.connected:
-            logger.info("kafka %s: connected; %d records to deliver", self._bootstrap, self.spool.pending_records)
-        if connected:
-            self.stats.last_error = ""  # /health shows a current error, not one Kafka has recovered from
+    def _set_connected(self, connected: bool, error: str = "", *, failed_send: bool = False) -> None:
+        if connected and not self._connected:
+            logger.info("kafka %s: connected", self._start.bootstrap_servers)
         if not connected:
-            self.stats.last_error = error
             self._send_errors.log(
                 logging.WARNING,
-                "kafka %s unavailable (%s); %d records (%d bytes) wait in the spool",
-                self._bootstrap,
+                "kafka %s unavailable (%s); the records wait in the spool",
+                self._start.bootstrap_servers,
                 error,
-                self.spool.pending_records,
-                self.spool.pending_bytes,
-                force=self.stats.connected,  # the first failure after a good spell is always logged
+                force=self._connected,  # the first failure after a good spell is always logged
             )
-        self.stats.connected = connected
-
-    def _log_spool_error(self, exc: SpoolError) -> None:
-        self._spool_errors.error(
-            "%s; dropped from the Kafka copy so far: %d records, %d ticks (NATS still receives them)",
-            exc,
-            self.stats.records_dropped,
-            self.stats.ticks_dropped,
-        )
+        if connected != self._connected or not connected:
+            self._report(Connection(connected, clip(error), failed_send))
+        self._connected = connected
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:
@@ -340,3 +212,66 @@ async def _stop_quietly(producer: AIOKafkaProducer) -> None:
         await asyncio.wait_for(producer.stop(), 5)
     except (KafkaError, OSError, TimeoutError) as exc:
         logger.debug("kafka producer stop: %r", exc)
+
+
+def _report(message: FromWriter) -> None:
+    """Send a line to the gateway (stdout is the pipe it reads; a blocking write of a few dozen bytes)."""
+    data = encode(message)
+    while data:
+        data = data[os.write(sys.stdout.fileno(), data) :]
+
+
+async def _serve(start: WriterStart) -> None:
+    """Run the writer until the gateway closes the pipe (stdin at its end); raise what stopped the writer."""
+    writer = KafkaWriter(start, _report)
+    tasks = {
+        asyncio.create_task(writer.run(), name="kafka-writer"),
+        asyncio.create_task(_listen(writer), name="gateway-pipe"),
+    }
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), STOP_TIMEOUT_S)
+        writer.close()
+    for task in done:
+        task.result()
+
+
+async def _listen(writer: KafkaWriter) -> None:
+    """Pass the gateway's messages to ``writer``; return when the gateway closes the pipe."""
+    commands = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    while line := await commands.readline():
+        message = decode_to_writer(line)
+        if isinstance(message, Appended):
+            writer.appended(message.last_seq)
+
+
+def main() -> int:
+    """``python -m gateway.kafka.writer``: read the start message from stdin, deliver until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the gateway, which drains and closes the pipe
+    try:
+        start = decode_to_writer(sys.stdin.buffer.readline())
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        print(f"fxgw kafka writer: no valid start message on stdin: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(start, WriterStart):
+        print("fxgw kafka writer: the first message on stdin must be the start message", file=sys.stderr)
+        return 2
+    configure_logging(start.log_level)
+    try:
+        uvloop.run(_serve(start))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        logger.error("kafka writer: a message from the gateway is not valid (%s); exiting", exc)
+        return 2
+    except Exception as exc:  # anything unforeseen: one line, and the gateway starts another writer
+        logger.error("kafka writer failed: %s: %s", type(exc).__name__, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

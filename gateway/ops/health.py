@@ -274,4 +274,6 @@ def kafka_document(kafka: KafkaSnapshot) -> dict[str, Any]:
         "records_set_aside": kafka.records_set_aside,
         "last_set_aside": kafka.last_set_aside,
         "spool_corrupt_records": kafka.spool_corrupt_records,
+        "writer_pid": kafka.writer_pid,
+        "writer_restarts": kafka.writer_restarts,
     }

@@ -172,6 +172,16 @@ def kafka_families(kafka: KafkaSnapshot) -> list[Metric]:
             "Records the spool found damaged on disk when it was opened.",
             value=kafka.spool_corrupt_records,
         ),
+        GaugeMetricFamily(
+            "fxgw_kafka_writer_running",
+            "1 while the Kafka writer process runs.",
+            value=int(kafka.writer_pid is not None),
+        ),
+        CounterMetricFamily(
+            "fxgw_kafka_writer_restarts_total",
+            "Kafka writer processes started again after one exited (killed or crashed).",
+            value=kafka.writer_restarts,
+        ),
     ]
 
 

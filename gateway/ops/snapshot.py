@@ -26,7 +26,7 @@ from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.secrets import redact
 
 if TYPE_CHECKING:
-    from gateway.kafka.writer import KafkaBackup
+    from gateway.kafka.backup import KafkaBackup
 
 _STATE_PREFIX = "STATE_"
 
@@ -165,6 +165,10 @@ class KafkaSnapshot:
     last_set_aside: str = ""
     spool_corrupt_records: int = 0
     """Records the spool found damaged on disk when it was opened (lost from the Kafka copy; see README)."""
+    writer_pid: int | None = None
+    """The Kafka writer process (gateway.kafka.writer), while one runs."""
+    writer_restarts: int = 0
+    """Writer processes started again after one exited (killed or crashed)."""
 
     @property
     def stalled(self) -> bool:
@@ -237,4 +241,6 @@ def kafka_snapshot(backup: KafkaBackup, max_unacked_age_s: float) -> KafkaSnapsh
         records_set_aside=stats.records_set_aside,
         last_set_aside=stats.last_set_aside,
         spool_corrupt_records=backup.spool.stats.corrupt_records,
+        writer_pid=stats.writer_pid,
+        writer_restarts=stats.writer_restarts,
     )

@@ -26,7 +26,7 @@ from gateway.kafka.records import KafkaRecord, KafkaTopics
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.run import run_replay
 from gateway.kafka.spool import Spool
-from gateway.kafka.writer import KafkaBackup
+from gateway.kafka.backup import KafkaBackup
 from gateway.nats_server import NatsServer
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import assess

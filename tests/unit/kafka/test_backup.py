@@ -1,10 +1,10 @@
-"""gateway.kafka.writer's pure parts: how long the oldest spooled record has waited for Kafka."""
+"""gateway.kafka.backup's pure parts: how long the oldest spooled record has waited for Kafka."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.kafka.writer import MAX_AGE_ENTRIES, PendingAges
+from gateway.kafka.backup import MAX_AGE_ENTRIES, PendingAges
 
 MS = 1_000_000
 
