@@ -53,10 +53,10 @@ from gateway.kafka.replay.request import (
     ReplayRequest,
 )
 from gateway.kafka.replay.run import Progress, run_replay
+from gateway.logs import configure_logging
 from gateway.nats_connect import connect_nats
 from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
-from gateway.logs import configure_logging
 from gateway.secrets import display_url, redact, remember_url_credentials
 from gateway.tail import describe
 from gateway.validation.feeds import FeedSpec

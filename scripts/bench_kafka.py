@@ -10,9 +10,9 @@ What runs, all on this machine:
   (:class:`tests.servers.tansu.TansuBroker`: Kafka protocol, memory storage) on another;
 - a subscriber in a separate process on ``market.*.ticks`` (``benchkit.SubscriberProcess``);
 - the gateway side in this process, on uvloop: the real :class:`~gateway.pipeline.Pipeline` with, in the
-  Kafka run, a :class:`~gateway.kafka.writer.KafkaBackup` wired as ``gateway.app`` wires it from the
-  default ``kafka`` config (spool in a temporary directory, fsync ``"interval"``, lz4, linger 5 ms) and
-  its writer task (``KafkaBackup.run``) running.
+  Kafka run, a :class:`~gateway.kafka.backup.KafkaBackup` wired as ``gateway.app`` wires it from the
+  default ``kafka`` config (spool in a temporary directory, fsync ``"interval"``) and its writer process
+  (``KafkaBackup.run`` starts gateway.kafka.writer) running.
 
 Both runs feed the same quotes as fast as the pipeline takes them (``benchkit.feed_all``, as in
 ``bench_pipeline``'s throughput phase: batches of ``collectors.base.MAX_EVENTS_PER_SUBMIT``, each tick stamped
@@ -28,16 +28,15 @@ when it is built):
 3. raw aiokafka: the records read back (same keys, values and headers) sent again, to topics of their own,
    by a plain ``AIOKafkaProducer`` with the writer's settings (acks=all, zstd, no linger), every send
    issued at once and then awaited: the ceiling of producing these bytes from Python.
-4. spool drain: the same records appended to a fresh spool first, then the real writer
-   (``KafkaBackup.run``) started with nothing else running: the Kafka path's own capacity, chunk by chunk
-   with acknowledgements, ticks/s = ticks / (writer start to spool empty).
+4. spool drain: the real writer process (``KafkaBackup.run``) started on a fresh spool and connected, then
+   the same records appended at once, with nothing else running: the Kafka path's own capacity, chunk by
+   chunk with acknowledgements, ticks/s = ticks / (append to spool empty).
 
-CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for nats-server and
-tansu, each over its run (the Kafka run's gateway figure ends when the spool is drained, so it holds the
-writer's work). With ``--profile`` run 2 runs under cProfile (this process's thread) and the top functions
-by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile slows
-per-tick Python code far more than the C work of compression and I/O, so that run's figures are slower
-than usual and its shares lean towards the pipeline. nats-server, tansu and the subscriber are stopped
+CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for the Kafka writer
+process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained).
+With ``--profile`` run 2 runs under cProfile (this process's thread, so the gateway side only) and the top
+functions by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile
+slows per-tick Python code far more than C work and I/O, so that run's figures are slower than usual. nats-server, tansu and the subscriber are stopped
 however the run ends.
 """
 
@@ -86,9 +85,10 @@ from nats.aio.client import Client as NatsClient
 from collectors.recorded import parse_quote_line
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
+from gateway.kafka.backup import KafkaBackup
 from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
-from gateway.kafka.writer import PRODUCER_BATCH_BYTES, KafkaBackup
+from gateway.kafka.writer import PRODUCER_BATCH_BYTES
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
@@ -125,13 +125,21 @@ class Cpu:
     """CPU seconds of each process over one run."""
 
     gateway_s: float = 0.0
+    writer_s: float = 0.0
+    """The Kafka writer process (gateway.kafka.writer), in the Kafka run."""
     nats_server_s: float = 0.0
     tansu_s: float = 0.0
     subscriber_s: float = 0.0
 
-    def per_tick_us(self, ticks: int) -> tuple[float, float, float, float]:
+    def per_tick_us(self, ticks: int) -> tuple[float, float, float, float, float]:
         scale = 1e6 / max(ticks, 1)
-        return (self.gateway_s * scale, self.nats_server_s * scale, self.tansu_s * scale, self.subscriber_s * scale)
+        return (
+            self.gateway_s * scale,
+            self.writer_s * scale,
+            self.nats_server_s * scale,
+            self.tansu_s * scale,
+            self.subscriber_s * scale,
+        )
 
 
 @dataclass(slots=True)
@@ -165,6 +173,8 @@ class Delivery:
     seconds: float = 0.0
     cpu_s: float = 0.0
     """This process's CPU seconds over ``seconds``."""
+    writer_cpu_s: float = 0.0
+    """The Kafka writer process's CPU seconds over ``seconds`` (the drain)."""
     tansu_cpu_s: float = 0.0
 
     @property
@@ -172,9 +182,9 @@ class Delivery:
         return self.ticks / self.seconds if self.seconds else 0.0
 
     def cpu_per_tick(self) -> str:
-        """This process's and tansu's CPU per tick, for the report."""
+        """This process's, the writer process's (the drain) and tansu's CPU per tick, for the report."""
         scale = 1e6 / max(self.ticks, 1)
-        return f"{self.cpu_s * scale:.2f} / {self.tansu_cpu_s * scale:.2f} us"
+        return f"{self.cpu_s * scale:.2f} / {self.writer_cpu_s * scale:.2f} / {self.tansu_cpu_s * scale:.2f} us"
 
 
 @dataclass(slots=True)
@@ -186,8 +196,8 @@ class Run:
     cpu: Cpu = field(default_factory=Cpu)
     kafka: KafkaFigures | None = None
 
-    def cpu_per_tick_us(self) -> tuple[float, float, float, float]:
-        """CPU per tick fed of the gateway, nats-server, tansu and the subscriber."""
+    def cpu_per_tick_us(self) -> tuple[float, float, float, float, float]:
+        """CPU per tick fed of the gateway, its Kafka writer process, nats-server, tansu and the subscriber."""
         return self.cpu.per_tick_us(self.nats.fed)
 
 
@@ -330,13 +340,16 @@ class Benchmark:
         run = Run("NATS + Kafka", kafka=KafkaFigures())
         backup = KafkaBackup.from_config(kafka, INSTANCE_ID)
         writer = asyncio.create_task(backup.run(), name="kafka-writer")
+        syncing = asyncio.create_task(backup.sync_periodically(kafka.spool.fsync_interval_ms / 1000), name="spool-sync")
         sampler = BacklogSampler(backup.spool)
         sampling = asyncio.create_task(sampler.run(), name="spool-backlog")
         try:
             await _wait_connected(backup)
+            writer_cpu = CpuMeter(backup.stats.writer_pid)
             self._say(f"NATS + Kafka: the same {count:,} quotes, spooled and sent to tansu ...")
             pipeline = make_pipeline(nc, DEFAULT_LINGER_MS, backup, session_id)
             start_ns = await self._begin(run)
+            writer_cpu.start()
             if self._profiler is not None:
                 self._profiler.enable()
             await feed_all(pipeline, self._quotes, count)
@@ -344,13 +357,14 @@ class Benchmark:
             run.nats.feed_s = (time.time_ns() - start_ns) / NS_PER_S
             await sampler.wait_drained(backup, DRAIN_TIMEOUT_S)
             drained_ns = time.time_ns()
+            run.cpu.writer_s = writer_cpu.read()[1]
             await self._end(run, pipeline, start_ns, count)
         finally:
             if self._profiler is not None:
                 self._profiler.disable()
-            for task in (sampling, writer):
+            for task in (sampling, syncing, writer):
                 task.cancel()
-            await asyncio.gather(sampling, writer, return_exceptions=True)
+            await asyncio.gather(sampling, syncing, writer, return_exceptions=True)
             backup.spool.close()
         figures = run.kafka
         assert figures is not None
@@ -373,7 +387,7 @@ class Benchmark:
     async def _end(self, run: Run, pipeline: Pipeline, start_ns: int, fed: int) -> None:
         """Read the gateway-side clocks (all published; in the Kafka run, all delivered), then the subscriber."""
         cpu = run.cpu
-        cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()  # in the Kafka run: with the writer's work
+        cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()
         report = await self._subscriber.end(pipeline.sources[SOURCE].accepted)
         _, cpu.nats_server_s = self._nats_server_cpu.read()  # nats-server works until the subscriber has everything
         cpu.subscriber_s = report.cpu_s
@@ -401,7 +415,7 @@ class Benchmark:
 
     async def _raw(self, records: Sequence[ReadRecord]) -> Delivery:
         figures, topics = self._redelivery(records, RAW_TOPIC_PREFIX)
-        # The writer's producer settings (gateway.kafka.writer.KafkaBackup.run and the default kafka config).
+        # The writer's producer settings (gateway.kafka.writer.KafkaWriter.run and the default kafka config).
         producer = AIOKafkaProducer(
             bootstrap_servers=self._broker.bootstrap,
             client_id=f"{INSTANCE_ID}-raw",
@@ -435,20 +449,25 @@ class Benchmark:
         figures, _ = self._redelivery(records, DRAIN_TOPIC_PREFIX)
         with tempfile.TemporaryDirectory(prefix="bench-kafka-drain-") as spool_dir:
             backup = KafkaBackup.from_config(self._kafka_config(spool_dir), INSTANCE_ID)
-            backup.spool.append(
-                [
-                    KafkaRecord(DRAIN_TOPIC_PREFIX + topic, key or b"", value, STREAM_CONTENT_TYPE)
-                    for topic, key, value, _ in records
-                ]
-            )
-            self._tansu_cpu.start()
-            started = time.perf_counter()
             writer = asyncio.create_task(backup.run(), name="kafka-writer")
             try:
+                await _wait_connected(backup)  # the writer process started and connected: not measured
+                writer_cpu = CpuMeter(backup.stats.writer_pid)
+                self._tansu_cpu.start()
+                writer_cpu.start()
+                started = time.perf_counter()
+                backup.spool.append(
+                    [
+                        KafkaRecord(DRAIN_TOPIC_PREFIX + topic, key or b"", value, STREAM_CONTENT_TYPE)
+                        for topic, key, value, _ in records
+                    ]
+                )
+                backup.wake_writer()
                 while backup.spool.pending_records:
                     await asyncio.sleep(0.001)
                 figures.seconds = time.perf_counter() - started
                 figures.cpu_s, figures.tansu_cpu_s = self._tansu_cpu.read()
+                figures.writer_cpu_s = writer_cpu.read()[1]
             finally:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
@@ -551,8 +570,8 @@ def print_report(result: Result, quick: bool) -> None:
     row = table.row
 
     def cpu_per_tick(run: Run) -> str:
-        gateway, server, tansu, subscriber = run.cpu_per_tick_us()
-        return f"{gateway:.2f} / {server:.2f} / {tansu:.2f} / {subscriber:.2f} us"
+        gateway, writer, server, tansu, subscriber = run.cpu_per_tick_us()
+        return f"{gateway:.2f} / {writer:.2f} / {server:.2f} / {tansu:.2f} / {subscriber:.2f} us"
 
     row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files, {result.load_s:.1f} s, not measured)")
     nats_only, with_kafka = result.nats_only, result.with_kafka
@@ -585,7 +604,7 @@ def print_report(result: Result, quick: bool) -> None:
                 "  Kafka: max spool backlog (5 ms samples)",
                 f"{kafka.max_backlog_records:,} records, {kafka.max_backlog_bytes / 1e6:.2f} MB",
             )
-        row("  CPU per tick: gateway / nats-server / tansu / subscriber", cpu_per_tick(run))
+        row("  CPU per tick: gateway / Kafka writer / nats-server / tansu / subscriber", cpu_per_tick(run))
     if nats_only and with_kafka and nats_only.nats.ticks_per_s and with_kafka.kafka:
         nats_ratio = with_kafka.nats.ticks_per_s / nats_only.nats.ticks_per_s
         row(
@@ -621,7 +640,7 @@ def print_report(result: Result, quick: bool) -> None:
             f"{drain.ticks_per_s:,.0f} ticks/s ({drain.records:,} records, {drain.seconds:.2f} s)",
             f">= {KAFKA_TARGET_TICKS_PER_S:,}: {met(drain.ticks_per_s >= KAFKA_TARGET_TICKS_PER_S)}",
         )
-        row("  CPU per tick: gateway (writer) / tansu", drain.cpu_per_tick())
+        row("  CPU per tick: gateway / Kafka writer / tansu", drain.cpu_per_tick())
     raw = result.raw
     if raw is not None:
         row("RAW aiokafka: the same records, all sent at once", f"{raw.ticks_per_s:,.0f} ticks/s ({raw.seconds:.2f} s)")
@@ -630,7 +649,7 @@ def print_report(result: Result, quick: bool) -> None:
             f"{raw.records:,} / {raw.ticks:,} / {raw.value_bytes / 1e6:.1f} MB, "
             f"{raw.records / raw.seconds:,.0f} records/s",
         )
-        row("  CPU per tick: producer / tansu", raw.cpu_per_tick())
+        row("  CPU per tick: producer / - / tansu", raw.cpu_per_tick())
     row("peak RSS gateway (holds the quotes and the records read back)", f"{result.gateway_rss_mb:.1f} MB")
 
     table.show(

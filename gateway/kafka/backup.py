@@ -199,7 +199,7 @@ class KafkaBackup:
         self.stats.ticks_spooled += ticks
         self.pending_ages.appended(self.spool.next_seq - 1, time.monotonic_ns())
         if self._writer_waits_after is not None:
-            self._wake_writer()
+            self.wake_writer()
 
     def oldest_pending_age_s(self) -> float:
         """Seconds the oldest record not yet acknowledged by Kafka has waited in the spool (0 when none waits)."""
@@ -281,7 +281,7 @@ class KafkaBackup:
         elif isinstance(report, Waiting):
             self._writer_waits_after = report.after_seq
             if self.spool.last_seq > report.after_seq:
-                self._wake_writer()
+                self.wake_writer()
         elif isinstance(report, Connection):
             self._set_connected(report)
         elif isinstance(report, SetAside):
@@ -289,7 +289,9 @@ class KafkaBackup:
             stats.records_dropped += 1  # counted with every other record left out of the Kafka copy
             stats.last_set_aside = report.description
 
-    def _wake_writer(self) -> None:
+    def wake_writer(self) -> None:
+        """Tell a waiting writer the spool holds more: :meth:`commit` does; so does whoever appends to the spool
+        directly (a benchmark filling it)."""
         self._writer_waits_after = None
         if self._writer_stdin is not None and not self._writer_stdin.is_closing():
             self._writer_stdin.write(encode(Appended(self.spool.last_seq)))

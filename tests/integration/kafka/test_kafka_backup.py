@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -22,11 +23,11 @@ import yaml
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.kafka.backup import KafkaBackup
 from gateway.kafka.records import KafkaRecord, KafkaTopics
 from gateway.kafka.replay.request import OutputFormat, ReplayRequest
 from gateway.kafka.replay.run import run_replay
 from gateway.kafka.spool import Spool
-from gateway.kafka.backup import KafkaBackup
 from gateway.nats_server import NatsServer
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import assess
@@ -266,6 +267,126 @@ async def test_gateway_killed_with_a_full_spool_delivers_it_after_restart(
     stored = await read_topic(kafka.bootstrap)
 
     assert "undelivered records from an earlier run" in second.log
+    assert_exactly_once_in_order(stored, before_restart)
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+
+
+def writer_processes(parent_pid: int) -> list[int]:
+    """The pids of the Kafka writer processes whose parent is ``parent_pid`` (from /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent_pid and b"gateway.kafka.writer" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_the_writer_process_killed_mid_stream_is_restarted_and_kafka_gets_every_tick_once(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    gateway = Gateway(parse_config(settings(nats_url, kafka.bootstrap, tmp_path / "spool")))
+    await gateway.start()
+    assert gateway.backup is not None and gateway.pipeline is not None
+    stats = gateway.backup.stats
+    killed = []
+    try:
+        for restarts in (1, 2):
+            await wait_until(lambda: stats.connected and stats.records_sent > 0, what="the writer delivering")
+            sent = stats.records_sent
+            await wait_until(lambda sent=sent: stats.records_sent > sent + 2, what="more records delivered")
+            assert stats.writer_pid is not None
+            killed.append(stats.writer_pid)
+            os.kill(stats.writer_pid, signal.SIGKILL)
+            await wait_until(lambda restarts=restarts: stats.writer_restarts == restarts, what="a new writer")
+        await wait_until(lambda: stats.connected and stats.writer_pid not in killed, what="the new writer connected")
+        live_writer = stats.writer_pid
+        document = assess(gateway.snapshot(), RecentActivity()).document["kafka"]
+        await asyncio.sleep(0.5)
+    finally:
+        await gateway.stop()
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert (document["writer_restarts"], document["writer_pid"]) == (2, live_writer)
+    assert live_writer not in killed
+    assert len(stored.ticks) == accepted
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+    assert gateway.backup.spool.pending_records == 0
+
+
+async def test_gateway_and_writer_killed_together_mid_stream_the_next_start_delivers_everything(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    first = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    assert first.process is not None
+    try:
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > TICKS_PER_SECOND)
+        writers = writer_processes(first.process.pid)
+        assert len(writers) == 1, f"one writer process expected under the gateway, found {writers}"
+        os.kill(writers[0], signal.SIGKILL)
+        first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    before_restart = nats_ticks(recorder)
+
+    second = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    try:
+        await recorder.wait_for(lambda r: len({b.session_id for b in r.streams["sim"]}) == 2)
+        await asyncio.sleep(1.0)
+    finally:
+        exit_code = second.stop()
+    assert exit_code == 0, second.log
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert_exactly_once_in_order(stored, before_restart)
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+
+
+async def test_a_killed_gateways_writer_exits_and_its_records_are_delivered_after_restart(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    first = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    assert first.process is not None
+    try:
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > TICKS_PER_SECOND)
+        writers = writer_processes(first.process.pid)
+        first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    await wait_until(lambda: not any(process_exists(pid) for pid in writers), what="the orphaned writer to exit")
+    before_restart = nats_ticks(recorder)
+
+    second = GatewayProcess(settings(nats_url, kafka.bootstrap, spool), tmp_path).start()
+    try:
+        await recorder.wait_for(lambda r: len({b.session_id for b in r.streams["sim"]}) == 2)
+        await asyncio.sleep(1.0)
+    finally:
+        exit_code = second.stop()
+    assert exit_code == 0, second.log
+
+    stored = await read_topic(kafka.bootstrap)
+
+    assert writers, "the gateway ran no writer process"
+    assert "Traceback" not in first.log + second.log
     assert_exactly_once_in_order(stored, before_restart)
     assert_exactly_once_in_order(stored, nats_ticks(recorder))
 
