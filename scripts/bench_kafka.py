@@ -36,8 +36,8 @@ CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/
 process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained).
 With ``--profile`` run 2 runs under cProfile (this process's thread, so the gateway side only) and the top
 functions by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile
-slows per-tick Python code far more than C work and I/O, so that run's figures are slower than usual. nats-server, tansu and the subscriber are stopped
-however the run ends.
+slows per-tick Python code far more than C work and I/O, so that run's figures are slower than usual.
+nats-server, tansu and the subscriber are stopped however the run ends.
 """
 
 from __future__ import annotations

@@ -300,16 +300,16 @@ async def test_the_writer_process_killed_mid_stream_is_restarted_and_kafka_gets_
     await gateway.start()
     assert gateway.backup is not None and gateway.pipeline is not None
     stats = gateway.backup.stats
-    killed = []
+    killed: list[int] = []
     try:
         for restarts in (1, 2):
             await wait_until(lambda: stats.connected and stats.records_sent > 0, what="the writer delivering")
             sent = stats.records_sent
-            await wait_until(lambda sent=sent: stats.records_sent > sent + 2, what="more records delivered")
+            await wait_until(lambda: stats.records_sent > sent + 2, what="more records delivered")  # noqa: B023
             assert stats.writer_pid is not None
             killed.append(stats.writer_pid)
             os.kill(stats.writer_pid, signal.SIGKILL)
-            await wait_until(lambda restarts=restarts: stats.writer_restarts == restarts, what="a new writer")
+            await wait_until(lambda: stats.writer_restarts == restarts, what="a new writer")  # noqa: B023
         await wait_until(lambda: stats.connected and stats.writer_pid not in killed, what="the new writer connected")
         live_writer = stats.writer_pid
         document = assess(gateway.snapshot(), RecentActivity()).document["kafka"]

@@ -19,7 +19,9 @@ from gateway.kafka.channel import (
     Appended,
     Connection,
     Delivered,
+    FromWriter,
     SetAside,
+    ToWriter,
     Waiting,
     WriterStart,
     clip,
@@ -42,7 +44,7 @@ START = WriterStart(
     request_timeout_ms=30_000,
     log_level=20,
 )
-FROM_WRITER = [
+FROM_WRITER: list[FromWriter] = [
     Delivered(upto_seq=41, end_offset=9000, records=35),
     Connection(connected=True),
     Connection(connected=False, error="KafkaConnectionError: refused", failed_send=True),
@@ -52,7 +54,8 @@ FROM_WRITER = [
 
 
 def test_every_message_survives_the_round_trip_as_one_line() -> None:
-    for message in (START, Appended(last_seq=99)):
+    to_writer: list[ToWriter] = [START, Appended(last_seq=99)]
+    for message in to_writer:
         line = encode(message)
         assert line.endswith(b"\n") and line.count(b"\n") == 1
         assert decode_to_writer(line) == message
@@ -76,7 +79,7 @@ def test_clip_bounds_error_texts() -> None:
 def hostile_lines() -> list[bytes]:
     """Generated lines a broken or hostile peer might send."""
     rng = random.Random(SEED)
-    valid = [encode(message) for message in (START, Appended(last_seq=3), *FROM_WRITER)]
+    valid = [encode(START), encode(Appended(last_seq=3)), *(encode(report) for report in FROM_WRITER)]
     lines = [
         b"",
         b"\n",
