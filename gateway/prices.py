@@ -28,6 +28,7 @@ _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]{1,9})?")
 _POW10: Final = tuple(10**k for k in range(PRICE_DECIMALS + 1))
 _CACHE_LIMIT: Final = 1 << 16
 _cache: dict[str, int] = {}
+_field_cache: dict[bytes, int] = {}
 
 
 def parse_price(text: str) -> int:
@@ -57,6 +58,24 @@ def parse_price(text: str) -> int:
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[text] = value
+    return value
+
+
+def parse_price_field(field: bytes) -> int:
+    """:func:`parse_price` of an ASCII field of a text file, surrounding whitespace allowed (``b" 1.09177"``).
+
+    Memoised on the field's bytes, so a repeated price costs one dictionary lookup, without the strip and the
+    decode (fields longer than MAX_PRICE_CHARS are not remembered: padding must not fill the memory). Raises
+    BadValueError, and UnicodeDecodeError for bytes that are not ASCII.
+    """
+    value = _field_cache.get(field)
+    if value is not None:
+        return value
+    value = parse_price(field.strip().decode("ascii"))
+    if len(field) <= MAX_PRICE_CHARS:
+        if len(_field_cache) >= _CACHE_LIMIT:
+            _field_cache.clear()
+        _field_cache[field] = value
     return value
 
 

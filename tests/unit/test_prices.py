@@ -6,8 +6,16 @@ from decimal import Decimal
 
 import pytest
 
+from gateway import prices as prices_module
 from gateway.errors import BadValueError
-from gateway.prices import MAX_PRICE_CHARS, PRICE_SCALE, format_price, parse_liquidity, parse_price
+from gateway.prices import (
+    MAX_PRICE_CHARS,
+    PRICE_SCALE,
+    format_price,
+    parse_liquidity,
+    parse_price,
+    parse_price_field,
+)
 
 
 @pytest.mark.parametrize(
@@ -201,3 +209,50 @@ def test_a_price_longer_than_any_price_is_rejected_before_conversion_with_a_boun
 def test_the_longest_price_text_accepted_may_carry_leading_zeros() -> None:
     text = "1.5".rjust(MAX_PRICE_CHARS, "0")
     assert parse_price(text) == 1_500_000_000
+
+
+FIELD_CORPUS = [
+    b"1.09177",
+    b" 1.09177 ",
+    b"\t101.125\r",
+    b"-0.5",
+    b"0",
+    b"",
+    b"   ",
+    b"1e0",
+    b"NaN",
+    b"inf",
+    b"1.0000000001",
+    b"1_000",
+    b"+1.2",
+    b"1.2.3",
+    b"0x10",
+    b"\xff1.2",
+    b"1.2\x00",
+    b"9" * 40,
+    b" " * 100_000 + b"1.5",
+    b"1." + b"0" * 5000,
+]
+
+
+@pytest.mark.parametrize("field", FIELD_CORPUS, ids=range(len(FIELD_CORPUS)))
+def test_a_file_field_parses_as_its_stripped_text_does_twice_over(field: bytes) -> None:
+    """parse_price_field is parse_price of the stripped ASCII text, from the memo too (second call)."""
+    try:
+        expected: int | type[Exception] = parse_price(field.strip().decode("ascii"))
+    except (BadValueError, UnicodeDecodeError) as exc:
+        expected = type(exc)
+    for _ in range(2):
+        if isinstance(expected, int):
+            assert parse_price_field(field) == expected
+        else:
+            with pytest.raises(expected):
+                parse_price_field(field)
+
+
+def test_padded_fields_are_parsed_but_not_remembered() -> None:
+    padded = b" " * (MAX_PRICE_CHARS + 1) + b"1.25"
+    assert parse_price_field(padded) == 1_250_000_000
+    assert padded not in prices_module._field_cache
+    assert parse_price_field(b"1.25") == 1_250_000_000
+    assert b"1.25" in prices_module._field_cache
