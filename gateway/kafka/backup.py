@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 from collections import deque
@@ -230,14 +231,17 @@ class KafkaBackup:
 
     async def _run_writer(self) -> str:
         """One writer process from start to exit; what ended it."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.kafka.writer",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=MAX_LINE_BYTES,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "gateway.kafka.writer",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=MAX_LINE_BYTES,
+            )
+        except OSError as exc:  # out of processes or file descriptors: retried like an exit
+            return f"could not be started ({exc})"
         assert process.stdin is not None and process.stdout is not None
         self.stats.writer_pid = process.pid
         self._writer_stdin = process.stdin
@@ -255,9 +259,11 @@ class KafkaBackup:
             process.stdin.write(encode(start))
             while line := await process.stdout.readline():
                 self._apply(decode_from_writer(line))
-            return f"exited with status {await process.wait()}"
-        except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:  # a line too long or not ours
+            return _exit_text(await process.wait())
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return f"sent a line that is not a report ({type(exc).__name__}: {exc})"
+        except ValueError as exc:  # a line longer than MAX_LINE_BYTES, or a seq never appended reported delivered
+            return f"sent a report the gateway cannot take ({exc})"
         except (OSError, SpoolError) as exc:
             return f"failed: {type(exc).__name__}: {exc}"
         finally:
@@ -334,6 +340,17 @@ class KafkaBackup:
             self.stats.records_dropped,
             self.stats.ticks_dropped,
         )
+
+
+def _exit_text(returncode: int) -> str:
+    """How a process ended, from its return code (negative: the signal that killed it)."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = "an unknown signal"
+    return f"was killed by signal {-returncode} ({name})"
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:

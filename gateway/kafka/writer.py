@@ -112,7 +112,8 @@ class KafkaWriter:
                 backoff.reset()
                 await self._deliver(producer)
             except (KafkaError, OSError, SpoolError) as exc:
-                self._set_connected(False, f"{type(exc).__name__}: {exc}", failed_send=isinstance(exc, KafkaError))
+                # a failure once connected is a failed send; before, a failed connection
+                self._set_connected(False, f"{type(exc).__name__}: {exc}", failed_send=self._connected)
             finally:
                 self._reader.rewind()
                 await _stop_quietly(producer)
