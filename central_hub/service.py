@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from dataclasses import dataclass
 from typing import Final
 
-import uvicorn
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
@@ -24,7 +22,7 @@ from central_hub.store import EXPIRY_HEARTBEATS, UNAVAILABLE, Registry
 from gateway.errors import RegistryUnavailableError
 from gateway.kv import BucketSpec, open_bucket
 from gateway.nats_connect import connect_nats
-from gateway.ops.server import SignalFreeServer, bind_socket
+from gateway.ops.server import HttpService
 from gateway.secrets import display_url
 
 logger = logging.getLogger(__name__)
@@ -65,9 +63,7 @@ class Hub:
         self.registry: Registry | None = None
         self._nats: NatsClient | None = None
         self._watch: asyncio.Task[None] | None = None
-        self._serving: asyncio.Task[None] | None = None
-        self._server: SignalFreeServer | None = None
-        self._socket: socket.socket | None = None
+        self._http: HttpService | None = None
         self.port = 0
 
     @property
@@ -130,24 +126,18 @@ class Hub:
         app = create_app(
             registry, max_age_s / EXPIRY_HEARTBEATS, lambda: self._nats is not None and self._nats.is_connected
         )
-        config = uvicorn.Config(
+        self._http = http = HttpService(
             app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
+            settings.host,
+            settings.port,
+            purpose="the hub's API (--host, --port)",
             limit_concurrency=MAX_CONNECTIONS,
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            grace_s=SHUTDOWN_GRACE_S,
         )
-        self._server = server = SignalFreeServer(config)
-        self._socket = sock = bind_socket(settings.host, settings.port)
-        self.port = sock.getsockname()[1]
-        self._serving = serving = asyncio.create_task(server.serve(sockets=[sock]), name="hub-http")
-        while not server.started:
-            if serving.done():
-                serving.result()  # its exception, if it failed
-                raise RegistryUnavailableError(f"the HTTP server on {self.url} stopped at start")
-            await asyncio.sleep(0.01)
+        self.port = http.port
+        http.start()
+        if not await http.wait_started():
+            raise RegistryUnavailableError(f"the HTTP server on {self.url} stopped at start")
         logger.info(
             "hub: serving %s; registry bucket %s on %s (max age %g s, %d gateways)",
             self.url,
@@ -159,17 +149,13 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop serving (open requests get a moment), the watcher, then the NATS connection."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._serving is not None:
-            await asyncio.wait([self._serving], timeout=STOP_TIMEOUT_S)
-        tasks = [task for task in (self._serving, self._watch) if task is not None]
-        self._serving = self._watch = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._socket is not None:
-            self._socket.close()
+        if self._http is not None:
+            await self._http.stop(STOP_TIMEOUT_S)
+            self._http = None
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
         if self._nats is not None and not self._nats.is_closed:
             with contextlib.suppress(NatsError, OSError, RuntimeError, TimeoutError):
                 await asyncio.wait_for(self._nats.close(), STOP_TIMEOUT_S)

@@ -41,6 +41,7 @@ RATE_SAMPLE_INTERVAL_S: Final = 1.0
 """How often the activity sampler takes a snapshot: the resolution of ticks/s and of "recent" drops."""
 SHUTDOWN_GRACE_S: Final = 2
 """Longest wait for open HTTP requests when the gateway stops."""
+HEALTH_PURPOSE: Final = "/health and /metrics (http.host, http.port)"
 
 
 def create_app(report: Callable[[], HealthReport], registry: CollectorRegistry, *, live_page: bool = True) -> FastAPI:
@@ -75,24 +76,23 @@ def create_app(report: Callable[[], HealthReport], registry: CollectorRegistry, 
     return app
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (0 = any free port), not yet listening; raises HttpBindError."""
+def bind_socket(host: str, port: int, purpose: str = HEALTH_PURPOSE) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0 = any free port), not yet listening; raises HttpBindError naming
+    the address and ``purpose`` (what it is for, and the settings that choose it)."""
     address = f"{host}:{port}"
     try:
         family, kind, protocol, _, sockaddr = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        raise HttpBindError(f"cannot listen on {address} for /health and /metrics: {exc.strerror}") from exc
+        raise HttpBindError(f"cannot listen on {address} for {purpose}: {exc.strerror}") from exc
     sock = socket.socket(family, kind, protocol)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does: a restart need not wait
         sock.bind(sockaddr)
     except OSError as exc:
         sock.close()
-        raise HttpBindError(
-            f"cannot listen on {address} for /health and /metrics (http.host, http.port): {exc.strerror}"
-        ) from exc
+        raise HttpBindError(f"cannot listen on {address} for {purpose}: {exc.strerror}") from exc
     sock.setblocking(False)
     return sock
 
@@ -105,40 +105,35 @@ class SignalFreeServer(uvicorn.Server):
         yield
 
 
-class HttpEndpoint:
-    """/health and /metrics of one service: binds at creation, serves from :meth:`start` until :meth:`stop`.
-
-    The service is known only as ``report`` (the /health answer, per request) and ``collector`` (the /metrics
-    families, per scrape, on a registry of this endpoint's own); the gateway's is :class:`HealthServer`, the
-    standalone aggregator's is built in gateway.aggregate.service.
-    """
+class HttpService:
+    """An ASGI app served by uvicorn in the running loop: binds at creation, serves from :meth:`start` until
+    :meth:`stop`. The gateway's and the aggregator's /health and /metrics (:class:`HttpEndpoint`), the Central
+    Hub's API (central_hub.service)."""
 
     def __init__(
         self,
-        report: Callable[[], HealthReport],
-        collector: Collector,
+        app: FastAPI,
         host: str,
         port: int,
         *,
-        live_page: bool = False,
+        purpose: str = HEALTH_PURPOSE,
+        limit_concurrency: int | None = None,
+        grace_s: int = SHUTDOWN_GRACE_S,
     ) -> None:
-        """Binds the socket now; ``live_page`` serves the live page at ``/``.
-
-        Raises HttpBindError when the address is not available.
-        """
-        self._socket = bind_socket(host, port)
+        """Binds the socket now; beyond ``limit_concurrency`` open connections uvicorn answers 503; open requests
+        get ``grace_s`` when the service stops. Raises HttpBindError when the address is not available."""
+        self._socket = bind_socket(host, port, purpose)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(collector)
         config = uvicorn.Config(
-            create_app(report, self.registry, live_page=live_page),
+            app,
             log_config=None,
             log_level="warning",
             access_log=False,
             lifespan="off",
             ws="none",
-            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            limit_concurrency=limit_concurrency,
+            timeout_graceful_shutdown=grace_s,
         )
         self._server = SignalFreeServer(config)
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,6 +146,14 @@ class HttpEndpoint:
     def start(self) -> None:
         """Serve, as a named task of the running loop."""
         self._tasks = [asyncio.create_task(self._serve(), name="http")]
+
+    async def wait_started(self) -> bool:
+        """Wait until the server accepts connections: True, or False when it stopped first (logged)."""
+        while not self._server.started:
+            if not self._tasks or self._tasks[0].done():
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def stop(self, timeout_s: float) -> None:
         """Stop accepting, let open requests finish within ``timeout_s``, then cancel what is left."""
@@ -172,8 +175,34 @@ class HttpEndpoint:
     async def _serve(self) -> None:
         try:
             await self._server.serve(sockets=[self._socket])
-        except Exception:  # task top: /health is gone, the service keeps publishing; say so
-            logger.exception("http %s: the server failed; /health and /metrics are unavailable", self.url)
+        except Exception as exc:  # task top: the service goes on without its HTTP server; say so
+            logger.error("http %s: the server failed (%s: %s); it no longer answers", self.url, type(exc).__name__, exc)
+
+
+class HttpEndpoint(HttpService):
+    """/health and /metrics of one service.
+
+    The service is known only as ``report`` (the /health answer, per request) and ``collector`` (the /metrics
+    families, per scrape, on a registry of this endpoint's own); the gateway's is :class:`HealthServer`, the
+    standalone aggregator's is built in gateway.aggregate.service.
+    """
+
+    def __init__(
+        self,
+        report: Callable[[], HealthReport],
+        collector: Collector,
+        host: str,
+        port: int,
+        *,
+        live_page: bool = False,
+    ) -> None:
+        """Binds the socket now; ``live_page`` serves the live page at ``/``.
+
+        Raises HttpBindError when the address is not available.
+        """
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(collector)
+        super().__init__(create_app(report, self.registry, live_page=live_page), host, port)
 
 
 class HealthServer(HttpEndpoint):

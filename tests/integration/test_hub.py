@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -308,3 +309,14 @@ def test_fxgw_hub_explains_a_missing_url_jetstream_off_and_an_unreachable_hub(na
     with_password = fxgw("hub", "ls", "--url", f"http://ops:hub-password-1234@127.0.0.1:{free_port()}")
     assert with_password.returncode == 1 and "fxgw hub ls: 'http://***@127.0.0.1:" in with_password.stderr
     assert "hub-password-1234" not in with_password.stderr
+
+
+def test_fxgw_hub_on_a_busy_port_exits_1_naming_the_address_and_the_flags(jetstream: NatsServer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = fxgw("hub", "--nats", jetstream.url, "--port", str(port))
+    assert busy.returncode == 1, busy.stderr
+    assert f"cannot listen on 127.0.0.1:{port} for the hub's API (--host, --port)" in busy.stderr
+    assert "Traceback" not in busy.stderr
