@@ -982,7 +982,9 @@ class SpoolReader:
         if not newer:
             return False
         if current is not None and current.size is None:
-            current.size = os.stat(current.path).st_size
+            # through the open descriptor: the owner may have deleted the file once what the reader read was acked
+            opened = self._fd_path == current.path
+            current.size = os.fstat(self._fd).st_size if opened else os.stat(current.path).st_size
             current.closed_by_reader = True
             return True
         first_seq, path = newer[0]
