@@ -451,7 +451,8 @@ class Spool:
         segments = self._segments
         parts = [SpoolPart(str(segment.path), segment.first_seq, segment.start, segment.size) for segment in segments]
         if parts:
-            parts[0] = SpoolPart(parts[0].path, max(self._acked + 1, parts[0].first_seq), self._ack_offset, parts[0].size)
+            first = parts[0]
+            parts[0] = SpoolPart(first.path, max(self._acked + 1, first.first_seq), self._ack_offset, first.size)
         return SpoolLayout(
             str(self._directory), self._acked + 1, parts, open_last=bool(segments) and segments[-1] is self._writing
         )

@@ -1,4 +1,5 @@
-"""gateway.kafka.spool: append, read (SpoolReader), ack, rewind, limits, recovery from torn and corrupt files, kill -9, fsync policy.
+"""gateway.kafka.spool: append, read (SpoolReader), ack, rewind, limits, recovery from torn and corrupt files, kill -9,
+fsync policy.
 
 Every test works on real files in ``tmp_path``; crashes are simulated by editing
 the files the way a cut-short write or a flipped bit leaves them, and once by a
@@ -271,10 +272,19 @@ def _hint(kind: str, upto_seq: int) -> int | None:
     }[kind]
 
 
-@pytest.mark.parametrize(
-    "kind",
-    ["none", "right", "start of the record", "a record too far", "inside a record", "beyond the file", "zero", "negative"],
-)
+HINTS = [
+    "none",
+    "right",
+    "start of the record",
+    "a record too far",
+    "inside a record",
+    "beyond the file",
+    "zero",
+    "negative",
+]
+
+
+@pytest.mark.parametrize("kind", HINTS)
 @pytest.mark.parametrize("upto_seq", [1, 2, 4, 5, 7, 8])
 def test_ack_is_exact_whatever_the_end_offset_hint(tmp_path: Path, kind: str, upto_seq: int) -> None:
     """A wrong hint costs a walk over the headers, never a wrong pending_bytes or a record lost or repeated."""
