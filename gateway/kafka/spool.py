@@ -960,13 +960,12 @@ class SpoolReader:
             self.close()
             self._fd = os.open(part.path, os.O_RDONLY)
             self._fd_path = part.path
-        want = max(budget, _HEADER.size)
-        if part.size is not None:
-            want = min(want, part.size - self._offset)
-        chunk = os.pread(self._fd, want, self._offset)
+        # never more than the file holds: a damaged length (up to 4 GiB) or a large max_bytes allocates nothing
+        available = max((part.size if part.size is not None else os.fstat(self._fd).st_size) - self._offset, 0)
+        chunk = os.pread(self._fd, min(max(budget, _HEADER.size), available), self._offset)
         if not records and len(chunk) >= _HEADER.size:
             frame_size = _HEADER.size + _U32.unpack_from(chunk)[0]
-            if frame_size > len(chunk):  # one record larger than max_bytes: returned alone rather than never
+            if len(chunk) < frame_size <= available:  # one record larger than max_bytes: returned alone, not never
                 chunk = os.pread(self._fd, frame_size, self._offset)
         used, self._seq = _decode_records(chunk, self._seq, records, max_records)
         self._offset += used
