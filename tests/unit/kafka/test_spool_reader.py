@@ -302,12 +302,13 @@ def test_a_reader_in_another_process_gets_every_record_once_in_order(tmp_path: P
             stderr=subprocess.PIPE,
         )
         assert child.stdout is not None
+        stdout = child.stdout.fileno()
         pending = b""
 
         def take_reports(timeout_s: float) -> None:
             nonlocal pending
-            while select.select([child.stdout], [], [], timeout_s)[0]:
-                data = os.read(child.stdout.fileno(), 65536)  # type: ignore[union-attr]
+            while select.select([stdout], [], [], timeout_s)[0]:
+                data = os.read(stdout, 65536)
                 if not data:
                     return
                 *lines, pending = (pending + data).split(b"\n")
@@ -319,11 +320,13 @@ def test_a_reader_in_another_process_gets_every_record_once_in_order(tmp_path: P
                 timeout_s = 0
 
         try:
+            take_reports(30)  # the first batch: the other process is reading
             appended = batches[0]
             for count in batches[1:]:
                 spool.append([record(i) for i in range(appended + 1, appended + count + 1)])
                 appended += count
-                take_reports(0)
+                take_reports(0.0005)
+            read_while_appending = len(seqs)
             deadline = time.monotonic() + 60
             while len(seqs) < total and time.monotonic() < deadline and child.poll() is None:
                 take_reports(0.1)
@@ -334,6 +337,7 @@ def test_a_reader_in_another_process_gets_every_record_once_in_order(tmp_path: P
                 child.kill()
                 child.communicate()
         assert child.returncode == 0, stderr.decode()
+        assert read_while_appending > total // 2  # read and acknowledged as it was appended, not afterwards
         assert seqs == list(range(1, total + 1))
         assert values == [f"{i:08d}" for i in range(1, total + 1)]
         assert (spool.acked_seq, spool.pending_records, spool.pending_bytes) == (total, 0, 0)
