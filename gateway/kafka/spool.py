@@ -1009,7 +1009,7 @@ class SpoolReader:
             self._offset,
             part.path.name,
         )
-        self._offset = part.size
+        part.size = self._offset  # the part ends at its last record: read again after a rewind, nothing is skipped
 
 
 # -- reading a spool directory without opening it --------------------------------------------------------------
