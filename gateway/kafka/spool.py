@@ -1112,8 +1112,8 @@ def _encode_fields(topic: str, key: bytes, content_type: str, value_length: int)
 def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int) -> tuple[int, int]:
     """Decode the whole records at the start of ``buffer`` (``seq`` first) into ``out`` until it holds ``limit``.
 
-    Returns the bytes used and the next seq. Stops at a record cut short or whose CRC fails (a record still being
-    written by another process); raises DamagedRecordError for a seq out of order.
+    Returns the bytes used and the next seq. Stops at a record cut short, of another seq or whose CRC fails: bytes
+    still being written by another process, or damage; the caller knows which (:meth:`SpoolReader.read`).
     """
     pos = 0
     size = len(buffer)
@@ -1123,9 +1123,7 @@ def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int)
         end = pos + _HEADER.size + length
         if end > size:
             break
-        if frame_seq != seq:
-            raise DamagedRecordError(f"seq {frame_seq} where {seq} was written")
-        if zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+        if frame_seq != seq or zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
             break
         out.append(_decode_payload(buffer, pos + _HEADER.size, end, seq))
         pos = end
