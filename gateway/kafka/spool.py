@@ -451,9 +451,8 @@ class Spool:
         segments = self._segments
         parts = [SpoolPart(str(segment.path), segment.first_seq, segment.start, segment.size) for segment in segments]
         if parts:
-            parts[0] = SpoolPart(
-                parts[0].path, max(self._acked + 1, parts[0].first_seq), self._ack_offset, parts[0].size
-            )
+            first = parts[0]
+            parts[0] = SpoolPart(first.path, max(self._acked + 1, first.first_seq), self._ack_offset, first.size)
         return SpoolLayout(
             str(self._directory), self._acked + 1, parts, open_last=bool(segments) and segments[-1] is self._writing
         )
@@ -961,13 +960,12 @@ class SpoolReader:
             self.close()
             self._fd = os.open(part.path, os.O_RDONLY)
             self._fd_path = part.path
-        want = max(budget, _HEADER.size)
-        if part.size is not None:
-            want = min(want, part.size - self._offset)
-        chunk = os.pread(self._fd, want, self._offset)
+        # never more than the file holds: a damaged length (up to 4 GiB) or a large max_bytes allocates nothing
+        available = max((part.size if part.size is not None else os.fstat(self._fd).st_size) - self._offset, 0)
+        chunk = os.pread(self._fd, min(max(budget, _HEADER.size), available), self._offset)
         if not records and len(chunk) >= _HEADER.size:
             frame_size = _HEADER.size + _U32.unpack_from(chunk)[0]
-            if frame_size > len(chunk):  # one record larger than max_bytes: returned alone rather than never
+            if len(chunk) < frame_size <= available:  # one record larger than max_bytes: returned alone, not never
                 chunk = os.pread(self._fd, frame_size, self._offset)
         used, self._seq = _decode_records(chunk, self._seq, records, max_records)
         self._offset += used
@@ -984,7 +982,9 @@ class SpoolReader:
         if not newer:
             return False
         if current is not None and current.size is None:
-            current.size = os.stat(current.path).st_size
+            # through the open descriptor: the owner may have deleted the file once what the reader read was acked
+            opened = self._fd_path == current.path
+            current.size = os.fstat(self._fd).st_size if opened else os.stat(current.path).st_size
             current.closed_by_reader = True
             return True
         first_seq, path = newer[0]
@@ -1009,7 +1009,7 @@ class SpoolReader:
             self._offset,
             part.path.name,
         )
-        self._offset = part.size
+        part.size = self._offset  # the part ends at its last record: read again after a rewind, nothing is skipped
 
 
 # -- reading a spool directory without opening it --------------------------------------------------------------
@@ -1112,8 +1112,8 @@ def _encode_fields(topic: str, key: bytes, content_type: str, value_length: int)
 def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int) -> tuple[int, int]:
     """Decode the whole records at the start of ``buffer`` (``seq`` first) into ``out`` until it holds ``limit``.
 
-    Returns the bytes used and the next seq. Stops at a record cut short or whose CRC fails (a record still being
-    written by another process); raises DamagedRecordError for a seq out of order.
+    Returns the bytes used and the next seq. Stops at a record cut short, of another seq or whose CRC fails: bytes
+    still being written by another process, or damage; the caller knows which (:meth:`SpoolReader.read`).
     """
     pos = 0
     size = len(buffer)
@@ -1123,9 +1123,7 @@ def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int)
         end = pos + _HEADER.size + length
         if end > size:
             break
-        if frame_seq != seq:
-            raise DamagedRecordError(f"seq {frame_seq} where {seq} was written")
-        if zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+        if frame_seq != seq or zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
             break
         out.append(_decode_payload(buffer, pos + _HEADER.size, end, seq))
         pos = end

@@ -22,7 +22,7 @@ import pytest
 from gateway.cycle import CycleBuilder
 from gateway.events import Quote
 from gateway.kafka.records import KafkaRecord, KafkaTopics, cycle_records
-from gateway.kafka.spool import Spool
+from gateway.kafka.spool import Spool, SpoolReader
 from gateway.prices import PRICE_SCALE
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import STREAM_CONTENT_TYPE, TickRecordEncoder
@@ -152,7 +152,9 @@ def test_spool_append_of_a_cycles_records(
         appended = spool.stats.appended_records
         assert appended >= len(records) and appended % len(records) == 0
         assert spool.pending_records == appended
-        first_cycle = spool.read(max_records=len(records), max_bytes=MAX_BYTES)
+        reader = SpoolReader(spool.layout())
+        first_cycle = reader.read(max_records=len(records), max_bytes=MAX_BYTES)
+        reader.close()
     assert [r.record for r in first_cycle] == records
     benchmark.extra_info["record_bytes_per_tick"] = record_bytes / ticks
     per_tick(ticks)

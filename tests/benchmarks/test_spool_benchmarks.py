@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from gateway.kafka.records import KafkaRecord
-from gateway.kafka.spool import Spool
+from gateway.kafka.spool import Spool, SpoolReader
 
 if TYPE_CHECKING:
     from tests.benchmarks.conftest import PerTick
@@ -76,10 +76,12 @@ def test_read_and_ack_30kb_records(benchmark: Any, per_tick: PerTick, tmp_path: 
         return (spool,), {}
 
     def drain(spool: Spool) -> int:
+        reader = SpoolReader(spool.layout())
         delivered = 0
-        while chunk := spool.read():
-            spool.ack(chunk[-1].seq)
+        while chunk := reader.read():
+            spool.ack(*reader.acknowledge())
             delivered += len(chunk)
+        reader.close()
         return delivered
 
     try:

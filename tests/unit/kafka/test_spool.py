@@ -1,4 +1,5 @@
-"""gateway.kafka.spool: append, read, ack, rewind, limits, recovery from torn and corrupt files, kill -9, fsync policy.
+"""gateway.kafka.spool: append, read (SpoolReader), ack, rewind, limits, recovery from torn and corrupt files, kill -9,
+fsync policy.
 
 Every test works on real files in ``tmp_path``; crashes are simulated by editing
 the files the way a cut-short write or a flipped bit leaves them, and once by a
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from gateway.kafka.spool import (
     ACKED_FILE,
     META_FILE,
     Spool,
+    SpoolReader,
     SpoolRecord,
     read_spool_directory,
     read_spool_epoch,
@@ -67,11 +70,30 @@ def append_each(spool: Spool, numbers: range, value_bytes: int = VALUE_BYTES) ->
         spool.append([record(i, value_bytes)])
 
 
-def read_all(spool: Spool, **limits: int) -> list[SpoolRecord]:
+def reader_of(spool: Spool) -> SpoolReader:
+    """A reader of the spool's unacknowledged records, as the Kafka writer's process makes one."""
+    return SpoolReader(spool.layout())
+
+
+def drain(reader: SpoolReader, **limits: int) -> list[SpoolRecord]:
+    """Every record ``reader`` can read now."""
     records: list[SpoolRecord] = []
-    while chunk := spool.read(**limits):
+    while chunk := reader.read(**limits):
         records += chunk
     return records
+
+
+def read_all(spool: Spool, **limits: int) -> list[SpoolRecord]:
+    """Every unacknowledged record, through a new reader."""
+    with closing(reader_of(spool)) as reader:
+        return drain(reader, **limits)
+
+
+def ack_read(spool: Spool, reader: SpoolReader) -> int:
+    """Acknowledge what ``reader`` read, with its offset hint, as the writer reports it; the seq."""
+    seq, end_offset = reader.acknowledge()
+    spool.ack(seq, end_offset)
+    return seq
 
 
 def numbers(records: list[SpoolRecord]) -> list[int]:
@@ -92,9 +114,12 @@ def test_append_read_ack_round_trip(tmp_path: Path) -> None:
 
         assert first == 1 and spool.next_seq == 4
         assert (spool.pending_records, spool.pending_bytes) == (3, 2 * FRAME + frame_bytes(EMPTY))
-        records = spool.read()
-        assert records == [SpoolRecord(1, record(1)), SpoolRecord(2, record(2)), SpoolRecord(3, EMPTY)]
-        assert spool.read() == []
+        with closing(reader_of(spool)) as reader:
+            records = reader.read()
+            assert records == [SpoolRecord(1, record(1)), SpoolRecord(2, record(2)), SpoolRecord(3, EMPTY)]
+            assert reader.read() == []
+            assert reader.last_read_seq == 3
+            assert reader.acknowledge() == (3, 2 * FRAME + frame_bytes(EMPTY))
 
         spool.ack(2)
         assert (spool.acked_seq, spool.pending_records, spool.pending_bytes) == (
@@ -108,11 +133,12 @@ def test_append_read_ack_round_trip(tmp_path: Path) -> None:
 
 
 def test_read_sees_each_append_at_once(tmp_path: Path) -> None:
-    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool, closing(reader_of(spool)) as reader:
         for i in range(1, 8):
             spool.append([record(i)])
-            assert numbers(spool.read()) == [i]
-            spool.ack(i)
+            assert numbers(reader.read()) == [i]
+            assert ack_read(spool, reader) == i
+            assert (spool.pending_records, spool.pending_bytes) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -128,11 +154,11 @@ def test_read_sees_each_append_at_once(tmp_path: Path) -> None:
 def test_read_returns_at_most_max_records_and_max_bytes(
     tmp_path: Path, max_records: int, max_bytes: int, expected_sizes: list[int]
 ) -> None:
-    with open_spool(tmp_path, segment_bytes=MiB) as spool:
+    with open_spool(tmp_path, segment_bytes=MiB) as spool, closing(reader_of(spool)) as reader:
         spool.append([record(i) for i in range(10)])
 
         sizes = []
-        while chunk := spool.read(max_records=max_records, max_bytes=max_bytes):
+        while chunk := reader.read(max_records=max_records, max_bytes=max_bytes):
             sizes.append(len(chunk))
 
         assert sizes == expected_sizes
@@ -163,7 +189,6 @@ def test_ack_deletes_whole_segments_only_and_never_the_one_being_written(tmp_pat
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 10))  # segments of seqs 1-3, 4-6, 7-9
         assert len(segment_names(tmp_path)) == 3
-        spool.read()
 
         spool.ack(2)
         assert len(segment_names(tmp_path)) == 3 and spool.pending_records == 7
@@ -174,7 +199,7 @@ def test_ack_deletes_whole_segments_only_and_never_the_one_being_written(tmp_pat
         assert (spool.pending_records, spool.pending_bytes, spool.stats.segments_deleted) == (0, 0, 2)
 
         spool.append([record(10)])  # rolls: segment 7 is no longer being written
-        assert numbers(spool.read()) == [10]
+        assert numbers(read_all(spool)) == [10]
         spool.ack(10)
         assert segment_names(tmp_path) == [f"{10:020d}.seg"]
 
@@ -198,51 +223,108 @@ def test_ack_of_a_seq_not_yet_appended_is_refused(tmp_path: Path) -> None:
             spool.ack(4)
 
 
-def test_ack_beyond_the_read_cursor_moves_the_cursor(tmp_path: Path) -> None:
+def test_rewind_goes_back_to_what_was_last_acknowledged(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=4 * FRAME) as spool:
-        append_each(spool, range(1, 11))
-        assert numbers(spool.read(max_records=2)) == [1, 2]
+        append_each(spool, range(1, 11))  # segments of seqs 1-4, 5-8, 9-10
+        reader = reader_of(spool)
+        assert numbers(reader.read(max_records=2)) == [1, 2]
+        reader.rewind()  # nothing acknowledged yet: from the start
+        assert numbers(reader.read(max_records=6)) == [1, 2, 3, 4, 5, 6]
+        assert ack_read(spool, reader) == 6  # in the second segment: the first is deleted
+        assert segment_names(tmp_path) == [f"{5:020d}.seg", f"{9:020d}.seg"]
+        assert numbers(reader.read(max_records=3)) == [7, 8, 9]
 
-        spool.ack(6)
+        reader.rewind()
+        assert numbers(drain(reader)) == [7, 8, 9, 10]
+        reader.rewind()
+        assert numbers(reader.read(max_records=1)) == [7]
+        assert ack_read(spool, reader) == 7
+        reader.rewind()
+        assert numbers(drain(reader)) == [8, 9, 10]
+        assert reader.last_read_seq == 10
+        assert (spool.pending_records, spool.pending_bytes) == (3, 3 * FRAME)
+        reader.close()
 
-        assert numbers(read_all(spool)) == [7, 8, 9, 10]
+
+def test_acknowledge_with_nothing_read_acknowledges_nothing_new(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, 5))
+        spool.ack(2)
+        with closing(reader_of(spool)) as reader:
+            assert reader.acknowledge() == (2, 2 * FRAME)
+            spool.ack(*reader.acknowledge())
+            assert numbers(drain(reader)) == [3, 4]
+        assert (spool.acked_seq, spool.pending_records, spool.pending_bytes) == (2, 2, 2 * FRAME)
+
+
+def _hint(kind: str, upto_seq: int) -> int | None:
+    """An ``end_offset`` hint for ``Spool.ack(upto_seq)`` in segments of 3 records of FRAME bytes."""
+    end = (upto_seq - 1) % 3 * FRAME + FRAME  # where the record ends in its file
+    return {
+        "none": None,
+        "right": end,
+        "start of the record": end - FRAME,  # its header holds upto_seq, not the next
+        "a record too far": end + FRAME,
+        "inside a record": end - 7,
+        "beyond the file": 10 * FRAME,
+        "zero": 0,
+        "negative": -5,
+    }[kind]
+
+
+HINTS = [
+    "none",
+    "right",
+    "start of the record",
+    "a record too far",
+    "inside a record",
+    "beyond the file",
+    "zero",
+    "negative",
+]
+
+
+@pytest.mark.parametrize("kind", HINTS)
+@pytest.mark.parametrize("upto_seq", [1, 2, 4, 5, 7, 8])
+def test_ack_is_exact_whatever_the_end_offset_hint(tmp_path: Path, kind: str, upto_seq: int) -> None:
+    """A wrong hint costs a walk over the headers, never a wrong pending_bytes or a record lost or repeated."""
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        append_each(spool, range(1, 10))  # segments of seqs 1-3, 4-6, 7-9 (being written)
+        spool.ack(upto_seq, _hint(kind, upto_seq))
+
+        assert (spool.acked_seq, spool.pending_records) == (upto_seq, 9 - upto_seq)
+        assert spool.pending_bytes == (9 - upto_seq) * FRAME
+        assert numbers(read_all(spool)) == list(range(upto_seq + 1, 10))
+        spool.ack(upto_seq + 1, _hint(kind, upto_seq + 1))  # from an offset inside a segment
+        assert spool.pending_bytes == (8 - upto_seq) * FRAME
+        assert numbers(read_all(spool)) == list(range(upto_seq + 2, 10))
+    with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
+        assert numbers(read_all(spool)) == list(range(upto_seq + 2, 10))
 
 
 @pytest.mark.parametrize(
-    ("records_read", "upto_seq", "read_next"),
-    [
-        (2, 1, [3, 4, 5, 6]),  # behind the cursor
-        (2, 2, [3, 4, 5, 6]),  # everything read
-        (2, 3, [4, 5, 6]),  # the record under the cursor
-        (3, 3, [4, 5, 6]),  # the reader finished the segment, which goes: the cursor moves to the next
-        (3, 4, [5, 6]),
-    ],
+    ("records_read", "max_records", "acked_after"),
+    [(2, 2, [2]), (3, 3, [3]), (4, 1, [1, 2, 3, 4]), (6, 4, [4, 6])],
 )
-def test_ack_around_the_read_cursor(tmp_path: Path, records_read: int, upto_seq: int, read_next: list[int]) -> None:
+def test_acknowledging_what_the_reader_reports_keeps_pending_exact(
+    tmp_path: Path, records_read: int, max_records: int, acked_after: list[int]
+) -> None:
+    """Acks at the reader's pace, in the middle of a segment and at its end: offsets and deletions agree."""
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 7))  # segments of seqs 1-3, 4-6
-        assert len(spool.read(max_records=records_read)) == records_read
-
-        spool.ack(upto_seq)
-
-        assert numbers(read_all(spool)) == read_next
-        assert spool.pending_records == 6 - upto_seq
-        assert spool.pending_bytes == (6 - upto_seq) * FRAME
-
-
-def test_rewind_resends_from_the_first_unacknowledged_record(tmp_path: Path) -> None:
-    with open_spool(tmp_path, segment_bytes=4 * FRAME) as spool:
-        append_each(spool, range(1, 11))
-        assert numbers(spool.read(max_records=6)) == [1, 2, 3, 4, 5, 6]
-        spool.ack(3)  # in the middle of what was read, behind the cursor
-        assert numbers(spool.read(max_records=2)) == [7, 8]
-
-        spool.rewind()
-        assert numbers(read_all(spool)) == [4, 5, 6, 7, 8, 9, 10]
-
-        spool.ack(5)
-        spool.rewind()
-        assert numbers(read_all(spool)) == [6, 7, 8, 9, 10]
+        reader = reader_of(spool)
+        read = 0
+        acked = []
+        while read < records_read:
+            read += len(reader.read(max_records=max_records))
+            if read in acked_after:
+                acked.append(ack_read(spool, reader))
+        assert acked == acked_after
+        assert (spool.pending_records, spool.pending_bytes) == (6 - read, (6 - read) * FRAME)
+        reader.rewind()
+        assert numbers(drain(reader)) == list(range(read + 1, 7))
+        assert numbers(read_all(spool)) == list(range(read + 1, 7))
+        reader.close()
 
 
 def test_methods_of_a_closed_spool_raise(tmp_path: Path) -> None:
@@ -250,7 +332,7 @@ def test_methods_of_a_closed_spool_raise(tmp_path: Path) -> None:
     spool.close()
     spool.close()
 
-    for call in (lambda: spool.append([record(1)]), spool.read, spool.rewind, lambda: spool.ack(1), spool.sync):
+    for call in (lambda: spool.append([record(1)]), spool.layout, lambda: spool.ack(1), spool.sync, spool.begin_sync):
         with pytest.raises(ValueError, match="is closed"):
             call()
 
@@ -272,10 +354,9 @@ def test_full_spool_rejects_the_whole_batch_and_accepts_again_after_ack(tmp_path
         assert (spool.next_seq, spool.pending_records) == (5, 4)
         assert {path.name: path.stat().st_size for path in tmp_path.glob("*.seg")} == sizes_before
 
-        spool.read()
         spool.ack(2)  # deletes the first segment
         assert spool.append([record(5), record(6)]) == 5
-        assert numbers(read_all(spool)) == [5, 6]
+        assert numbers(read_all(spool)) == [3, 4, 5, 6]
 
 
 def test_a_batch_larger_than_max_bytes_is_always_rejected(tmp_path: Path) -> None:
@@ -334,7 +415,6 @@ def test_disk_error_stores_nothing_of_the_batch_and_the_spool_goes_on(
 def test_reopen_after_close_continues_numbering_and_skips_acknowledged(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 9))
-        spool.read()
         spool.ack(4)
 
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
@@ -352,9 +432,9 @@ def test_reopen_of_a_fully_acknowledged_spool_deletes_its_segments(tmp_path: Pat
     with open_spool(tmp_path) as spool:
         assert segment_names(tmp_path) == []
         assert (spool.pending_records, spool.acked_seq, spool.next_seq) == (0, 3, 4)
-        assert spool.read() == []
+        assert read_all(spool) == []
         assert spool.append([record(4)]) == 4
-        assert numbers(spool.read()) == [4]
+        assert numbers(read_all(spool)) == [4]
 
 
 def test_lost_checkpoint_sends_the_oldest_segment_again(tmp_path: Path) -> None:
@@ -463,12 +543,12 @@ def test_a_damaged_record_costs_only_itself(
     path = tmp_path / f"{1:020d}.seg"
     damage(path)
 
-    with open_spool(tmp_path) as spool:
-        assert numbers(read_all(spool)) == [i for i in range(1, 6) if i != lost]
+    with open_spool(tmp_path) as spool, closing(reader_of(spool)) as reader:
+        assert numbers(drain(reader)) == [i for i in range(1, 6) if i != lost]
         assert (spool.stats.corrupt_records, spool.stats.corrupt_bytes) == (1, FRAME)
         assert spool.pending_records == 4 and spool.pending_bytes == 4 * FRAME
         assert spool.append([record(6)]) == 6
-        assert numbers(read_all(spool)) == [6]
+        assert numbers(drain(reader)) == [6]
     assert path.stat().st_size == 5 * FRAME  # damaged bytes are skipped, not cut
     (message,) = [r for r in caplog.records if r.name == "gateway.kafka.spool" and r.levelno >= logging.WARNING]
     assert message.levelno == logging.ERROR
@@ -514,9 +594,9 @@ def test_a_segment_with_a_gap_is_read_again_after_a_restart_and_deleted_once_ack
     _flip_byte_at(FRAME + 40)(tmp_path / f"{1:020d}.seg")
     _flip_byte_at(3 * FRAME + 40)(tmp_path / f"{1:020d}.seg")
 
-    with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool:
-        assert numbers(spool.read(max_records=2)) == [1, 3]
-        spool.ack(3)
+    with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool, closing(reader_of(spool)) as reader:
+        assert numbers(reader.read(max_records=2)) == [1, 3]
+        ack_read(spool, reader)
     with open_spool(tmp_path, segment_bytes=6 * FRAME) as spool:
         assert spool.pending_records == 5 and spool.pending_bytes == 5 * FRAME
         assert numbers(read_all(spool)) == [5, 6, 7, 8, 9]
@@ -633,7 +713,6 @@ def test_after_kill_9_seqs_continue_above_every_seq_handed_out(tmp_path: Path) -
     _append_in_a_process_that_sigkills_itself(tmp_path, 10)
     with open_spool(tmp_path) as spool:
         first = spool.append([record(10)])
-        spool.read()
 
     assert first > 10
     assert [r.seq for r in read_spool_directory(tmp_path)][-2:] == [10, first]
@@ -692,7 +771,6 @@ def test_bad_arguments_are_refused(tmp_path: Path, options: dict[str, object], m
 def test_read_spool_directory_on_a_live_spool(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 9))
-        spool.read()
         spool.ack(4)
         spool.sync()
         files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}

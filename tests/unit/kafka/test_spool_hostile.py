@@ -42,6 +42,7 @@ from gateway.kafka.spool import (
     META_FILE,
     META_MAX_BYTES,
     Spool,
+    SpoolReader,
     SpoolRecord,
     read_spool_directory,
     read_spool_epoch,
@@ -135,7 +136,6 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
     with Spool(directory, max_bytes=1 << 20, segment_bytes=SEGMENT_BYTES, fsync="never") as spool:
         for seq in range(1, len(VALUE_SIZES) + 1):
             spool.append([record(seq)])
-        spool.read(max_records=ACKED)
         spool.ack(ACKED)
         epoch = spool.epoch
     files = {path.name: path.read_bytes() for path in directory.iterdir()}
@@ -236,7 +236,7 @@ def _check(
         if problem := _changed(directory, kept, "by opening"):
             return Verdict(problem)
         delivered = _read_all(spool)
-        if (verdict := _compare("Spool.read", delivered, pristine, case, case.acked)).problem:
+        if (verdict := _compare("SpoolReader.read", delivered, pristine, case, case.acked)).problem:
             return verdict
         if delivered:
             spool.ack(delivered[-1].seq)
@@ -280,9 +280,14 @@ def _compare(reader: str, records: list[SpoolRecord], pristine: Pristine, case: 
 
 
 def _read_all(spool: Spool) -> list[SpoolRecord]:
+    """Every unacknowledged record, through a reader of the spool's layout as the Kafka writer reads them."""
+    reader = SpoolReader(spool.layout())
     records: list[SpoolRecord] = []
-    while chunk := spool.read(max_records=3):
-        records += chunk
+    try:
+        while chunk := reader.read(max_records=3):
+            records += chunk
+    finally:
+        reader.close()
     return records
 
 
