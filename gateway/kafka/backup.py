@@ -155,6 +155,8 @@ class KafkaBackup:
         self._request_timeout_ms = request_timeout_ms
         self._writer_stdin: asyncio.StreamWriter | None = None
         self._writer_waits_after: int | None = None
+        self._writer_starting = False
+        """A writer process runs and has not said yet whether it reached Kafka."""
         self._spool_errors = ThrottledLog(logger)
         self._writer_errors = ThrottledLog(logger)
         self.pending_ages = PendingAges(spool.next_seq, time.monotonic_ns())
@@ -245,6 +247,7 @@ class KafkaBackup:
         assert process.stdin is not None and process.stdout is not None
         self.stats.writer_pid = process.pid
         self._writer_stdin = process.stdin
+        self._writer_starting = True
         try:
             start = WriterStart(
                 bootstrap_servers=self._bootstrap,
@@ -269,6 +272,7 @@ class KafkaBackup:
         finally:
             self._writer_stdin = None
             self._writer_waits_after = None
+            self._writer_starting = False
             self.stats.writer_pid = None
             await _end(process)
 
@@ -303,6 +307,7 @@ class KafkaBackup:
             self._writer_stdin.write(encode(Appended(self.spool.last_seq)))
 
     def _set_connected(self, report: Connection) -> None:
+        self._writer_starting = False
         stats = self.stats
         if report.failed_send:
             stats.send_failures += 1
@@ -328,9 +333,14 @@ class KafkaBackup:
                 self._log_spool_error(exc)
 
     async def drain(self, timeout_s: float) -> None:
-        """Give the writer up to ``timeout_s`` to deliver what is spooled; what remains is sent on the next start."""
+        """Give the writer up to ``timeout_s`` to deliver what is spooled, while it is connected or still starting
+        (a gateway stopped right after its start); what remains is sent on the next start."""
         deadline = time.monotonic() + timeout_s
-        while self.spool.pending_records and self.stats.connected and time.monotonic() < deadline:
+        while (
+            self.spool.pending_records
+            and (self.stats.connected or self._writer_starting)
+            and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.01)
 
     def _log_spool_error(self, exc: SpoolError) -> None:

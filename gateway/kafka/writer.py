@@ -52,7 +52,7 @@ from gateway.kafka.spool import SpoolReader, SpoolRecord
 from gateway.logs import ThrottledLog, configure_logging
 from gateway.wire import kafka_headers, kafka_record_id
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("gateway.kafka.writer")  # not __name__: it is "__main__" when run with -m
 
 CHUNK_BYTES: Final = 960 * 1024
 """Most record bytes in flight at once; below the producer's batch size, so a chunk is one batch per partition.

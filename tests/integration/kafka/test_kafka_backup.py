@@ -124,7 +124,7 @@ async def test_broker_frozen_mid_stream_nats_keeps_flowing_and_kafka_gets_everyt
     assert gateway.backup is not None and gateway.pipeline is not None
     backup = gateway.backup
     try:
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: backup.stats.records_sent > 0, what="the writer delivering")
         kafka.freeze()
         on_nats_before = len(recorder.ticks("sim"))
         await wait_until(lambda: backup.stats.send_failures > 0, what="a failed send to the frozen broker")
