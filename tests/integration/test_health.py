@@ -155,7 +155,9 @@ async def test_full_spool_makes_health_degraded_and_the_metric_1(nats_url: str, 
         },
     }
     async with running(settings) as (_, client):
-        response = await health_until(client, lambda health: health["kafka"]["spool_full"])
+        response = await health_until(
+            client, lambda health: health["kafka"]["spool_full"] and health["kafka"]["last_error"]
+        )
         samples = await metrics(client)
 
     assert response.status_code == 200

@@ -21,7 +21,7 @@ NONE_YET = SourceStatus.STATE_UNSPECIFIED
 
 SIM = SourceSnapshot(kind="simulated", priority=1, accepted=500, rejected={"CROSSED": 3})
 OANDA = SourceSnapshot(kind="oanda", priority=20, connection=CONNECTED, has_connection=True, accepted=900)
-KAFKA = KafkaSnapshot(connected=True, records_sent=40)
+KAFKA = KafkaSnapshot(connected=True, records_sent=40, writer_pid=4242, writer_restarts=1)
 NOTHING_RECENT = RecentActivity()
 
 

@@ -290,6 +290,8 @@ def test_health_document_has_every_field_and_is_json() -> None:
             "records_set_aside": 0,
             "last_set_aside": "",
             "spool_corrupt_records": 0,
+            "writer_pid": 4242,
+            "writer_restarts": 1,
         },
     }
 

@@ -83,6 +83,8 @@ def test_metrics_read_every_counter_of_the_snapshot() -> None:
         ("fxgw_kafka_oldest_unacked_age_seconds", NO_LABELS): 0,
         ("fxgw_kafka_records_set_aside_total", NO_LABELS): 0,
         ("fxgw_kafka_spool_corrupt_records_total", NO_LABELS): 0,
+        ("fxgw_kafka_writer_running", NO_LABELS): 1,
+        ("fxgw_kafka_writer_restarts_total", NO_LABELS): 1,
     }
 
 
