@@ -1,8 +1,10 @@
 """A bounded, crash-safe, append-only spool on local disk for the records bound for Kafka (a write-ahead log).
 
-Every record for Kafka is appended here first; the Kafka writer reads records in
-order from the oldest unacknowledged one, sends them, and acknowledges them once
-Kafka confirmed them; segments whose records are all acknowledged are deleted.
+Every record for Kafka is appended here first (:class:`Spool`, in the gateway, which owns the directory); the
+Kafka writer, a process of its own, reads them in order from the oldest unacknowledged one
+(:class:`SpoolReader`, read-only, from the :meth:`Spool.layout` it was started with), sends them, and reports
+what Kafka confirmed; the gateway acknowledges that in the spool, which deletes segments whose records are all
+acknowledged.
 Delivery is at least once: a record Kafka received but whose acknowledgement was
 not yet persisted is read again after a restart, with the same seq and so the
 same id (``gateway.wire.kafka_record_id``), and consumers drop it.
