@@ -258,6 +258,11 @@ class BrokerQualityConfig(_Strict):
         )
 
 
+MAX_SPOOL_SEGMENTS: Final = 100_000
+"""Most segments a full spool may have (max_bytes / segment_bytes): the Kafka writer process is started with
+their list, one line on its stdin (gateway.kafka.writer.MAX_START_BYTES)."""
+
+
 class SpoolConfig(_Strict):
     """The on-disk spool in front of Kafka (gateway.kafka.spool); relative paths are relative to the config file."""
 
@@ -279,6 +284,11 @@ class SpoolConfig(_Strict):
     def _segment_fits(self) -> SpoolConfig:
         if self.segment_bytes > self.max_bytes:
             raise ValueError("segment_bytes must not exceed max_bytes")
+        if self.max_bytes // self.segment_bytes > MAX_SPOOL_SEGMENTS:
+            raise ValueError(
+                f"max_bytes / segment_bytes is {self.max_bytes // self.segment_bytes:,} segments, at most "
+                f"{MAX_SPOOL_SEGMENTS:,}: raise segment_bytes (the Kafka writer is handed the list of segments)"
+            )
         return self
 
 

@@ -69,6 +69,8 @@ RETRY_MAX_S: Final = 10.0
 READ_RETRY_S: Final = 0.01
 """Pause before reading again when the gateway reported records the reader cannot read yet (not yet whole)."""
 STOP_TIMEOUT_S: Final = 2.0
+MAX_START_BYTES: Final = 64 * 1024 * 1024
+"""The longest line read from the gateway: its start message lists every unacknowledged segment."""
 
 
 class KafkaWriter:
@@ -222,12 +224,12 @@ def _report(message: FromWriter) -> None:
         data = data[os.write(sys.stdout.fileno(), data) :]
 
 
-async def _serve(start: WriterStart) -> None:
+async def _serve(start: WriterStart, commands: asyncio.StreamReader) -> None:
     """Run the writer until the gateway closes the pipe (stdin at its end); raise what stopped the writer."""
     writer = KafkaWriter(start, _report)
     tasks = {
         asyncio.create_task(writer.run(), name="kafka-writer"),
-        asyncio.create_task(_listen(writer), name="gateway-pipe"),
+        asyncio.create_task(_listen(writer, commands), name="gateway-pipe"),
     }
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -241,22 +243,22 @@ async def _serve(start: WriterStart) -> None:
         task.result()
 
 
-async def _listen(writer: KafkaWriter) -> None:
+async def _listen(writer: KafkaWriter, commands: asyncio.StreamReader) -> None:
     """Pass the gateway's messages to ``writer``; return when the gateway closes the pipe."""
-    commands = asyncio.StreamReader()
-    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     while line := await commands.readline():
         message = decode_to_writer(line)
         if isinstance(message, Appended):
             writer.appended(message.last_seq)
 
 
-def main() -> int:
-    """``python -m gateway.kafka.writer``: read the start message from stdin, deliver until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the gateway, which drains and closes the pipe
+async def _main() -> int:
+    """Read the start message, then deliver until the gateway closes the pipe; the exit status."""
+    # One reader for every line of stdin, the start message included: nothing is read ahead elsewhere.
+    commands = asyncio.StreamReader(limit=MAX_START_BYTES)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     try:
-        start = decode_to_writer(sys.stdin.buffer.readline())
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        start = decode_to_writer(await commands.readline())
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         print(f"fxgw kafka writer: no valid start message on stdin: {exc}", file=sys.stderr)
         return 2
     if not isinstance(start, WriterStart):
@@ -264,14 +266,20 @@ def main() -> int:
         return 2
     configure_logging(start.log_level)
     try:
-        uvloop.run(_serve(start))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        await _serve(start, commands)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         logger.error("kafka writer: a message from the gateway is not valid (%s); exiting", exc)
         return 2
     except Exception as exc:  # anything unforeseen: one line, and the gateway starts another writer
         logger.error("kafka writer failed: %s: %s", type(exc).__name__, exc)
         return 1
     return 0
+
+
+def main() -> int:
+    """``python -m gateway.kafka.writer``: read the start message from stdin, deliver until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the gateway, which drains and closes the pipe
+    return uvloop.run(_main())
 
 
 if __name__ == "__main__":

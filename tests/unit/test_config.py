@@ -260,6 +260,11 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             id="spool_segment_above_limit",
         ),
         pytest.param(
+            {"brokers": [SIM], "kafka": {"spool": {"max_bytes": 2**40, "segment_bytes": 2**16}}},
+            ["kafka.spool: max_bytes / segment_bytes is 16,777,216 segments, at most 100,000"],
+            id="spool_of_too_many_segments",
+        ),
+        pytest.param(
             {"brokers": [SIM], "central_hub": {"enabled": True, "url": "ftp://hub"}},
             ["central_hub.url", "String should match pattern"],
             id="central_hub_url_not_http",
