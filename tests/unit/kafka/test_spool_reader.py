@@ -28,54 +28,27 @@ import pytest
 
 from gateway.errors import SpoolError, SpoolWriteError
 from gateway.kafka import spool as spool_module
-from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import (
     ACKED_FILE,
     SEQ_RESERVE,
-    Spool,
     SpoolReader,
     SpoolRecord,
     finish_sync,
     read_spool_directory,
 )
+from tests.unit.kafka.spoolkit import (
+    FRAME,
+    REPO_ROOT,
+    MiB,
+    drain,
+    numbers,
+    open_spool,
+    reader_of,
+    record,
+    segment_names,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TOPIC = "market-data-stream"
-CONTENT_TYPE = "application/x-protobuf; proto=market.v1.MarketDataStream"
 SEED = 20261204
-MiB = 1024 * 1024
-
-
-def record(i: int, value_bytes: int = 100) -> KafkaRecord:
-    """Record number ``i``: its value starts with the number, so a mix-up shows."""
-    return KafkaRecord(TOPIC, b"EUR_USD", f"{i:08d}".encode().ljust(value_bytes, b"."), CONTENT_TYPE)
-
-
-FRAME = 16 + 2 + len(TOPIC) + 4 + 7 + 2 + len(CONTENT_TYPE) + 4 + 100
-
-
-def open_spool(directory: Path, **options: object) -> Spool:
-    settings: dict[str, object] = {"max_bytes": 64 * MiB, "fsync": "never"} | options
-    return Spool(directory, **settings)  # type: ignore[arg-type]
-
-
-def reader_of(spool: Spool) -> SpoolReader:
-    return SpoolReader(spool.layout())
-
-
-def drain(reader: SpoolReader, **limits: int) -> list[SpoolRecord]:
-    records: list[SpoolRecord] = []
-    while chunk := reader.read(**limits):
-        records += chunk
-    return records
-
-
-def numbers(records: list[SpoolRecord]) -> list[int]:
-    return [int(r.record.value[:8]) for r in records]
-
-
-def segment_names(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.glob("*.seg"))
 
 
 # -- following the owner -----------------------------------------------------------------------------------------
