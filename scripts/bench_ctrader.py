@@ -36,8 +36,6 @@ import logging
 import os
 import pstats
 import secrets
-import select
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +51,9 @@ from bench_oanda import OandaServerProcess, machine_busy_s
 from benchkit import (
     INSTRUMENT,
     PROFILE_TOP,
-    REPO_ROOT,
     BenchmarkError,
     CpuMeter,
+    ReadyServerProcess,
     SubscriberProcess,
     Table,
     argument_parser,
@@ -85,7 +83,6 @@ CT_SOURCE: Final = "ctrader-bench"
 OANDA_SOURCE: Final = "oanda-bench"
 SERVER_QUOTES: Final = 200_000
 """Recorded quotes the cTrader server renders (about 2 s); cycled."""
-SERVER_READY_TIMEOUT_S: Final = 60.0
 STREAM_OPEN_TIMEOUT_S: Final = 15.0
 WARM_UP_S: Final = 1.0
 DURATION_S: Final = 8.0
@@ -93,41 +90,25 @@ QUICK_DURATION_S: Final = 3.0
 TARGET_EVENTS_PER_S: Final = 100_000
 
 
-class CtraderServerProcess:
+class CtraderServerProcess(ReadyServerProcess):
     """``python -m tests.servers.ctrader`` at ``--rate max``; terminated however the run ends."""
 
     def __init__(self, quotes: Path, env: dict[str, str]) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="bench-ctrader-")
-        command = [
-            sys.executable, "-m", "tests.servers.ctrader", "--dir", self._dir.name, "--account", str(CT_ACCOUNT),
-            "--client-id-env", CT_ENV[0], "--client-secret-env", CT_ENV[1], "--token-env", CT_ENV[2],
-            "--rate", "max", "--limit", str(SERVER_QUOTES), "--quotes", str(quotes),
+        directory = tempfile.TemporaryDirectory(prefix="bench-ctrader-")
+        arguments = [
+            "--dir", directory.name, "--account", str(CT_ACCOUNT), "--client-id-env", CT_ENV[0],
+            "--client-secret-env", CT_ENV[1], "--token-env", CT_ENV[2], "--rate", "max",
+            "--limit", str(SERVER_QUOTES), "--quotes", str(quotes),
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ | env, stdout=subprocess.PIPE)
+        super().__init__("cTrader", "tests.servers.ctrader", arguments, env, directory)
         self.port = 0
         self.ca_file = ""
 
-    def wait_ready(self) -> None:
+    def wait_ready(self) -> list[str]:
         """Wait for ``READY <port> <ca_file>``."""
-        assert self.process.stdout is not None
-        readable, _, _ = select.select([self.process.stdout], [], [], SERVER_READY_TIMEOUT_S)
-        line = self.process.stdout.readline() if readable else b""
-        if not line.startswith(b"READY "):
-            raise BenchmarkError(f"the cTrader server printed {line!r} (exit status {self.process.poll()})")
-        _, port, self.ca_file = line.decode().split()
-        self.port = int(port)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._dir.cleanup()
+        fields = super().wait_ready()
+        self.port, self.ca_file = int(fields[0]), fields[1]
+        return fields
 
 
 class Tracked:

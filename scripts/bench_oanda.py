@@ -50,8 +50,6 @@ import logging
 import os
 import pstats
 import secrets
-import select
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,9 +66,9 @@ import v20
 from benchkit import (
     INSTRUMENT,
     PROFILE_TOP,
-    REPO_ROOT,
     BenchmarkError,
     CpuMeter,
+    ReadyServerProcess,
     SubscriberProcess,
     Table,
     argument_parser,
@@ -101,7 +99,6 @@ ACCOUNT: Final = "101-004-1234567-001"
 TOKEN_ENV: Final = "FXGW_BENCH_OANDA_TOKEN"
 HEARTBEAT_S: Final = 5.0
 
-SERVER_READY_TIMEOUT_S: Final = 60.0
 STREAM_OPEN_TIMEOUT_S: Final = 15.0
 WARM_UP_S: Final = 1.0
 DURATION_S: Final = 10.0
@@ -118,66 +115,29 @@ TARGET_LINES_PER_S: Final = 100_000
 # -- the OANDA server process ---------------------------------------------------------------------------------
 
 
-class OandaServerProcess:
+class OandaServerProcess(ReadyServerProcess):
     """``python -m tests.servers.oanda_v20`` at ``--rate max``; terminated however the run ends."""
 
     def __init__(self, data: Path, token: str) -> None:
         # The server reads <--data>/oanda-eurusd-ticks: a folder of another name is linked under that name.
-        self._data_dir = tempfile.TemporaryDirectory(prefix="bench-oanda-")
-        (Path(self._data_dir.name) / SERVER_DATA_FOLDER).symlink_to(data.resolve(), target_is_directory=True)
-        command = [
-            sys.executable,
-            "-m",
-            "tests.servers.oanda_v20",
-            "--port",
-            "0",
-            "--account",
-            ACCOUNT,
-            "--token-env",
-            TOKEN_ENV,
-            "--feed",
-            "eurusd",
-            "--rate",
-            "max",
-            "--heartbeat-s",
-            str(HEARTBEAT_S),
-            "--data",
-            self._data_dir.name,
-        ]
-        self._started = time.perf_counter()
-        self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=os.environ | {TOKEN_ENV: token}, stdout=subprocess.PIPE
-        )
+        directory = tempfile.TemporaryDirectory(prefix="bench-oanda-")
+        (Path(directory.name) / SERVER_DATA_FOLDER).symlink_to(data.resolve(), target_is_directory=True)
+        arguments = [
+            "--port", "0", "--account", ACCOUNT, "--token-env", TOKEN_ENV, "--feed", "eurusd", "--rate", "max",
+            "--heartbeat-s", str(HEARTBEAT_S), "--data", directory.name,
+        ]  # fmt: skip
+        super().__init__("OANDA", "tests.servers.oanda_v20", arguments, {TOKEN_ENV: token}, directory)
         self.port = 0
-        self.load_s = 0.0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self) -> None:
-        """Wait for ``READY <port>`` (the server loads and renders every quote first)."""
-        assert self.process.stdout is not None
-        readable, _, _ = select.select([self.process.stdout], [], [], SERVER_READY_TIMEOUT_S)
-        line = self.process.stdout.readline() if readable else b""
-        if not line.startswith(b"READY "):
-            raise BenchmarkError(
-                f"the OANDA server printed {line!r} instead of READY <port> (exit status {self.process.poll()})"
-            )
-        self.port = int(line.split()[1])
-        self.load_s = time.perf_counter() - self._started
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._data_dir.cleanup()
+    def wait_ready(self) -> list[str]:
+        """Wait for ``READY <port>``."""
+        fields = super().wait_ready()
+        self.port = int(fields[0])
+        return fields
 
 
 # -- CPU accounting -------------------------------------------------------------------------------------------
@@ -548,7 +508,7 @@ def print_report(
     noise = f"of {os.cpu_count()} CPUs; above ~10%: a noisy figure"
     ours_per_s = 1 / parsing.ours_s_per_line if parsing.ours_s_per_line else 0.0
     v20_per_s = 1 / parsing.v20_s_per_line if parsing.v20_s_per_line else 0.0
-    row("OANDA server: recorded EUR/USD quotes, rate max", f"{args.data} (ready in {server.load_s:.1f} s)")
+    row("OANDA server: recorded EUR/USD quotes, rate max", f"{args.data} (ready in {server.ready_s:.1f} s)")
     row(
         f"GATEWAY, {gateway.window_s:.1f} s after {WARM_UP_S:g} s warm-up",
         "collector -> pipeline -> NATS",
@@ -643,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"nats-server on {nats_server.url}; OANDA server loading {args.data}")
             subscriber.wait_ready()
             oanda.wait_ready()
-            say(f"OANDA server on {oanda.url} (ready after {oanda.load_s:.1f} s)")
+            say(f"OANDA server on {oanda.url} (ready after {oanda.ready_s:.1f} s)")
             say(f"gateway: {WARM_UP_S:g} s warm-up, then {duration_s:g} s measured ...")
             gateway = uvloop.run(run_gateway(nats_server.url, oanda, subscriber, duration_s, profiler))
         say(f"parsers: capturing {parse_lines:,} stream lines, then ours and v20's on them ...")

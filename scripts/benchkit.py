@@ -26,8 +26,10 @@ import os
 import platform
 import pstats
 import resource
+import select
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -56,6 +58,8 @@ from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
+SERVER_READY_TIMEOUT_S: Final = 60.0
+"""Longest wait for a local provider server to load its quotes and print READY."""
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # tests.servers and tests.support are not part of the installed package
 DEFAULT_DATA: Final = REPO_ROOT.parent / "shared" / "data" / "oanda-eurusd-ticks"
@@ -209,6 +213,52 @@ def peak_rss_mb() -> float:
 def _subscriber_main(url: str, conn: Connection) -> None:
     """Entry point of the subscriber process."""
     uvloop.run(_Subscriber(conn).run(url))
+
+
+class ReadyServerProcess:
+    """A local provider server (``python -m tests.servers.<name> ...``) that prints ``READY <fields>`` once it serves;
+    :meth:`stop` terminates it however the run ends and removes its temporary folder ``directory``."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        arguments: Sequence[str],
+        env: dict[str, str],
+        directory: tempfile.TemporaryDirectory[str],
+    ) -> None:
+        self.name = name
+        self._directory = directory
+        self._started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, *arguments], cwd=REPO_ROOT, env=os.environ | env, stdout=subprocess.PIPE
+        )
+        self.ready_s = 0.0
+        """Seconds from the start until READY (the server loads and renders its quotes first)."""
+
+    def wait_ready(self) -> list[str]:
+        """Wait for ``READY ...``; the fields after READY. Raises BenchmarkError after SERVER_READY_TIMEOUT_S."""
+        assert self.process.stdout is not None
+        readable, _, _ = select.select([self.process.stdout], [], [], SERVER_READY_TIMEOUT_S)
+        line = self.process.stdout.readline() if readable else b""
+        if not line.startswith(b"READY "):
+            raise BenchmarkError(
+                f"the {self.name} server printed {line!r} instead of READY (exit status {self.process.poll()})"
+            )
+        self.ready_s = time.perf_counter() - self._started
+        return line.decode().split()[1:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._directory.cleanup()
 
 
 class SubscriberProcess:
