@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Final, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, NamedTuple, cast
 
 from pydantic import field_validator, model_validator
 
@@ -33,7 +33,9 @@ from gateway.events import BadInput, Event, Quote
 from gateway.pacing import Pacer
 from gateway.prices import parse_price_field
 from gateway.schema.market.v1.market_pb2 import RejectionReason
-from gateway.validation.series import SeriesBuilder, TickSeries
+
+if TYPE_CHECKING:
+    from gateway.validation.series import TickSeries
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ def read_window(path: Path, instrument: str, since_ns: int, until_ns: int) -> Re
     The files hold one instrument each, named by the caller. A line that does not parse is counted in
     ``bad_lines``. Raises ConfigError (gateway.validation.feeds) when the window holds too many ticks.
     """
+    from gateway.validation.series import SeriesBuilder  # here: numpy only for fxgw validate, never in a gateway
+
     builder = SeriesBuilder(f"recorded:{path}", instrument)
     bad_lines = 0
     for file, day_start_ns in quote_files(path):

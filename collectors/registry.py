@@ -1,7 +1,8 @@
 """Maps the ``kind`` of an entry in brokers.yaml to its config and collector classes.
 
 Adding a broker: one module with a ``<Name>Config`` and a ``<Name>Collector``,
-its config in the ``BrokerConfig`` union and one line in each mapping below.
+its config in the ``BrokerConfig`` union and one line in each mapping below (the
+collector's as ``"module:Class"``: it is imported when a gateway runs one).
 A kind that was renamed keeps working under its old name through ``KIND_ALIASES``.
 
 Adding an external collector (``external:`` in brokers.yaml): one module in
@@ -13,14 +14,14 @@ mappings and the config union are derived from it.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Final, Union
 
 from pydantic import BeforeValidator, Field
 
 from collectors.base import Collector, CollectorConfig
-from collectors.ctrader.collector import CtraderCollector
 from collectors.ctrader.config import CtraderConfig
-from collectors.dukascopy.collector import DukascopyCollector
 from collectors.dukascopy.config import DukascopyConfig
 from collectors.external.base import ExternalCollector, ExternalConfig
 from collectors.external.coingecko import CoingeckoCollector, CoingeckoConfig
@@ -31,10 +32,9 @@ from collectors.external.fred import FredCollector, FredConfig
 from collectors.external.market_sessions import MarketSessionsCollector, MarketSessionsConfig
 from collectors.external.news import NewsCollector, NewsConfig
 from collectors.external.yahoo_commodities import YahooCommoditiesCollector, YahooCommoditiesConfig
-from collectors.oanda.collector import OandaCollector
 from collectors.oanda.config import OandaConfig
-from collectors.recorded import RecordedCollector, RecordedConfig
-from collectors.simulated import SimulatedCollector, SimulatedConfig
+from collectors.recorded import RecordedConfig
+from collectors.simulated import SimulatedConfig
 
 CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "oanda": OandaConfig,
@@ -44,13 +44,35 @@ CONFIGS: Final[dict[str, type[CollectorConfig]]] = {
     "ctrader": CtraderConfig,
 }
 
-COLLECTORS: Final[dict[str, type[Collector]]] = {
-    "oanda": OandaCollector,
-    "simulated": SimulatedCollector,
-    "recorded": RecordedCollector,
-    "dukascopy": DukascopyCollector,
-    "ctrader": CtraderCollector,
-}
+
+class _CollectorClasses(Mapping[str, type[Collector]]):
+    """Collector classes by kind, each module imported when its kind is first looked up, so a gateway loads the
+    collectors it runs only (the Dukascopy player brings numpy: 15 MB and OpenBLAS's threads)."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = paths
+
+    def __getitem__(self, kind: str) -> type[Collector]:
+        module, _, name = self._paths[kind].partition(":")
+        collector: type[Collector] = getattr(importlib.import_module(module), name)
+        return collector
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+COLLECTORS: Final[Mapping[str, type[Collector]]] = _CollectorClasses(
+    {
+        "oanda": "collectors.oanda.collector:OandaCollector",
+        "simulated": "collectors.simulated:SimulatedCollector",
+        "recorded": "collectors.recorded:RecordedCollector",
+        "dukascopy": "collectors.dukascopy.collector:DukascopyCollector",
+        "ctrader": "collectors.ctrader.collector:CtraderCollector",
+    }
+)
 
 KIND_ALIASES: Final[dict[str, str]] = {"replay": "recorded"}
 """Old kinds still accepted in brokers.yaml, and the kind each now means (``replay`` was the recorded files')."""

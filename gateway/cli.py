@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 import uvloop
 from nats.aio.msg import Msg
@@ -59,9 +59,11 @@ from gateway.nats_server import NatsServer
 from gateway.ops.status_line import StatusLine
 from gateway.secrets import display_url, redact, remember_url_credentials
 from gateway.tail import describe
-from gateway.validation.feeds import FeedSpec
-from gateway.validation.series import TickSeries
 from gateway.wire import SOURCE_ID_PATTERN
+
+if TYPE_CHECKING:
+    from gateway.validation.feeds import FeedSpec
+    from gateway.validation.series import TickSeries
 
 logger = logging.getLogger("fxgw")
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from collectors.base import PlaybackConfig
-from collectors.dukascopy.parsing import default_point_px, point_px_of
+from collectors.dukascopy.points import default_point_px, point_px_of
 from gateway.errors import InputError
 
 
@@ -20,7 +20,7 @@ class DukascopyConfig(PlaybackConfig):
     reproducing a window into Kafka. The gate rejects a tick older than ``quality.max_age_ms`` on receipt
     as STALE, so ``keep_times: true`` needs ``quality.max_age_ms`` above the age of the oldest tick played
     (e.g. 10 years = 315360000000); the collector logs a warning when it starts with it.
-    ``point_size``: Dukascopy's point as a decimal string, overriding parsing.default_point_px (one for all
+    ``point_size``: Dukascopy's point as a decimal string, overriding points.default_point_px (one for all
     the source's instruments).
     """
 

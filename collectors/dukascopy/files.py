@@ -6,7 +6,7 @@ time is in ``[since_ns, until_ns)``, from ``directory/SYMBOL/YYYY/MM/DD/HHh_tick
 Every hour the window touches is accounted for: ``hours`` in all, ``missing_hours`` (start of each hour,
 ns) whose file is absent, i.e. not fetched or not published (``fxgw reference fetch`` keeps an hour without
 ticks as a 0-byte file, so a missing file is never "no ticks"), and ``empty_hours``, the hours fetched
-without ticks. ``point_px`` (1e-9 units) defaults to parsing.default_point_px. A file that cannot be read or
+without ticks. ``point_px`` (1e-9 units) defaults to points.default_point_px. A file that cannot be read or
 decoded raises (MalformedInputError, BadValueError, or SourceError for I/O), naming the file and hour.
 """
 
@@ -21,11 +21,11 @@ from collectors.dukascopy.parsing import (
     NS_PER_HOUR,
     HourTicks,
     decode_hour,
-    default_point_px,
     dukascopy_symbol,
     hour_floor,
     hour_path,
 )
+from collectors.dukascopy.points import default_point_px
 from gateway.errors import SourceError
 from gateway.validation.series import TickSeries
 

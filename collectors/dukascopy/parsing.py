@@ -1,22 +1,11 @@
-"""Dukascopy's hourly tick files, pure: instrument names, paths, point sizes, and the decode of one hour.
+"""Dukascopy's hourly tick files, pure: instrument names, paths and the decode of one hour.
 
 A file ``SYMBOL/YYYY/MM/DD/HHh_ticks.bi5`` (``MM`` is the 0-based month: ``2019/01/04`` is 4 February 2019)
 holds one UTC hour: an LZMA stream ("alone" format) of 20-byte big-endian records ``>IIIff``: milliseconds
 from the start of the hour, ask and bid in integer points, ask and bid volume in millions. A 0-byte file is an
 hour without ticks. The symbol is the instrument without its underscore (``EUR_USD`` <-> ``EURUSD``).
 
-A point is the price unit of the integers (:func:`default_point_px`):
-
-=========================================  ==========  ==================
-instruments                                 point       e.g.
-=========================================  ==========  ==================
-pairs of two currencies, most quotes        0.00001     EUR_USD 1.14545
-quote JPY (and HUF, KRW, ...: the 0.01-pip  0.001       USD_JPY 108.123
-currencies of gateway.instruments)
-XAU (gold), XAG (silver) against anything   0.001       XAU_USD 1291.250
-BTC against anything                        0.1         BTC_USD 24921.5
-anything else                               configure ``point_size``
-=========================================  ==========  ==================
+A point is the price unit of the integers (collectors.dukascopy.points).
 
 The decode is whole-hour and columnar (numpy): ``lzma`` then one ``np.frombuffer`` and vector checks, so a
 file costs about as much as its decompression (see tests/benchmarks/test_dukascopy_benchmarks.py). A file
@@ -32,7 +21,6 @@ import lzma
 import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Final
 
 import numpy as np
@@ -40,8 +28,7 @@ import numpy.typing as npt
 
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.errors import BadValueError, MalformedInputError, UnknownInstrumentError
-from gateway.instruments import CURRENCIES, HUNDREDTH_PIP_CURRENCIES, validate_instrument
-from gateway.prices import PRICE_SCALE
+from gateway.instruments import validate_instrument
 
 Int64Array = npt.NDArray[np.int64]
 
@@ -57,15 +44,6 @@ LZMA_MEMLIMIT_BYTES: Final = 128 * 1024 * 1024
 MAX_VOLUME_MILLIONS: Final = 1_000_000.0
 """Largest volume of one side accepted (a trillion units); Dukascopy's volumes are tens of millions at most."""
 UNITS_PER_MILLION: Final = 1_000_000
-
-POINT_PX_STANDARD: Final = PRICE_SCALE // 100_000
-POINT_PX_HUNDREDTH: Final = PRICE_SCALE // 1_000
-POINT_PX_BY_BASE: Final[dict[str, int]] = {
-    "XAU": PRICE_SCALE // 1_000,
-    "XAG": PRICE_SCALE // 1_000,
-    "BTC": PRICE_SCALE // 10,
-}
-"""Points of instruments that are not a pair of two currencies, by their base (1e-9 price units)."""
 
 SYMBOL_PATTERN: Final = re.compile(r"[A-Z0-9]{2,10}")
 FILE_NAME: Final = re.compile(r"(\d{2})h_ticks\.bi5")
@@ -107,32 +85,6 @@ def instrument_name(symbol: str) -> str:
             f"symbol {symbol[:20]!r} is not two 3-letter codes; name the instrument as BASE_QUOTE", instrument=symbol
         )
     return f"{symbol[:3]}_{symbol[3:]}"
-
-
-def default_point_px(instrument: str) -> int:
-    """Dukascopy's point of ``instrument`` in 1e-9 price units (see the table above).
-
-    Raises UnknownInstrumentError when none is known: set ``point_size`` (config) or ``point_px``.
-    """
-    base, _, quote = validate_instrument(instrument).partition("_")
-    if base in POINT_PX_BY_BASE:
-        return POINT_PX_BY_BASE[base]
-    if base in CURRENCIES and quote in CURRENCIES:
-        return POINT_PX_HUNDREDTH if quote in HUNDREDTH_PIP_CURRENCIES else POINT_PX_STANDARD
-    raise UnknownInstrumentError(
-        f"no Dukascopy point size is known for {instrument}; set point_size (e.g. '0.001')", instrument=instrument
-    )
-
-
-def point_px_of(point_size: str) -> int:
-    """A decimal point size (``'0.001'``) in 1e-9 units; raises BadValueError unless a positive multiple of 1e-9."""
-    try:
-        value = Decimal(point_size) * PRICE_SCALE
-    except InvalidOperation as exc:
-        raise BadValueError(f"point size {point_size[:40]!r} is not a decimal number") from exc
-    if not value.is_finite() or value <= 0 or value != value.to_integral_value() or value > PRICE_SCALE * 1000:
-        raise BadValueError(f"point size {point_size[:40]!r} is not a positive multiple of 1e-9 up to 1000")
-    return int(value)
 
 
 def hour_path(symbol: str, hour_start_ns: int) -> str:

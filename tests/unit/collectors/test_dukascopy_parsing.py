@@ -15,13 +15,12 @@ from collectors.dukascopy.files import read_window
 from collectors.dukascopy.parsing import (
     MAX_HOUR_BYTES,
     decode_hour,
-    default_point_px,
     dukascopy_symbol,
     hour_of_path,
     hour_path,
     instrument_name,
-    point_px_of,
 )
+from collectors.dukascopy.points import default_point_px, point_px_of
 from gateway.clock import parse_time_ns
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
 
