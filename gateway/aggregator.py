@@ -32,7 +32,7 @@ from gateway.events import Quote
 DEFAULT_STALE_AFTER_MS: Final = 15_000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # the __init__ below: see gateway.compiled, "Dataclasses built per tick"
 class BestQuote:
     """The best price of one instrument; prices are 0 and sources empty when no source is live."""
 
@@ -43,6 +43,17 @@ class BestQuote:
     ask_source: str
     live_sources: int
     ts_ns: int
+
+    def __init__(
+        self, instrument: str, bid_px: int, bid_source: str, ask_px: int, ask_source: str, live_sources: int, ts_ns: int
+    ) -> None:
+        self.instrument = instrument
+        self.bid_px = bid_px
+        self.bid_source = bid_source
+        self.ask_px = ask_px
+        self.ask_source = ask_source
+        self.live_sources = live_sources
+        self.ts_ns = ts_ns
 
     @property
     def crossed(self) -> bool:

@@ -10,6 +10,11 @@ non-strings from hostile input with BadValueError) stays pure; so do modules who
 introspect (``collectors.oanda.parsing``: msgspec cannot read the field types of a compiled Struct). mypyc
 folds a ``Final`` literal tuple into its readers and leaves the module attribute unset, so one that module-level
 code iterates states its type (``gateway.broker_quality.AGE_BUCKETS_S``).
+Dataclasses built per tick: mypyc compiles a dataclass's methods but lets the ``dataclasses`` module generate
+its ``__init__`` at import, as interpreted Python that sets each field through the native class, so building
+one costs more than building a pure-Python dataclass (a ``Quote`` 330 ns against 220 ns). A class built for
+every tick (``Quote``, ``BestQuote``) is therefore declared ``@dataclass(init=False)`` with an ``__init__``
+written out, which mypyc compiles: 150 ns from interpreted code, 50 ns from compiled code.
 ``collectors.oanda.framing`` compiled gained nothing measurable (5.29 / 5.24 µs per line, pure / compiled): msgspec
 does the OANDA line's work in C already.
 

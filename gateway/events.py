@@ -20,20 +20,44 @@ from google.protobuf.message import Message
 from gateway.schema.market.v1.market_pb2 import ExternalData, RejectionReason, SourceStatus, Tick
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # the __init__ below: see gateway.compiled, "Dataclasses built per tick"
 class Quote:
     """One top-of-book quote. Prices in 1e-9 units, times in ns since the epoch."""
 
-    instrument: str = ""
-    source: str = ""
-    bid_px: int = 0
-    ask_px: int = 0
-    bid_liquidity: int = 0
-    ask_liquidity: int = 0
-    ts_event_ns: int = 0
-    ts_recv_ns: int = 0
-    tradeable: bool = True
-    snapshot: bool = False
+    instrument: str
+    source: str
+    bid_px: int
+    ask_px: int
+    bid_liquidity: int
+    ask_liquidity: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    tradeable: bool
+    snapshot: bool
+
+    def __init__(
+        self,
+        instrument: str = "",
+        source: str = "",
+        bid_px: int = 0,
+        ask_px: int = 0,
+        bid_liquidity: int = 0,
+        ask_liquidity: int = 0,
+        ts_event_ns: int = 0,
+        ts_recv_ns: int = 0,
+        tradeable: bool = True,
+        snapshot: bool = False,
+    ) -> None:
+        self.instrument = instrument
+        self.source = source
+        self.bid_px = bid_px
+        self.ask_px = ask_px
+        self.bid_liquidity = bid_liquidity
+        self.ask_liquidity = ask_liquidity
+        self.ts_event_ns = ts_event_ns
+        self.ts_recv_ns = ts_recv_ns
+        self.tradeable = tradeable
+        self.snapshot = snapshot
 
     def to_tick(self, seq: int = 0) -> Tick:
         """The protobuf Tick of this quote, with ``seq`` (0 for a rejected quote)."""

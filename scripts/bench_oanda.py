@@ -109,7 +109,9 @@ PARSE_ROUNDS: Final = 3
 V20_STREAM_S: Final = 3.0
 QUICK_V20_STREAM_S: Final = 1.5
 
-TARGET_LINES_PER_S: Final = 100_000
+TARGET_LINES_PER_S: Final = 250_000
+TARGET_TIMES_V20: Final = 2.5
+"""Issue #15's target: at least TARGET_LINES_PER_S, or at least TARGET_TIMES_V20 x v20's client in the same run."""
 
 
 # -- the OANDA server process ---------------------------------------------------------------------------------
@@ -568,7 +570,12 @@ def print_report(
     row(
         "  price lines/s",
         f"{stream.prices_per_s:,.0f}/s",
-        f"collector / v20: {gateway.prices_per_s / stream.prices_per_s:.1f}x" if stream.prices_per_s else "",
+        (
+            f"collector / v20: {gateway.prices_per_s / stream.prices_per_s:.1f}x "
+            f"(>= {TARGET_TIMES_V20:g}x: {met(gateway.prices_per_s >= TARGET_TIMES_V20 * stream.prices_per_s)})"
+        )
+        if stream.prices_per_s
+        else "",
     )
     row("  CPU per line (this process)", f"{stream.cpu_s / max(stream.prices, 1) * 1e6:.2f} us")
     row("  CPU of other processes on the machine", f"{stream.other_load:.0%}", noise)
