@@ -90,8 +90,12 @@ LATENCY_PHASE_S: Final = 5.0
 QUICK_LATENCY_PHASE_S: Final = 2.0
 QUICK_THROUGHPUT_QUOTES: Final = 150_000
 
-LATENCY_TARGET_RATE: Final = 10_000
-LATENCY_TARGET_P99_MS: Final = 2.0
+LATENCY_TARGET_P99_MS: Final = {10_000: 1.0, 50_000: 2.0}
+"""Issue #15's p99 targets (ms) by offered rate (ticks/s)."""
+RAW_RATIO_TARGET: Final = 0.12
+"""Issue #15: delivered ticks/s at least this share of the raw nats-py publish rate of the same payloads."""
+RSS_TARGET_MB: Final = 97.0
+"""Issue #15: the gateway's peak RSS after the throughput phase no higher than before it (97 MB)."""
 
 
 # -- the phases -----------------------------------------------------------------------------------------------
@@ -323,7 +327,7 @@ def print_report(result: Result, quick: bool) -> None:
     row("  sent / delivered", f"{result.raw_ticks:,} / {result.raw_delivered:,}")
     row("  CPU per tick: publisher / nats-server / subscriber", cpu_per_tick(result.raw_cpu, result.raw_ticks))
     ratio = throughput.ticks_per_s / result.raw_ticks_per_s if result.raw_ticks_per_s else 0.0
-    row("gateway / raw throughput", f"{ratio:.3f}")
+    row("gateway / raw throughput", f"{ratio:.3f}", f">= {RAW_RATIO_TARGET:g}: {met(ratio >= RAW_RATIO_TARGET)}")
     if result.latency_external:
         row(
             "WITH EXTERNAL: collectors / items they published",
@@ -332,8 +336,9 @@ def print_report(result: Result, quick: bool) -> None:
     for phase in [*result.latency, *result.latency_external]:
         lat = phase.latency_ms
         verdict = ""
-        if phase.rate == LATENCY_TARGET_RATE:
-            verdict = f"p99 < {LATENCY_TARGET_P99_MS:g} ms: {met(bool(lat) and lat['p99'] < LATENCY_TARGET_P99_MS)}"
+        target_ms = LATENCY_TARGET_P99_MS.get(phase.rate)
+        if target_ms is not None:
+            verdict = f"p99 < {target_ms:g} ms: {met(bool(lat) and lat['p99'] < target_ms)}"
         value = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f} ms" if lat else "no ticks received"
         label = "LATENCY WITH EXTERNAL" if phase in result.latency_external else "LATENCY"
         row(f"{label} at {phase.rate:,} ticks/s: p50 / p99 / max", value, verdict)
@@ -347,6 +352,7 @@ def print_report(result: Result, quick: bool) -> None:
     row(
         "peak RSS gateway: after throughput / whole run",
         f"{result.gateway_rss_after_throughput_mb:.1f} / {result.gateway_rss_mb:.1f} MB",
+        f"after throughput <= {RSS_TARGET_MB:g} MB: {met(result.gateway_rss_after_throughput_mb <= RSS_TARGET_MB)}",
     )
     row(
         "peak RSS subscriber: after throughput / whole run",
