@@ -26,7 +26,7 @@ from typing import Final
 
 from gateway.aggregator import BestQuote
 from gateway.schema.market.v1.market_pb2 import ExternalData, QualityRejection, SourceStatus
-from gateway.wire import BEST_SOURCE
+from gateway.wire import BEST_SOURCE, stream_header
 
 DEFAULT_MAX_BATCH_TICKS: Final = 512
 
@@ -39,6 +39,9 @@ class TickBatch:
     batch_seq: int = 0
     records: list[bytes] = field(default_factory=list)
     instruments: list[str] = field(default_factory=list)
+    message: bytes = b""
+    """The batch as one encoded MarketDataStream (header and records), set when its cycle is taken: the NATS
+    message, and the Kafka record of a batch of one instrument, so the two share one encoding."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,8 @@ class CycleBuilder:
         ticks.extend(self._open.values())
         self._full, self._open = [], {}
         for batch in ticks:
-            batch.batch_seq = self._next_batch_seq(batch.source)
+            batch.batch_seq = seq = self._next_batch_seq(batch.source)
+            batch.message = stream_header(batch.source, now_ns, seq, self.session_id) + b"".join(batch.records)
         best: list[BestBatch] = []
         if self._best:
             changes, self._best = self._best, []

@@ -37,7 +37,6 @@ from gateway.wire import (
     nats_headers,
     rejection_message_id,
     status_message_id,
-    stream_header,
     stream_message_id,
 )
 
@@ -93,9 +92,8 @@ class NatsPublisher:
         session_id = cycle.session_id
         for batch in cycle.ticks:
             source = batch.source
-            payload = stream_header(source, cycle.time_ns, batch.batch_seq, session_id) + b"".join(batch.records)
             message_id = stream_message_id(source, session_id, batch.batch_seq)
-            if await self._publish(subjects.ticks(source), payload, STREAM_CONTENT_TYPE, message_id):
+            if await self._publish(subjects.ticks(source), batch.message, STREAM_CONTENT_TYPE, message_id):
                 stats.ticks += len(batch.records)
             else:
                 stats.ticks_dropped += len(batch.records)

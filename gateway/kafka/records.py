@@ -71,10 +71,15 @@ def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]
     """The Kafka records of one publish cycle: ticks, best prices, rejections, statuses, external data, in order."""
     records: list[KafkaRecord] = []
     for batch in cycle.ticks:
+        instruments = batch.instruments
+        if instruments.count(instruments[0]) == len(instruments):  # one instrument: the NATS message as it is
+            records.append(KafkaRecord(topics.ticks, instruments[0].encode(), batch.message, STREAM_CONTENT_TYPE))
+            continue
+        header = stream_header(batch.source, cycle.time_ns, batch.batch_seq, cycle.session_id)
         for instrument, tick_records in _by_instrument(batch).items():
-            header = stream_header(batch.source, cycle.time_ns, batch.batch_seq, cycle.session_id)
-            value = header + b"".join(tick_records)
-            records.append(KafkaRecord(topics.ticks, instrument.encode(), value, STREAM_CONTENT_TYPE))
+            records.append(
+                KafkaRecord(topics.ticks, instrument.encode(), header + b"".join(tick_records), STREAM_CONTENT_TYPE)
+            )
     for best in cycle.best:
         by_instrument: dict[str, list[BestQuote]] = {}
         for change in best.changes:
@@ -102,13 +107,9 @@ def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]
 
 
 def _by_instrument(batch: TickBatch) -> dict[str, list[bytes]]:
-    """The batch's tick records per instrument, each list in arrival order; one slice when there is one instrument."""
-    instruments = batch.instruments
-    first = instruments[0]
-    if instruments.count(first) == len(instruments):
-        return {first: batch.records}
+    """The batch's tick records per instrument, each list in arrival order."""
     groups: dict[str, list[bytes]] = {}
-    for instrument, record in zip(instruments, batch.records, strict=True):
+    for instrument, record in zip(batch.instruments, batch.records, strict=True):
         group = groups.get(instrument)
         if group is None:
             group = groups[instrument] = []
