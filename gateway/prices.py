@@ -31,25 +31,25 @@ _cache: dict[str, int] = {}
 _field_cache: dict[bytes, int] = {}
 
 
-def parse_price(text: str) -> int:
+def parse_price(text: object) -> int:
     """Convert a decimal string such as ``"1.09177"`` to 1e-9 units, exactly.
 
     Sign is kept (the quality gate rejects non-positive prices with a reason);
     anything else that is not a plain decimal with at most 9 fractional digits
-    raises :class:`BadValueError`, as does a text longer than :data:`MAX_PRICE_CHARS`;
-    the error shows at most a bounded prefix of the text. Results are memoised:
-    quotes repeat the same few hundred price levels, so most calls are one
-    dictionary lookup.
+    raises :class:`BadValueError`, as does a text longer than :data:`MAX_PRICE_CHARS`
+    or a value that is not a string (typed ``object`` so that, compiled, it still
+    raises this: gateway.compiled); the error shows at most a bounded prefix of the
+    text. Results are memoised: quotes repeat the same few hundred price levels, so
+    most calls are one dictionary lookup.
     """
-    try:
-        value = _cache.get(text)
-    except TypeError:  # unhashable, so certainly not a string
-        value = None
+    if not isinstance(text, str):
+        raise BadValueError(f"price {shown(text)} is not a decimal number with at most {PRICE_DECIMALS} decimals")
+    value = _cache.get(text)
     if value is not None:
         return value
-    if type(text) is str and len(text) > MAX_PRICE_CHARS:
+    if len(text) > MAX_PRICE_CHARS:
         raise BadValueError(f"price {shown(text)} is too long: {len(text):,} characters, at most {MAX_PRICE_CHARS}")
-    if type(text) is not str or _DECIMAL.fullmatch(text) is None:
+    if _DECIMAL.fullmatch(text) is None:
         raise BadValueError(f"price {shown(text)} is not a decimal number with at most {PRICE_DECIMALS} decimals")
     whole, _, fraction = text.partition(".")
     value = int(whole + fraction) * _POW10[PRICE_DECIMALS - len(fraction)]
