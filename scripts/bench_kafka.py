@@ -36,7 +36,9 @@ when it is built):
    chunk with acknowledgements, ticks/s = ticks / (append to spool empty).
 
 CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/stat`` for the Kafka writer
-process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained).
+process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained). Each
+pair's two rates are printed with the CPU time the hypervisor took from the machine during each run (steal in
+/proc/stat): a pair whose runs lost different amounts says more about the host than about the gateway.
 With ``--profile`` run 2 runs under cProfile (this process's thread, so the gateway side only) and the top
 functions by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile
 slows per-tick Python code far more than C work and I/O, so that run's figures are slower than usual.
@@ -75,6 +77,7 @@ from benchkit import (
     environment,
     feed_all,
     find_child_pid,
+    host_steal_s,
     load_quotes,
     make_pipeline,
     met,
@@ -136,6 +139,8 @@ class Cpu:
     nats_server_s: float = 0.0
     tansu_s: float = 0.0
     subscriber_s: float = 0.0
+    steal_s: float = 0.0
+    """CPU seconds the hypervisor took from the machine over the run (benchkit.host_steal_s), both CPUs."""
 
     def per_tick_us(self, ticks: int) -> tuple[float, float, float, float, float]:
         scale = 1e6 / max(ticks, 1)
@@ -406,12 +411,14 @@ class Benchmark:
         await self._subscriber.begin(record_latency=False)
         self._nats_server_cpu.start()
         self._tansu_cpu.start()
+        run.cpu.steal_s = host_steal_s()
         return time.time_ns()
 
     async def _end(self, run: Run, pipeline: Pipeline, start_ns: int, fed: int) -> None:
         """Read the gateway-side clocks (all published; in the Kafka run, all delivered), then the subscriber."""
         cpu = run.cpu
         cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()
+        cpu.steal_s = host_steal_s() - cpu.steal_s
         report = await self._subscriber.end(pipeline.sources[SOURCE].accepted)
         _, cpu.nats_server_s = self._nats_server_cpu.read()  # nats-server works until the subscriber has everything
         cpu.subscriber_s = report.cpu_s
@@ -653,6 +660,12 @@ def print_report(result: Result, quick: bool) -> None:
             "gateway CPU the Kafka path adds per tick, the same pairs",
             f"{statistics.median(extra_us):.2f} us ({extra_us[0]:.2f}-{extra_us[-1]:.2f})",
         )
+        for number, (nats_run, kafka_run) in enumerate(pairs, 1):
+            row(
+                f"  pair {number}: NATS only / with Kafka ticks/s (CPU time the host took, s)",
+                f"{nats_run.nats.ticks_per_s:,.0f} / {kafka_run.nats.ticks_per_s:,.0f} "
+                f"({nats_run.cpu.steal_s:.2f} / {kafka_run.cpu.steal_s:.2f})",
+            )
         lost = sum(run.nats.lost for pair in pairs for run in pair)
         unsent = sum(kafka.kafka.records_spooled - kafka.kafka.records_sent for _, kafka in pairs if kafka.kafka)
         row(

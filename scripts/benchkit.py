@@ -205,6 +205,21 @@ def percentile(ordered: Sequence[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def host_steal_s() -> float:
+    """CPU seconds the hypervisor has taken from this machine's CPUs since boot (``steal`` in /proc/stat), summed
+    over the CPUs; NaN where it cannot be read.
+
+    On a virtual machine whose host is busy, a run can lose a third of its wall time this way while every process's
+    own CPU time looks normal: read a run's steal before its throughput.
+    """
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
