@@ -209,8 +209,8 @@ def host_steal_s() -> float:
     """CPU seconds the hypervisor has taken from this machine's CPUs since boot (``steal`` in /proc/stat), summed
     over the CPUs; NaN where it cannot be read.
 
-    On a virtual machine whose host is busy, a run can lose a third of its wall time this way while every process's
-    own CPU time looks normal: read a run's steal before its throughput.
+    On a virtual machine whose host is busy, a run loses wall time this way that no process's own CPU time shows
+    (up to 1.4 s during one bench_kafka invocation here): read a run's steal before its throughput.
     """
     try:
         with open("/proc/stat", "rb") as stat:
