@@ -311,6 +311,7 @@ class Benchmark:
         self._profiler = profiler
         self._nats_server_cpu = CpuMeter(find_child_pid("nats-server"))
         self._tansu_cpu = CpuMeter(find_child_pid("tansu"))
+        self._steal_start_s = 0.0
         self.result = Result(quotes=len(quotes), files=quotes.files, load_s=quotes.load_s)
 
     async def run(self, count: int, pairs: int) -> Result:
@@ -411,14 +412,14 @@ class Benchmark:
         await self._subscriber.begin(record_latency=False)
         self._nats_server_cpu.start()
         self._tansu_cpu.start()
-        run.cpu.steal_s = host_steal_s()
+        self._steal_start_s = host_steal_s()
         return time.time_ns()
 
     async def _end(self, run: Run, pipeline: Pipeline, start_ns: int, fed: int) -> None:
         """Read the gateway-side clocks (all published; in the Kafka run, all delivered), then the subscriber."""
         cpu = run.cpu
         cpu.gateway_s, cpu.tansu_s = self._tansu_cpu.read()
-        cpu.steal_s = host_steal_s() - cpu.steal_s
+        cpu.steal_s = host_steal_s() - self._steal_start_s
         report = await self._subscriber.end(pipeline.sources[SOURCE].accepted)
         _, cpu.nats_server_s = self._nats_server_cpu.read()  # nats-server works until the subscriber has everything
         cpu.subscriber_s = report.cpu_s
