@@ -15,11 +15,18 @@ A crash of the machine loses what was not yet fsynced: nothing with fsync policy
 ``"always"``, up to ``fsync_interval_ms`` of appends with ``"interval"``. The
 ``acked`` checkpoint and segment deletions are not fsynced (the checkpoint is on
 close): losing them only makes the next start send acknowledged records again.
+The checkpoint is written through a temporary file and a rename once per open
+(so a reader never finds it empty), then overwritten in place: one ``pwrite`` of
+29 bytes takes about 2 us, a rename about 200 us on ext4, and it runs on the
+event loop every CHECKPOINT_INTERVAL_MS while Kafka acknowledges. Its CRC tells
+a read that raced a write, or a torn page, from a checkpoint.
 
 Layout of the directory::
 
     meta                        JSON: format, epoch (ns, fixed at creation), reserved_seq
-    acked                       checkpoint: the highest acknowledged seq, as decimal text
+    acked                       checkpoint: the highest acknowledged seq as 19 decimal digits, a space, the
+                                CRC-32 of those digits as 8 lowercase hex digits, a newline (a spool written
+                                before 5 December 2026 holds the seq alone, as decimal text: still read)
     00000000000000000001.seg    records 1, 2, 3, ... without gaps
     00000000000000004097.seg    the next segment, named after its first seq
 
@@ -117,8 +124,13 @@ _SEQ: Final = struct.Struct("<Q")
 _U16: Final = struct.Struct("<H")
 _U32: Final = struct.Struct("<I")
 _SEGMENT_NAME: Final = re.compile(r"([0-9]{20})\.seg")
-_CHECKPOINT: Final = re.compile(rb"[0-9]{1,19}\n?")
+_CHECKPOINT: Final = re.compile(rb"([0-9]{19}) ([0-9a-f]{8})\n")
+_PLAIN_CHECKPOINT: Final = re.compile(rb"[0-9]{1,19}\n?")
+"""The checkpoint as spools written before 5 December 2026 hold it (replaced through a temporary file)."""
 _CHECKPOINT_MAX_BYTES: Final = 64
+_CHECKPOINT_READS: Final = 3
+"""Reads of a checkpoint whose CRC fails before it is judged damaged: a reader of a spool in use
+(:func:`read_spool_directory`) can catch the owner's ``pwrite`` half done."""
 _MAX_U64: Final = 2**64 - 1
 _SEQ_AT: Final = 8  # offset of the seq in a header
 _MAX_EPOCH: Final = 2**63 - 1  # ns; in ids, which consumers parse as signed 64-bit integers
@@ -216,6 +228,7 @@ class Spool:
     __slots__ = (
         "_ack_offset",
         "_acked",
+        "_acked_fd",
         "_checkpoint_ns",
         "_checkpoint_pending",
         "_closed",
@@ -287,6 +300,7 @@ class Spool:
         self._full = False
         self._closed = False
         self._dir_fd = -1
+        self._acked_fd = -1
         try:
             self._recover()
         except OSError as exc:
@@ -725,8 +739,20 @@ class Spool:
         self._reserved_seq = reserved_seq
 
     def _write_checkpoint(self, *, durable: bool) -> None:
+        """Write ``acked``: the first time through a temporary file (a reader never finds it empty or holding
+        another format's tail), then in place (module docstring); fsynced with ``durable``."""
         self._checkpoint_ns = time.monotonic_ns()
-        _replace_file(self._directory / ACKED_FILE, b"%d\n" % self._acked, self._dir_fd if durable else None)
+        data = checkpoint_bytes(self._acked)
+        if self._acked_fd < 0:
+            path = self._directory / ACKED_FILE
+            _replace_file(path, data, self._dir_fd if durable else None)
+            self._acked_fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        else:
+            written = 0
+            while written < len(data):
+                written += os.pwrite(self._acked_fd, data[written:], written)
+            if durable:
+                os.fsync(self._acked_fd)
         self._checkpoint_pending = False
 
     def _delete(self, segment: _Segment, *, last_part: bool) -> None:
@@ -808,6 +834,9 @@ class Spool:
 
     def _close_fds(self) -> None:
         self._close_writer()
+        if self._acked_fd >= 0:
+            os.close(self._acked_fd)
+            self._acked_fd = -1
         if self._dir_fd >= 0:
             os.close(self._dir_fd)  # releases the lock
             self._dir_fd = -1
@@ -1315,18 +1344,41 @@ def _checked_int(meta: dict[str, object], field: str, low: int, high: int) -> in
     return value
 
 
+def checkpoint_bytes(acked: int) -> bytes:
+    """The ``acked`` file's contents for ``acked`` (module docstring: 19 digits, a space, their CRC-32, a newline)."""
+    digits = b"%019d" % acked
+    return b"%s %08x\n" % (digits, zlib.crc32(digits))
+
+
+def _checkpoint_value(data: bytes) -> int | None:
+    """The seq a checkpoint file's contents hold, in either format; None when they hold none within MAX_SEQ."""
+    match = _CHECKPOINT.fullmatch(data)
+    if match is not None:
+        digits, crc = match.groups()
+        value = int(digits) if zlib.crc32(digits) == int(crc, 16) else None
+    else:
+        value = int(data) if _PLAIN_CHECKPOINT.fullmatch(data) else None
+    return value if value is not None and value <= MAX_SEQ else None
+
+
 def _read_checkpoint(directory: Path) -> int:
     """The ``acked`` checkpoint; 0 when absent, empty (a power loss can leave it so) or invalid (logged)."""
-    try:
-        with open(directory / ACKED_FILE, "rb") as file:
-            data = file.read(_CHECKPOINT_MAX_BYTES + 1)
-    except FileNotFoundError:
-        return 0
-    if _CHECKPOINT.fullmatch(data) and int(data) <= MAX_SEQ:
-        return int(data)
+    data = b""
+    for _ in range(_CHECKPOINT_READS):
+        try:
+            with open(directory / ACKED_FILE, "rb") as file:
+                data = file.read(_CHECKPOINT_MAX_BYTES + 1)
+        except FileNotFoundError:
+            return 0
+        value = _checkpoint_value(data)
+        if value is not None:
+            return value
+        if not _CHECKPOINT.fullmatch(data):
+            break  # not a checkpoint caught mid-write: reading it again gives the same
     if data:
         logger.error(
-            "spool %s: %s holds %r%s, not a seq from 0 to %d; ignored, so acknowledged records may be sent again",
+            "spool %s: %s holds %r%s, not a checkpoint of a seq from 0 to %d; ignored, so acknowledged records may "
+            "be sent again",
             directory,
             ACKED_FILE,
             data[:_CHECKPOINT_MAX_BYTES],

@@ -9,12 +9,14 @@ real process that SIGKILLs itself.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -28,6 +30,7 @@ from gateway.kafka.spool import (
     ACKED_FILE,
     META_FILE,
     SpoolRecord,
+    checkpoint_bytes,
     read_spool_directory,
     read_spool_epoch,
 )
@@ -385,7 +388,7 @@ def test_lost_checkpoint_sends_the_oldest_segment_again(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 10))
         spool.ack(5)
-    (tmp_path / ACKED_FILE).write_bytes(b"")  # what a power loss can leave of an un-fsynced rename
+    (tmp_path / ACKED_FILE).write_bytes(b"")  # what a power loss can leave of a new, un-fsynced file
 
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         assert numbers(read_all(spool)) == [4, 5, 6, 7, 8, 9]  # the first segment had been deleted
@@ -690,9 +693,85 @@ def test_sync_and_close_persist_the_checkpoint(tmp_path: Path) -> None:
         append_each(spool, range(1, 5))
         spool.ack(1)
         spool.sync()
-        assert (tmp_path / ACKED_FILE).read_text() == "1\n"
+        assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(1)
         spool.ack(3)
-    assert (tmp_path / ACKED_FILE).read_text() == "3\n"
+    assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(3)
+
+
+def test_the_checkpoint_is_overwritten_in_place_and_an_older_plain_one_is_still_read(tmp_path: Path) -> None:
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, 6))
+        spool.ack(2)
+        spool.sync()
+        inode = (tmp_path / ACKED_FILE).stat().st_ino
+        spool.ack(4)
+        spool.sync()
+        assert (tmp_path / ACKED_FILE).stat().st_ino == inode  # no temporary file renamed over it
+        assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(4)
+    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.endswith(".seg")) == [ACKED_FILE, META_FILE]
+
+    (tmp_path / ACKED_FILE).write_bytes(b"3\n")  # as spools written before 5 December 2026 hold it
+    with open_spool(tmp_path) as spool:
+        assert spool.acked_seq == 3
+        assert numbers(read_all(spool)) == [4, 5]
+        spool.ack(4)
+    assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(4)
+
+    (tmp_path / ACKED_FILE).write_bytes(b"9" * 1000)  # damage longer than a checkpoint: no tail of it is kept
+    with open_spool(tmp_path) as spool:
+        assert spool.acked_seq == 0  # ignored: every record in the segments is sent again
+        assert numbers(read_all(spool)) == [1, 2, 3, 4, 5]
+        spool.ack(5)
+    assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(5)
+
+
+def test_a_checkpoint_read_during_its_rewrite_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = checkpoint_bytes(12_345), checkpoint_bytes(12_400)
+    torn = new[:17] + old[17:]  # what a read can catch while the owner's pwrite copies: the digits and CRC disagree
+    assert spool_module._CHECKPOINT.fullmatch(torn)
+    reads: list[bytes] = [torn, torn, new]
+    real_open = open
+
+    def open_in_turn(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if Path(str(path)).name == ACKED_FILE:
+            return io.BytesIO(reads.pop(0))
+        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(spool_module, "open", open_in_turn, raising=False)
+    with caplog.at_level(logging.WARNING):
+        assert spool_module._read_checkpoint(tmp_path) == 12_400
+        assert not reads and not caplog.records
+
+        reads[:] = [torn] * spool_module._CHECKPOINT_READS  # a CRC that never agrees: damage, not a race
+        assert spool_module._read_checkpoint(tmp_path) == 0
+    assert not reads
+    assert [record.levelno for record in caplog.records] == [logging.ERROR]
+    assert "not a checkpoint of a seq from 0 to" in caplog.records[0].getMessage()
+
+
+def test_a_reader_of_a_spool_in_use_sees_each_checkpoint_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    acks = 2000
+    with open_spool(tmp_path) as spool:
+        append_each(spool, range(1, acks + 2), value_bytes=8)
+
+        def acknowledge() -> None:
+            for seq in range(1, acks + 1):
+                spool.ack(seq)
+                spool.sync()  # writes the checkpoint every time
+
+        writer = threading.Thread(target=acknowledge)
+        seen = [spool_module._read_checkpoint(tmp_path)]
+        writer.start()
+        while writer.is_alive():
+            seen.append(spool_module._read_checkpoint(tmp_path))
+        writer.join()
+    seen.append(spool_module._read_checkpoint(tmp_path))
+    assert seen == sorted(seen) and seen[-1] == acks  # never a value mixed from two checkpoints
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ from gateway.kafka.spool import (
     Spool,
     SpoolReader,
     SpoolRecord,
+    checkpoint_bytes,
     read_spool_directory,
     read_spool_epoch,
 )
@@ -442,9 +445,31 @@ def _acked_cases(pristine: Pristine) -> list[Case]:
         b"2\n3\n",
     ]
     cases = []
-    for text in texts:
-        valid = bool(spool_module._CHECKPOINT.fullmatch(text)) and int(text) <= highest
+    for text in texts:  # the plain decimal checkpoint of spools written before 5 December 2026
+        valid = bool(re.fullmatch(rb"[0-9]{1,19}\n?", text)) and int(text) <= highest
         cases.append(Case(f"acked {text[:30]!r}", {ACKED_FILE: text}, acked=int(text) if valid else 0))
+    good = checkpoint_bytes(3)
+    assert good == b"0000000000000000003 %08x\n" % zlib.crc32(b"0000000000000000003")
+    checksummed = {  # the checkpoint the spool writes now, and what each broken one is worth
+        good: 3,
+        checkpoint_bytes(0): 0,
+        checkpoint_bytes(highest): highest,
+        checkpoint_bytes(highest + 1): 0,  # above every record: the segments win
+        checkpoint_bytes(MAX_SEQ + 1): 0,
+        good[:-1]: 0,  # no newline
+        good + b"\n": 0,
+        good + good: 0,  # two checkpoints, as a torn rewrite can leave
+        good.upper(): 0,
+        good[:-2] + (b"0" if good[-2:-1] != b"0" else b"1") + b"\n": 0,  # CRC of other digits
+        b"0000000000000000004" + good[19:]: 0,  # digits of another seq under 3's CRC
+        good[1:]: 0,  # 18 digits
+        b"0" + good: 0,  # 20 digits
+        good.replace(b" ", b"\t"): 0,
+        good[:20] + b"0x" + good[22:]: 0,
+        good[:10] + b"\x00" + good[11:]: 0,
+    }
+    for text, acked in checksummed.items():
+        cases.append(Case(f"acked {text[:30]!r}", {ACKED_FILE: text}, acked=acked))
     return cases
 
 
@@ -478,7 +503,9 @@ def test_an_impossible_checkpoint_is_said_loudly_with_its_file_and_value(
         Spool(directory, max_bytes=1 << 20, fsync="never").close()
 
     errors = [r.message for r in caplog.records if r.levelno == logging.ERROR]
-    assert any(f"acked holds b'{10**30}\\n', not a seq from 0 to {MAX_SEQ}" in m for m in errors), errors
+    assert any(f"acked holds b'{10**30}\\n', not a checkpoint of a seq from 0 to {MAX_SEQ}" in m for m in errors), (
+        errors
+    )
     assert any("acked says seq 11 is acknowledged, above the last record in the segments (seq 10)" in m for m in errors)
 
 

@@ -33,6 +33,7 @@ from gateway.kafka.spool import (
     SEQ_RESERVE,
     SpoolReader,
     SpoolRecord,
+    checkpoint_bytes,
     finish_sync,
     read_spool_directory,
 )
@@ -345,7 +346,7 @@ def test_begin_sync_hands_over_the_flush_and_counts_it(tmp_path: Path) -> None:
 
         fd = spool.begin_sync()
         assert fd is not None and spool.stats.fsyncs == 1
-        assert (tmp_path / ACKED_FILE).read_text() == "1\n"  # the checkpoint is written at once
+        assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(1)  # the checkpoint is written at once
         finish_sync(tmp_path, fd)
         with pytest.raises(OSError, match="Bad file descriptor"):
             os.fstat(fd)  # closed by finish_sync
