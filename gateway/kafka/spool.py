@@ -668,7 +668,8 @@ class Spool:
                 self._flush(self._write_fd)  # sync() only flushes the segment being written
             self._close_writer()
         path = self._directory / f"{self._next_seq:020d}.seg"
-        self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # read too: an acknowledgement checks its offset hint here without opening the file (:meth:`_end_of`)
+        self._write_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         segment = self._writing = _Segment(self._next_seq, path)
         self._segments.append(segment)
         if self._durable:
@@ -776,11 +777,14 @@ class Spool:
         """
         if hint is not None and offset < hint < segment.size:
             try:
-                fd = os.open(segment.path, os.O_RDONLY)
-                try:
-                    header = os.pread(fd, _HEADER.size, hint)
-                finally:
-                    os.close(fd)
+                if segment is self._writing:
+                    header = os.pread(self._write_fd, _HEADER.size, hint)
+                else:
+                    fd = os.open(segment.path, os.O_RDONLY)
+                    try:
+                        header = os.pread(fd, _HEADER.size, hint)
+                    finally:
+                        os.close(fd)
             except OSError:
                 header = b""
             if len(header) == _HEADER.size and _HEADER.unpack(header)[2] == upto_seq + 1:
