@@ -55,6 +55,7 @@ from gateway.ops.snapshot import (
     kafka_snapshot,
 )
 from gateway.pipeline import ExternalSourceStats, Pipeline, SourceStats
+from gateway.placement import Placement, allowed_cpus, apply_placement, place_other_threads, plan_placement
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
 from gateway.registration import HubRegistration, build_record, start_discovery
@@ -122,6 +123,8 @@ class Gateway:
         self._stopping = False
         self.registration: HubRegistration | None = None
         self._discovery: Service | None = None
+        self.placement: Placement | None = None
+        """Where the event loop and the rest run (config ``cpus``); None: wherever the OS puts them."""
 
     async def start(self) -> None:
         """Connect to NATS and start every enabled collector; raises on a config, spool, NATS or HTTP port problem."""
@@ -139,6 +142,11 @@ class Gateway:
             for variable in entry.environment_variables:
                 environment_secret(variable, f"external {entry.id}")
         self.started_ns = now_ns()
+        if self.config.cpus.event_loop:
+            self.placement = plan_placement(self.config.cpus.event_loop, allowed_cpus())
+        if self.placement is not None:
+            apply_placement(self.placement, asyncio.get_running_loop())
+            logger.info("gateway %s: %s", self.config.instance_id, self.placement.describe())
         self.backup = self._open_backup() if self.config.kafka.enabled else None
         try:
             self._nats = await self._connect_nats()
@@ -228,6 +236,8 @@ class Gateway:
         if self._http is not None:
             self._http.start()
             logger.info("gateway %s: /health and /metrics on %s", self.config.instance_id, self._http.url)
+        if self.placement is not None:  # threads started from the event loop meanwhile (the libuv pool, on DNS)
+            place_other_threads(self.placement.others)
         try:
             self._discovery = await start_discovery(self._nats, self._discovered_record)
         except (NatsError, TimeoutError, OSError) as exc:  # discovery is a convenience: never a reason not to run
@@ -297,7 +307,8 @@ class Gateway:
 
     def _open_backup(self) -> KafkaBackup:
         """The Kafka writer and its spool; what an earlier run left in the spool is delivered first."""
-        backup = KafkaBackup.from_config(self.config.kafka, self.config.instance_id)
+        writer_cpus = self.placement.others if self.placement is not None else None
+        backup = KafkaBackup.from_config(self.config.kafka, self.config.instance_id, writer_cpus)
         if backup.spool.pending_records:
             logger.info(
                 "gateway %s: spool %s holds %d undelivered records from an earlier run; they go to Kafka first",

@@ -13,10 +13,11 @@ enabled external collector is refused, since it would publish nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final, Literal, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -347,6 +348,27 @@ class CentralHubConfig(_Strict):
     heartbeat_interval_s: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
 
 
+MAX_CPU_NUMBER: Final = 8191
+"""The highest CPU number accepted in ``cpus`` (Linux's default CONFIG_NR_CPUS limit is 8192 CPUs)."""
+
+
+class CpusConfig(_Strict):
+    """CPU placement (gateway.placement, Linux): the event loop's thread alone on ``event_loop``, the gateway's
+    helper threads and its Kafka writer on the other CPUs it may use. Empty: the OS places everything."""
+
+    event_loop: tuple[Annotated[int, Field(strict=True, ge=0, le=MAX_CPU_NUMBER)], ...] = Field(
+        default=(), max_length=MAX_CPU_NUMBER + 1
+    )
+
+    @field_validator("event_loop", mode="after")
+    @classmethod
+    def _each_cpu_once(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        repeated = sorted(cpu for cpu, times in Counter(value).items() if times > 1)
+        if repeated:
+            raise ValueError(f"each CPU once; repeated: {', '.join(map(str, repeated))}")
+        return value
+
+
 class GatewayConfig(_Strict):
     """The whole file."""
 
@@ -367,6 +389,7 @@ class GatewayConfig(_Strict):
     """Built from ``{}`` when absent (see KafkaConfig.spool)."""
     http: HttpConfig = Field(default_factory=HttpConfig)
     central_hub: CentralHubConfig = Field(default_factory=CentralHubConfig)
+    cpus: CpusConfig = Field(default_factory=CpusConfig)
 
     @field_validator("state_dir", mode="after")
     @classmethod

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python scripts/bench_kafka.py [--quick] [--data DIR] [--profile] [--pairs N]
+    python scripts/bench_kafka.py [--quick] [--data DIR] [--profile] [--pairs N] [--event-loop-cpus LIST]
 
 What runs, all on this machine:
 
@@ -39,6 +39,10 @@ CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/
 process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained). Each
 pair's two rates are printed with the CPU time the hypervisor took from the machine during each run (steal in
 /proc/stat): a pair whose runs lost different amounts says more about the host than about the gateway.
+With ``--event-loop-cpus LIST`` the gateway side is placed as config ``cpus.event_loop`` places a gateway
+(gateway.placement): this process's event-loop thread alone on those CPUs, its helper threads and the Kafka writer
+process on the others, and nats-server, tansu and the subscriber are put on the others too, as an operator placing
+co-located services would (``taskset -a``); both runs of every pair are placed alike.
 With ``--profile`` run 2 runs under cProfile (this process's thread, so the gateway side only) and the top
 functions by own and by cumulative time, then the Kafka path's own functions, are printed to stderr; cProfile
 slows per-tick Python code far more than C work and I/O, so that run's figures are slower than usual.
@@ -47,9 +51,11 @@ nats-server, tansu and the subscriber are stopped however the run ends.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import cProfile
 import pstats
+import re
 import statistics
 import sys
 import tempfile
@@ -91,13 +97,15 @@ from nats.aio.client import Client as NatsClient
 
 from collectors.recorded import parse_quote_line
 from gateway.clock import NS_PER_S, now_ns
-from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
+from gateway.config import DEFAULT_LINGER_MS, MAX_CPU_NUMBER, KafkaConfig, SpoolConfig
+from gateway.errors import ConfigError
 from gateway.kafka.backup import KafkaBackup
 from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
 from gateway.kafka.writer import PRODUCER_BATCH_BYTES
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
+from gateway.placement import Placement, allowed_cpus, apply_placement, place_threads, plan_placement
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import ID_HEADER, STREAM_CONTENT_TYPE
 from tests.servers.tansu import TansuBroker
@@ -250,6 +258,7 @@ class Result:
     raw: Delivery | None = None
     drain: Delivery | None = None
     gateway_rss_mb: float = 0.0
+    placement: Placement | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -302,7 +311,11 @@ class Benchmark:
         quotes: Quotes,
         say: Callable[[str], None],
         profiler: cProfile.Profile | None,
+        placement: Placement | None = None,
     ) -> None:
+        """``placement``: the gateway side placed as config ``cpus.event_loop`` places it (gateway.placement), and
+        nats-server, tansu and the subscriber on its ``others`` too, as an operator would place co-located services
+        (``taskset -a``); None: the OS places everything."""
         self._nats_url = nats_url
         self._broker = broker
         self._subscriber = subscriber
@@ -312,10 +325,17 @@ class Benchmark:
         self._nats_server_cpu = CpuMeter(find_child_pid("nats-server"))
         self._tansu_cpu = CpuMeter(find_child_pid("tansu"))
         self._steal_start_s = 0.0
-        self.result = Result(quotes=len(quotes), files=quotes.files, load_s=quotes.load_s)
+        self._placement = placement
+        self._writer_cpus = placement.others if placement is not None else None
+        self.result = Result(quotes=len(quotes), files=quotes.files, load_s=quotes.load_s, placement=placement)
 
     async def run(self, count: int, pairs: int) -> Result:
         result = self.result
+        if self._placement is not None:
+            apply_placement(self._placement, asyncio.get_running_loop())
+            for pid in (find_child_pid("nats-server"), find_child_pid("tansu"), self._subscriber.pid):
+                if pid is not None:
+                    place_threads(pid, self._placement.others)
 
         nc = await connect_gateway_client(self._nats_url, result.errors)
         try:
@@ -368,7 +388,7 @@ class Benchmark:
         self, nc: NatsClient, count: int, kafka: KafkaConfig, session_id: int, *, profile: bool
     ) -> Run:
         run = Run("NATS + Kafka", kafka=KafkaFigures())
-        backup = KafkaBackup.from_config(kafka, INSTANCE_ID)
+        backup = KafkaBackup.from_config(kafka, INSTANCE_ID, self._writer_cpus)
         writer = asyncio.create_task(backup.run(), name="kafka-writer")
         syncing = asyncio.create_task(backup.sync_periodically(kafka.spool.fsync_interval_ms / 1000), name="spool-sync")
         sampler = BacklogSampler(backup.spool)
@@ -485,7 +505,7 @@ class Benchmark:
         """The Kafka path's own capacity: a full spool delivered by the writer, with no pipeline competing."""
         figures, _ = self._redelivery(records, DRAIN_TOPIC_PREFIX)
         with tempfile.TemporaryDirectory(prefix="bench-kafka-drain-") as spool_dir:
-            backup = KafkaBackup.from_config(self._kafka_config(spool_dir), INSTANCE_ID)
+            backup = KafkaBackup.from_config(self._kafka_config(spool_dir), INSTANCE_ID, self._writer_cpus)
             writer = asyncio.create_task(backup.run(), name="kafka-writer")
             try:
                 await _wait_connected(backup)  # the writer process started and connected: not measured
@@ -611,6 +631,13 @@ def print_report(result: Result, quick: bool) -> None:
         return f"{gateway:.2f} / {writer:.2f} / {server:.2f} / {tansu:.2f} / {subscriber:.2f} us"
 
     row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files, {result.load_s:.1f} s, not measured)")
+    placement = result.placement
+    row(
+        "CPU placement (--event-loop-cpus)",
+        "none: the OS places every process"
+        if placement is None
+        else f"event loop on {_cpus(placement.event_loop)}; the rest on {_cpus(placement.others)}",
+    )
     nats_only, with_kafka = result.nats_only, result.with_kafka
     for run in (nats_only, with_kafka):
         if run is None:
@@ -728,6 +755,21 @@ def print_profile(profiler: cProfile.Profile) -> None:
         print(f"\ncProfile of the NATS + Kafka run, by {key.value}{title}:\n{listing}", file=sys.stderr)
 
 
+def _cpus(cpus: frozenset[int]) -> str:
+    return "CPU " + ", ".join(map(str, sorted(cpus)))
+
+
+def cpu_numbers(text: str) -> tuple[int, ...]:
+    """``--event-loop-cpus``: comma-separated CPU numbers, each once, from 0 to MAX_CPU_NUMBER (argparse's type)."""
+    parts = text.split(",")
+    if len(parts) > MAX_CPU_NUMBER + 1 or not all(re.fullmatch(r"[0-9]{1,5}", part.strip()) for part in parts):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of CPU numbers: {text[:40]!r}")
+    cpus = tuple(int(part) for part in parts)
+    if max(cpus) > MAX_CPU_NUMBER or len(set(cpus)) < len(cpus):
+        raise argparse.ArgumentTypeError(f"CPU numbers from 0 to {MAX_CPU_NUMBER}, each once: {text[:40]!r}")
+    return cpus
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argument_parser(__doc__, f"the first {QUICK_QUOTES:,} quotes: ~20 s in all")
     parser.add_argument("--profile", action="store_true", help="cProfile the NATS + Kafka run; print to stderr")
@@ -739,7 +781,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help=f"(NATS only, NATS + Kafka) runs alternated N times, the ratio their median (default {DEFAULT_PAIRS})",
     )
+    parser.add_argument(
+        "--event-loop-cpus",
+        type=cpu_numbers,
+        default=(),
+        metavar="LIST",
+        help="run the gateway's event loop alone on these CPUs (e.g. 1 or 2,3), as config cpus.event_loop does, "
+        "and everything else on the others (default: the OS places everything)",
+    )
     args = parse_args(parser, argv)
+    try:
+        placement = plan_placement(args.event_loop_cpus, allowed_cpus()) if args.event_loop_cpus else None
+    except ConfigError as exc:
+        parser.error(str(exc).replace("cpus.event_loop", "--event-loop-cpus"))
     say = progress()
     profiler = cProfile.Profile() if args.profile else None
     with NatsServer() as server, TansuBroker() as broker, SubscriberProcess(server.url) as subscriber:
@@ -748,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"loaded {len(quotes):,} quotes from {quotes.files} files in {quotes.load_s:.1f} s")
         subscriber.wait_ready()
         count = min(len(quotes), QUICK_QUOTES) if args.quick else len(quotes)
-        benchmark = Benchmark(server.url, broker, subscriber, quotes, say, profiler)
+        benchmark = Benchmark(server.url, broker, subscriber, quotes, say, profiler, placement)
         result = uvloop.run(benchmark.run(count, args.pairs))
     say("done; nats-server and tansu stopped")
     print_report(result, args.quick)

@@ -50,6 +50,7 @@ from gateway.kafka.channel import (
 from gateway.kafka.records import KafkaTopics, cycle_records
 from gateway.kafka.spool import Spool, finish_sync
 from gateway.logs import ThrottledLog
+from gateway.placement import place_threads
 
 if TYPE_CHECKING:
     from gateway.config import KafkaConfig
@@ -144,7 +145,9 @@ class KafkaBackup:
         compression: str | None = "zstd",
         linger_ms: int = 0,
         request_timeout_ms: int = 30_000,
+        writer_cpus: frozenset[int] | None = None,
     ) -> None:
+        """``writer_cpus``: the CPUs each writer process is put on as it starts (gateway.placement); None: any."""
         self.topics = topics
         self.spool = spool
         self.stats = KafkaStats()
@@ -153,6 +156,7 @@ class KafkaBackup:
         self._compression = compression
         self._linger_ms = linger_ms
         self._request_timeout_ms = request_timeout_ms
+        self._writer_cpus = writer_cpus
         self._writer_stdin: asyncio.StreamWriter | None = None
         self._writer_waits_after: int | None = None
         self._writer_starting = False
@@ -162,8 +166,11 @@ class KafkaBackup:
         self.pending_ages = PendingAges(spool.next_seq, time.monotonic_ns())
 
     @classmethod
-    def from_config(cls, kafka: KafkaConfig, instance_id: str) -> KafkaBackup:
-        """The spool (opened and recovered) and the writer, as ``kafka`` in the config describes them."""
+    def from_config(
+        cls, kafka: KafkaConfig, instance_id: str, writer_cpus: frozenset[int] | None = None
+    ) -> KafkaBackup:
+        """The spool (opened and recovered) and the writer, as ``kafka`` in the config describes them; each writer
+        process on ``writer_cpus`` (None: wherever the OS puts it)."""
         spool_config = kafka.spool
         spool = Spool(
             spool_config.dir,
@@ -180,6 +187,7 @@ class KafkaBackup:
             compression=None if kafka.compression == "none" else kafka.compression,
             linger_ms=kafka.linger_ms,
             request_timeout_ms=kafka.request_timeout_ms,
+            writer_cpus=writer_cpus,
         )
 
     def commit(self, cycle: PublishCycle) -> None:
@@ -245,6 +253,8 @@ class KafkaBackup:
         except OSError as exc:  # out of processes or file descriptors: retried like an exit
             return f"could not be started ({exc})"
         assert process.stdin is not None and process.stdout is not None
+        if self._writer_cpus is not None:  # off the event loop's CPUs before it has started a thread
+            place_threads(process.pid, self._writer_cpus)
         self.stats.writer_pid = process.pid
         self._writer_stdin = process.stdin
         self._writer_starting = True

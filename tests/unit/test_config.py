@@ -144,8 +144,8 @@ def test_configured_pip_size_becomes_exact_price_units(pip_size: str, pip_px: in
             {"brokers": [SIM], "nats2": {}},
             [
                 "nats2: unknown key; allowed keys: "
-                "best_price, broker_quality, brokers, central_hub, external, http, instance_id, kafka, nats, quality, "
-                "state_dir"
+                "best_price, broker_quality, brokers, central_hub, cpus, external, http, instance_id, kafka, nats, "
+                "quality, state_dir"
             ],
             id="unknown_top_level_key_lists_allowed_keys",
         ),

@@ -479,3 +479,43 @@ async def test_a_record_too_large_for_kafka_is_set_aside_and_the_records_after_i
     assert backup.stats.records_sent == 3  # the chunk is acknowledged whole once the huge record is set aside
     stored = await read_records(kafka.bootstrap, topics.status)
     assert [SourceStatus.FromString(value).seq for value in stored] == [1, 2]
+
+
+def thread_cpus(pid: int) -> dict[int, set[int]]:
+    """The CPUs each thread of process ``pid`` may run on, by thread id (threads that ended meanwhile left out)."""
+    cpus = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            cpus[int(task.name)] = os.sched_getaffinity(int(task.name))
+        except ProcessLookupError:
+            continue
+    return cpus
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="placing the event loop alone needs two CPUs")
+async def test_cpus_event_loop_puts_the_event_loop_alone_and_its_helpers_and_writer_on_the_other_cpus(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    allowed = os.sched_getaffinity(0)
+    loop_cpu = max(allowed)
+    others = allowed - {loop_cpu}
+    config = settings(nats_url, kafka.bootstrap, tmp_path / "spool") | {"cpus": {"event_loop": [loop_cpu]}}
+    gateway = GatewayProcess(config, tmp_path).start()
+    assert gateway.process is not None
+    pid = gateway.process.pid
+    try:
+        await recorder.wait_for(lambda r: len(r.ticks("sim")) > TICKS_PER_SECOND)  # 1 s: the spool flushed in a thread
+        await wait_until(lambda: len(writer_processes(pid)) == 1, what="the writer process")
+        gateway_threads = thread_cpus(pid)
+        writer_threads = thread_cpus(writer_processes(pid)[0])
+    finally:
+        exit_code = gateway.stop()
+    assert exit_code == 0, gateway.log
+
+    assert gateway_threads.pop(pid) == {loop_cpu}  # the main thread runs the event loop
+    assert gateway_threads, "the spool's flush thread, at least, runs beside the event loop"
+    assert all(cpus == others for cpus in gateway_threads.values()), gateway_threads
+    assert all(cpus == others for cpus in writer_threads.values()), writer_threads
+    names = ", ".join(map(str, sorted(others)))
+    assert f"event loop on CPUs {loop_cpu}, helpers and the Kafka writer on {names}" in gateway.log
+    assert_exactly_once_in_order(await read_topic(kafka.bootstrap), nats_ticks(recorder))
