@@ -485,6 +485,7 @@ class Gateway:
             },
             quality=pipeline.quality.report(now_ns()),
             hub=self._hub_snapshot(self.registration) if self.registration is not None else None,
+            placement=self.placement,
         )
 
     def _hub_snapshot(self, registration: HubRegistration) -> HubSnapshot:

@@ -43,6 +43,7 @@ from gateway.clock import NS_PER_S
 from gateway.ops import broker_quality
 from gateway.ops.activity import DROP_MEMORY_S, RecentActivity
 from gateway.ops.snapshot import ExternalSnapshot, GatewaySnapshot, HubSnapshot, KafkaSnapshot, SourceSnapshot
+from gateway.placement import Placement
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 
 
@@ -63,6 +64,10 @@ class HealthReport:
     problems: tuple[str, ...]
     document: dict[str, Any]
     """The /health JSON body."""
+
+
+def _cpus_document(placement: Placement) -> dict[str, list[int]]:
+    return {"event_loop": sorted(placement.event_loop), "others": sorted(placement.others)}
 
 
 def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
@@ -127,6 +132,7 @@ def assess(snapshot: GatewaySnapshot, recent: RecentActivity) -> HealthReport:
         "kafka": kafka_document(snapshot.kafka) if snapshot.kafka is not None else None,
         "external": {source_id: _external_document(collector) for source_id, collector in snapshot.external.items()},
         "central_hub": _hub_document(snapshot.hub) if snapshot.hub is not None else None,
+        "cpus": _cpus_document(snapshot.placement) if snapshot.placement is not None else None,
     }
     quality = snapshot.quality
     if quality is not None:

@@ -22,6 +22,7 @@ from gateway.aggregator import BestQuote
 from gateway.broker_quality import QualityReport
 from gateway.echo import clip
 from gateway.events import connection_delivers
+from gateway.placement import Placement
 from gateway.schema.market.v1.market_pb2 import SourceStatus
 from gateway.secrets import redact
 
@@ -212,6 +213,8 @@ class GatewaySnapshot:
     """None when ``central_hub`` is disabled."""
     quality: QualityReport | None = None
     """Broker quality figures and recommendations (gateway.broker_quality); None when not measured."""
+    placement: Placement | None = None
+    """Where the event loop and the rest run (config ``cpus``); None: wherever the OS puts them."""
 
     def accepted_counts(self) -> dict[str, int]:
         """Ticks accepted since start, by source."""

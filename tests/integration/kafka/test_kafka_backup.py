@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -508,6 +509,10 @@ async def test_cpus_event_loop_puts_the_event_loop_alone_and_its_helpers_and_wri
         await wait_until(lambda: len(writer_processes(pid)) == 1, what="the writer process")
         gateway_threads = thread_cpus(pid)
         writer_threads = thread_cpus(writer_processes(pid)[0])
+        url = re.search(r"/health and /metrics on (http://\S+)", gateway.log)
+        assert url is not None, gateway.log
+        async with httpx.AsyncClient() as client:
+            health = (await client.get(url.group(1) + "/health")).json()
     finally:
         exit_code = gateway.stop()
     assert exit_code == 0, gateway.log
@@ -516,6 +521,7 @@ async def test_cpus_event_loop_puts_the_event_loop_alone_and_its_helpers_and_wri
     assert gateway_threads, "the spool's flush thread, at least, runs beside the event loop"
     assert all(cpus == others for cpus in gateway_threads.values()), gateway_threads
     assert all(cpus == others for cpus in writer_threads.values()), writer_threads
+    assert health["cpus"] == {"event_loop": [loop_cpu], "others": sorted(others)}
     names = ", ".join(map(str, sorted(others)))
     assert f"event loop on CPUs {loop_cpu}, helpers and the Kafka writer on {names}" in gateway.log
     assert_exactly_once_in_order(await read_topic(kafka.bootstrap), nats_ticks(recorder))

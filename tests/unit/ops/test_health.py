@@ -10,6 +10,7 @@ import pytest
 from gateway.ops.activity import RecentActivity
 from gateway.ops.health import HealthStatus, assess
 from gateway.ops.snapshot import GatewaySnapshot, HubSnapshot
+from gateway.placement import Placement
 from tests.unit.ops.samples import (
     DISCONNECTED,
     KAFKA,
@@ -214,6 +215,13 @@ def test_only_down_answers_503(status: HealthStatus, code: int) -> None:
     assert status.http_status == code
 
 
+def test_health_document_says_where_the_event_loop_and_the_rest_run() -> None:
+    placed = dataclasses.replace(snapshot(), placement=Placement(frozenset({3}), frozenset({2, 0, 1})))
+    document = assess(placed, RecentActivity()).document
+    assert document["cpus"] == {"event_loop": [3], "others": [0, 1, 2]}
+    assert assess(snapshot(), RecentActivity()).document["cpus"] is None
+
+
 def test_health_document_has_every_field_and_is_json() -> None:
     state = snapshot(
         sources={
@@ -275,6 +283,7 @@ def test_health_document_has_every_field_and_is_json() -> None:
         },
         "external": {},
         "central_hub": None,
+        "cpus": None,
         "kafka": {
             "enabled": True,
             "connected": True,
