@@ -51,11 +51,9 @@ nats-server, tansu and the subscriber are stopped however the run ends.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import pstats
-import re
 import statistics
 import sys
 import tempfile
@@ -78,6 +76,7 @@ from benchkit import (
     Quotes,
     SubscriberProcess,
     Table,
+    add_placement_argument,
     argument_parser,
     connect_gateway_client,
     environment,
@@ -90,6 +89,9 @@ from benchkit import (
     nats_server_version,
     parse_args,
     peak_rss_mb,
+    place_benchmark,
+    placement_of,
+    placement_text,
     profile_listing,
     progress,
 )
@@ -97,15 +99,14 @@ from nats.aio.client import Client as NatsClient
 
 from collectors.recorded import parse_quote_line
 from gateway.clock import NS_PER_S, now_ns
-from gateway.config import DEFAULT_LINGER_MS, MAX_CPU_NUMBER, KafkaConfig, SpoolConfig
-from gateway.errors import ConfigError
+from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
 from gateway.kafka.backup import KafkaBackup
 from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
 from gateway.kafka.writer import PRODUCER_BATCH_BYTES
 from gateway.nats_server import NatsServer
 from gateway.pipeline import Pipeline
-from gateway.placement import Placement, allowed_cpus, apply_placement, place_threads, plan_placement
+from gateway.placement import Placement
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
 from gateway.wire import ID_HEADER, STREAM_CONTENT_TYPE
 from tests.servers.tansu import TansuBroker
@@ -332,10 +333,9 @@ class Benchmark:
     async def run(self, count: int, pairs: int) -> Result:
         result = self.result
         if self._placement is not None:
-            apply_placement(self._placement, asyncio.get_running_loop())
-            for pid in (find_child_pid("nats-server"), find_child_pid("tansu"), self._subscriber.pid):
-                if pid is not None:
-                    place_threads(pid, self._placement.others)
+            place_benchmark(
+                self._placement, (find_child_pid("nats-server"), find_child_pid("tansu"), self._subscriber.pid)
+            )
 
         nc = await connect_gateway_client(self._nats_url, result.errors)
         try:
@@ -632,12 +632,7 @@ def print_report(result: Result, quick: bool) -> None:
 
     row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files, {result.load_s:.1f} s, not measured)")
     placement = result.placement
-    row(
-        "CPU placement (--event-loop-cpus)",
-        "none: the OS places every process"
-        if placement is None
-        else f"event loop on {_cpus(placement.event_loop)}; the rest on {_cpus(placement.others)}",
-    )
+    row("CPU placement (--event-loop-cpus)", placement_text(placement))
     nats_only, with_kafka = result.nats_only, result.with_kafka
     for run in (nats_only, with_kafka):
         if run is None:
@@ -755,21 +750,6 @@ def print_profile(profiler: cProfile.Profile) -> None:
         print(f"\ncProfile of the NATS + Kafka run, by {key.value}{title}:\n{listing}", file=sys.stderr)
 
 
-def _cpus(cpus: frozenset[int]) -> str:
-    return "CPU " + ", ".join(map(str, sorted(cpus)))
-
-
-def cpu_numbers(text: str) -> tuple[int, ...]:
-    """``--event-loop-cpus``: comma-separated CPU numbers, each once, from 0 to MAX_CPU_NUMBER (argparse's type)."""
-    parts = text.split(",")
-    if len(parts) > MAX_CPU_NUMBER + 1 or not all(re.fullmatch(r"[0-9]{1,5}", part.strip()) for part in parts):
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of CPU numbers: {text[:40]!r}")
-    cpus = tuple(int(part) for part in parts)
-    if max(cpus) > MAX_CPU_NUMBER or len(set(cpus)) < len(cpus):
-        raise argparse.ArgumentTypeError(f"CPU numbers from 0 to {MAX_CPU_NUMBER}, each once: {text[:40]!r}")
-    return cpus
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argument_parser(__doc__, f"the first {QUICK_QUOTES:,} quotes: ~20 s in all")
     parser.add_argument("--profile", action="store_true", help="cProfile the NATS + Kafka run; print to stderr")
@@ -781,19 +761,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help=f"(NATS only, NATS + Kafka) runs alternated N times, the ratio their median (default {DEFAULT_PAIRS})",
     )
-    parser.add_argument(
-        "--event-loop-cpus",
-        type=cpu_numbers,
-        default=(),
-        metavar="LIST",
-        help="run the gateway's event loop alone on these CPUs (e.g. 1 or 2,3), as config cpus.event_loop does, "
-        "and everything else on the others (default: the OS places everything)",
-    )
+    add_placement_argument(parser)
     args = parse_args(parser, argv)
-    try:
-        placement = plan_placement(args.event_loop_cpus, allowed_cpus()) if args.event_loop_cpus else None
-    except ConfigError as exc:
-        parser.error(str(exc).replace("cpus.event_loop", "--event-loop-cpus"))
+    placement = placement_of(parser, args)
     say = progress()
     profiler = cProfile.Profile() if args.profile else None
     with NatsServer() as server, TansuBroker() as broker, SubscriberProcess(server.url) as subscriber:

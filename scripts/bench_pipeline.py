@@ -3,6 +3,7 @@
 Usage (from the repository root)::
 
     python scripts/bench_pipeline.py [--quick] [--data DIR] [--external [--external-interval-s S]]
+        [--event-loop-cpus LIST]
 
 What runs, all on this machine:
 
@@ -40,6 +41,10 @@ phases; that cost is printed but is not part of the gateway figures. CPU is
 nats-server. Peak RSS is ``ru_maxrss`` of each process: "after throughput" is the gateway
 as it runs (plus the loaded quotes, 16 bytes each); "whole run" also holds the raw
 baseline's captured payloads. The subscriber and nats-server are stopped however the run ends.
+
+With ``--event-loop-cpus LIST`` this process is placed as config ``cpus.event_loop`` places a gateway
+(gateway.placement): its event loop's thread alone on those CPUs, its other threads on the others, with
+nats-server and the subscriber (``benchkit.place_benchmark``); every phase runs placed, the raw baseline too.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from benchkit import (
     Quotes,
     SubscriberProcess,
     Table,
+    add_placement_argument,
     argument_parser,
     connect_gateway_client,
     environment,
@@ -74,6 +80,9 @@ from benchkit import (
     nats_server_version,
     parse_args,
     peak_rss_mb,
+    place_benchmark,
+    placement_of,
+    placement_text,
     progress,
 )
 from external_samples import ExternalLoad
@@ -83,6 +92,7 @@ from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S
 from gateway.clock import NS_PER_S
 from gateway.config import DEFAULT_LINGER_MS
 from gateway.nats_server import NatsServer
+from gateway.placement import Placement
 from tests.support import RecordingNatsClient
 
 RATES_PER_S: Final = (1_000, 10_000, 50_000)
@@ -154,6 +164,7 @@ class Result:
     external_published: int = 0
     gateway_rss_after_throughput_mb: float = 0.0
     gateway_rss_mb: float = 0.0
+    placement: Placement | None = None
     subscriber_rss_after_throughput_mb: float = 0.0
     subscriber_rss_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -171,9 +182,13 @@ class Benchmark:
         say: Callable[[str], None],
         linger_ms: float,
         external_interval_s: float | None = None,
+        placement: Placement | None = None,
     ) -> None:
-        """``external_interval_s``: run the latency phases again with the external collectors (None: do not)."""
+        """``external_interval_s``: run the latency phases again with the external collectors (None: do not);
+        ``placement``: this process placed as config ``cpus`` places a gateway, nats-server and the subscriber on
+        its other CPUs (benchkit.place_benchmark); None: the OS places everything."""
         self._url = url
+        self._placement = placement
         self._linger_ms = linger_ms
         self._external_interval_s = external_interval_s
         self._subscriber = subscriber
@@ -181,11 +196,16 @@ class Benchmark:
         self._cpu = cpu
         self._say = say
         self.result = Result(
-            quotes=len(quotes), files=quotes.files, load_us_per_quote=quotes.load_s / max(len(quotes), 1) * 1e6
+            quotes=len(quotes),
+            files=quotes.files,
+            load_us_per_quote=quotes.load_s / max(len(quotes), 1) * 1e6,
+            placement=placement,
         )
 
     async def run(self, throughput_quotes: int, phase_s: float) -> Result:
         result = self.result
+        if self._placement is not None:
+            place_benchmark(self._placement, (find_child_pid("nats-server"), self._subscriber.pid))
 
         nc = await connect_gateway_client(self._url, result.errors)
         try:
@@ -317,6 +337,7 @@ def print_report(result: Result, quick: bool) -> None:
 
     row("quotes loaded (files)", f"{result.quotes:,} ({result.files} files)")
     row("  read + CSV parse (not in the gateway figures)", f"{result.load_us_per_quote:.2f} us/quote")
+    row("CPU placement (--event-loop-cpus)", placement_text(result.placement))
     throughput.add_rows(table, "THROUGHPUT")
     row("  CPU per tick: gateway / nats-server / subscriber", cpu_per_tick(result.throughput_cpu, throughput.fed))
     if result.throughput_latency_ms:
@@ -375,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--external-interval-s", type=float, default=1.0, help="seconds between the external collectors' polls"
     )
+    add_placement_argument(parser)
     args = parse_args(parser, argv)
+    placement = placement_of(parser, args)
     say = progress()
     with NatsServer() as server, SubscriberProcess(server.url) as subscriber:
         say(f"nats-server on {server.url}")
@@ -388,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         phase_s = QUICK_LATENCY_PHASE_S if args.quick else LATENCY_PHASE_S
         cpu = CpuMeter(find_child_pid("nats-server"))
         external_interval_s = args.external_interval_s if args.external else None
-        benchmark = Benchmark(server.url, subscriber, quotes, cpu, say, args.linger_ms, external_interval_s)
+        benchmark = Benchmark(server.url, subscriber, quotes, cpu, say, args.linger_ms, external_interval_s, placement)
         say(f"pipeline linger: {args.linger_ms:g} ms")
         result = uvloop.run(benchmark.run(throughput_quotes, phase_s))
     result.subscriber_rss_mb = subscriber.peak_rss_mb

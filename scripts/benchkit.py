@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import platform
 import pstats
+import re
 import resource
 import select
 import subprocess
@@ -48,11 +49,12 @@ from collectors.base import MAX_EVENTS_PER_SUBMIT
 from collectors.recorded import parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S
-from gateway.config import DEFAULT_PENDING_BYTES
-from gateway.errors import BadValueError, MalformedInputError, NatsServerError
+from gateway.config import DEFAULT_PENDING_BYTES, MAX_CPU_NUMBER
+from gateway.errors import BadValueError, ConfigError, MalformedInputError, NatsServerError
 from gateway.events import Quote
 from gateway.nats_server import find_binary
 from gateway.pipeline import CycleSpool, Pipeline
+from gateway.placement import Placement, allowed_cpus, apply_placement, place_threads, plan_placement
 from gateway.publisher import NatsPublishClient, NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
@@ -377,6 +379,61 @@ def find_child_pid(name: str) -> int | None:
             except OSError:
                 continue
     return None
+
+
+# -- CPU placement (--event-loop-cpus) -------------------------------------------------------------------------
+
+
+def add_placement_argument(parser: argparse.ArgumentParser) -> None:
+    """``--event-loop-cpus LIST``: the benchmark's gateway placed as config ``cpus.event_loop`` places a gateway."""
+    parser.add_argument(
+        "--event-loop-cpus",
+        type=cpu_numbers,
+        default=(),
+        metavar="LIST",
+        help="run the gateway's event loop alone on these CPUs (e.g. 1 or 2,3), as config cpus.event_loop does, "
+        "and everything else (nats-server and the subscriber too) on the others (default: the OS places everything)",
+    )
+
+
+def cpu_numbers(text: str) -> tuple[int, ...]:
+    """``--event-loop-cpus``: comma-separated CPU numbers, each once, from 0 to MAX_CPU_NUMBER (argparse's type)."""
+    parts = text.split(",")
+    if len(parts) > MAX_CPU_NUMBER + 1 or not all(re.fullmatch(r"[0-9]{1,5}", part.strip()) for part in parts):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of CPU numbers: {text[:40]!r}")
+    cpus = tuple(int(part) for part in parts)
+    if max(cpus) > MAX_CPU_NUMBER or len(set(cpus)) < len(cpus):
+        raise argparse.ArgumentTypeError(f"CPU numbers from 0 to {MAX_CPU_NUMBER}, each once: {text[:40]!r}")
+    return cpus
+
+
+def placement_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Placement | None:
+    """The placement ``--event-loop-cpus`` asks for on this machine; exits with status 2 and why when it cannot be."""
+    try:
+        return plan_placement(args.event_loop_cpus, allowed_cpus()) if args.event_loop_cpus else None
+    except ConfigError as exc:
+        parser.error(str(exc).replace("cpus.event_loop", "--event-loop-cpus"))
+
+
+def place_benchmark(placement: Placement, service_pids: Sequence[int | None]) -> None:
+    """This process placed as a gateway is (gateway.placement: its event loop's thread alone on
+    ``placement.event_loop``), and the benchmark's services (nats-server, tansu, the subscriber) on
+    ``placement.others``, as an operator places co-located services (``taskset -a``). Call it on the loop."""
+    apply_placement(placement, asyncio.get_running_loop())
+    for pid in service_pids:
+        if pid is not None:
+            place_threads(pid, placement.others)
+
+
+def placement_text(placement: Placement | None) -> str:
+    """The report's line on the placement."""
+    if placement is None:
+        return "none: the OS places every process"
+    return f"event loop on {_cpus(placement.event_loop)}; the rest on {_cpus(placement.others)}"
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return "CPU " + ", ".join(map(str, sorted(cpus)))
 
 
 # -- the recorded quotes through the pipeline -----------------------------------------------------------------

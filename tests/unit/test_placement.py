@@ -6,6 +6,10 @@ Applying a placement changes the calling thread's CPUs, so it is tested on a rea
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,3 +94,34 @@ def test_event_loop_cpus_are_read_in_order_and_unknown_keys_refused() -> None:
     assert parse_config({"brokers": [SIM]}, "brokers.yaml").cpus.event_loop == ()
     with pytest.raises(ConfigError, match=r"cpus\.others: unknown key; allowed keys: event_loop"):
         parse_config({"brokers": [SIM], "cpus": {"others": [1]}}, "brokers.yaml")
+
+
+@pytest.fixture
+def benchkit(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """scripts/benchkit.py, whose ``cpu_numbers`` parses the benchmarks' ``--event-loop-cpus``."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    return importlib.import_module("benchkit")
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"), [("0", (0,)), ("1", (1,)), ("2,3", (2, 3)), (" 4 , 5", (4, 5)), ("8191", (8191,))]
+)
+def test_the_benchmarks_event_loop_cpus_flag_reads_a_list(benchkit: Any, text: str, cpus: tuple[int, ...]) -> None:
+    assert benchkit.cpu_numbers(text) == cpus
+
+
+def test_hostile_event_loop_cpus_flags_are_refused_with_a_short_message(benchkit: Any) -> None:
+    rng = random.Random(20261205)
+    alphabet = "0123456789,, -+.x\u0661\u00b2\n\x00"
+    texts = ["", ",", "1,", ",1", "1,1", "-1", "+1", "1.0", "0x1", "8192", "99999", "1" * 10_000, "0," * 10_000]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    accepted = 0
+    for text in texts:
+        try:
+            cpus = benchkit.cpu_numbers(text)
+        except argparse.ArgumentTypeError as exc:
+            assert len(str(exc)) < 200, text
+            continue
+        accepted += 1
+        assert all(0 <= cpu <= MAX_CPU_NUMBER for cpu in cpus) and len(set(cpus)) == len(cpus), text
+    assert 0 < accepted < len(texts)
