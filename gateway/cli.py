@@ -38,6 +38,7 @@ from gateway.config import (
 )
 from gateway.echo import clip, shown
 from gateway.errors import ConfigError, GatewayError, InputError, ReplayError
+from gateway.gc_tuning import tune_after_start
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.kafka.records import DEFAULT_TICKS_TOPIC
 from gateway.kafka.replay.request import (
@@ -524,6 +525,7 @@ async def _run_aggregator(config: AggregateConfig, nats_url: str | None) -> None
     _on_stop_signals(stop)
     service = AggregatorService(config, nats_url)
     await service.start()
+    tune_after_start()
     try:
         await stop.wait()
     finally:
@@ -561,6 +563,7 @@ async def _run_gateway(
     _on_stop_signals(stop)
     gateway = Gateway(config, nats_url)
     await gateway.start()
+    tune_after_start()
     status_task = asyncio.create_task(_print_status(gateway), name="status-line") if show_status else None
     try:
         await asyncio.wait_for(stop.wait(), duration_s or None)

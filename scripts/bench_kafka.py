@@ -100,6 +100,7 @@ from nats.aio.client import Client as NatsClient
 from collectors.recorded import parse_quote_line
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
+from gateway.gc_tuning import tune_after_start
 from gateway.kafka.backup import KafkaBackup
 from gateway.kafka.records import KafkaRecord
 from gateway.kafka.spool import Spool
@@ -336,6 +337,7 @@ class Benchmark:
             place_benchmark(
                 self._placement, (find_child_pid("nats-server"), find_child_pid("tansu"), self._subscriber.pid)
             )
+        tune_after_start()  # as fxgw run does once started
 
         nc = await connect_gateway_client(self._nats_url, result.errors)
         try:

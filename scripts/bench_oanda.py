@@ -88,6 +88,7 @@ from gateway.app import Gateway
 from gateway.clock import parse_time_ns
 from gateway.config import GatewayConfig, parse_config
 from gateway.events import Quote, TickSink
+from gateway.gc_tuning import tune_after_start
 from gateway.nats_server import NatsServer
 from gateway.prices import PRICE_SCALE
 from tests.servers.oanda_v20 import V20LineParser, v20_stream_line_parser
@@ -294,6 +295,7 @@ async def run_gateway(
     gateway = Gateway(gateway_config(server.url), nats_url, {"oanda": TrackedOandaCollector})
     await subscriber.begin(record_latency=True)
     await gateway.start()
+    tune_after_start()  # as fxgw run does once started
     pipeline = gateway.pipeline
     assert pipeline is not None
     try:

@@ -91,6 +91,7 @@ from nats.aio.client import Client as NatsClient
 from collectors.base import MAX_EVENTS_PER_SUBMIT, MIN_SLEEP_S
 from gateway.clock import NS_PER_S
 from gateway.config import DEFAULT_LINGER_MS
+from gateway.gc_tuning import tune_after_start
 from gateway.nats_server import NatsServer
 from gateway.placement import Placement
 from tests.support import RecordingNatsClient
@@ -206,6 +207,7 @@ class Benchmark:
         result = self.result
         if self._placement is not None:
             place_benchmark(self._placement, (find_child_pid("nats-server"), self._subscriber.pid))
+        tune_after_start()  # as fxgw run does once started
 
         nc = await connect_gateway_client(self._url, result.errors)
         try:

@@ -36,6 +36,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooL
 
 from gateway.backoff import Backoff
 from gateway.errors import SpoolError
+from gateway.gc_tuning import tune_after_start
 from gateway.kafka.channel import (
     Appended,
     Connection,
@@ -265,6 +266,7 @@ async def _main() -> int:
         print("fxgw kafka writer: the first message on stdin must be the start message", file=sys.stderr)
         return 2
     configure_logging(start.log_level)
+    tune_after_start()
     try:
         await _serve(start, commands)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:

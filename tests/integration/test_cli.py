@@ -216,3 +216,27 @@ def test_replay_from_a_spool_explains_a_wrong_source(tmp_path: Path, options: li
     result = fxgw("replay", "--since", "-1h", *[option.format(tmp=tmp_path) for option in options])
     assert result.returncode == 2
     assert message.format(tmp=tmp_path) in result.stderr
+
+
+def test_a_started_gateway_freezes_its_start_and_collects_generation_0_less_often(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """``fxgw run``'s own coroutine, for half a second in a fresh interpreter, then the collector's settings."""
+    config = tmp_path / "gw.yaml"
+    config.write_text("http: {enabled: false}\nbrokers: [{id: a, kind: simulated, ticks_per_second: 200}]\n")
+    code = (
+        "import asyncio, gc, sys\n"
+        "from pathlib import Path\n"
+        "from gateway.cli import _run_gateway\n"
+        "from gateway.config import load_config\n"
+        "before = gc.get_threshold()\n"
+        f"asyncio.run(_run_gateway(load_config(Path(sys.argv[1])), {nats_url!r}, show_status=False, duration_s=0.5))\n"
+        "print(before[0], gc.get_threshold()[0], gc.get_freeze_count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(config)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    default, tuned, frozen = map(int, result.stdout.split())
+    assert (default, tuned) == (700, 20_000)
+    assert frozen > 10_000  # modules, classes, config, collectors: what the start built
