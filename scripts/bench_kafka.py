@@ -39,6 +39,8 @@ CPU is ``time.process_time`` for this process and the subscriber, ``/proc/<pid>/
 process, nats-server and tansu, each over its run (the Kafka run's figures end when the spool is drained). Each
 pair's two rates are printed with the CPU time the hypervisor took from the machine during each run (steal in
 /proc/stat): a pair whose runs lost different amounts says more about the host than about the gateway.
+Before the runs, the garbage collector is set as ``fxgw run`` sets it once started
+(``gateway.gc_tuning.tune_after_start``); the writer process sets its own, as in a gateway.
 With ``--event-loop-cpus LIST`` the gateway side is placed as config ``cpus.event_loop`` places a gateway
 (gateway.placement): this process's event-loop thread alone on those CPUs, its helper threads and the Kafka writer
 process on the others, and nats-server, tansu and the subscriber are put on the others too, as an operator placing

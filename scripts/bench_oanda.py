@@ -19,7 +19,8 @@ What runs, all on this machine:
 
 Phases:
 
-1. gateway: after ``WARM_UP_S`` of streaming, for ``--duration`` seconds (default 10, ``--quick`` 4),
+1. gateway (started, then its garbage collector set as ``fxgw run`` sets it, ``gateway.gc_tuning``): after
+   ``WARM_UP_S`` of streaming, for ``--duration`` seconds (default 10, ``--quick`` 4),
    the price lines the collector parsed per second (its ``stats.prices``), the ticks the pipeline accepted
    and rejected (by reason), and CPU per line of this process (``time.process_time``), of the OANDA server,
    nats-server and the subscriber (``/proc/<pid>/stat``), and what other processes used (``/proc/stat``:

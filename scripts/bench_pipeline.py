@@ -42,6 +42,10 @@ nats-server. Peak RSS is ``ru_maxrss`` of each process: "after throughput" is th
 as it runs (plus the loaded quotes, 16 bytes each); "whole run" also holds the raw
 baseline's captured payloads. The subscriber and nats-server are stopped however the run ends.
 
+Before the phases, the garbage collector is set as ``fxgw run`` sets it once started
+(``gateway.gc_tuning.tune_after_start``: what is loaded, the quotes included, frozen; generation 0 collected
+every 20,000 allocations).
+
 With ``--event-loop-cpus LIST`` this process is placed as config ``cpus.event_loop`` places a gateway
 (gateway.placement): its event loop's thread alone on those CPUs, its other threads on the others, with
 nats-server and the subscriber (``benchkit.place_benchmark``); every phase runs placed, the raw baseline too.
