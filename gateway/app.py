@@ -55,7 +55,7 @@ from gateway.ops.snapshot import (
     kafka_snapshot,
 )
 from gateway.pipeline import ExternalSourceStats, Pipeline, SourceStats
-from gateway.placement import Placement, allowed_cpus, apply_placement, place_other_threads, plan_placement
+from gateway.placement import Placement, apply_placement, place_other_threads, placement_for
 from gateway.publisher import NatsPublisher
 from gateway.quality import QualityGate
 from gateway.registration import HubRegistration, build_record, start_discovery
@@ -142,8 +142,7 @@ class Gateway:
             for variable in entry.environment_variables:
                 environment_secret(variable, f"external {entry.id}")
         self.started_ns = now_ns()
-        if self.config.cpus.event_loop:
-            self.placement = plan_placement(self.config.cpus.event_loop, allowed_cpus())
+        self.placement = placement_for(self.config.cpus.event_loop)
         if self.placement is not None:
             apply_placement(self.placement, asyncio.get_running_loop())
             logger.info("gateway %s: %s", self.config.instance_id, self.placement.describe())

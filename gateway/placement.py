@@ -62,6 +62,11 @@ def plan_placement(event_loop: Collection[int], allowed: Set[int]) -> Placement 
     return Placement(loop_cpus, others)
 
 
+def placement_for(event_loop: Collection[int]) -> Placement | None:
+    """:func:`plan_placement` on this process's CPUs; None (the OS is not asked) when ``event_loop`` is empty."""
+    return plan_placement(event_loop, allowed_cpus()) if event_loop else None
+
+
 def allowed_cpus() -> frozenset[int]:
     """The CPUs this process may use; ConfigError where CPU placement is not supported (not Linux)."""
     if not hasattr(os, "sched_getaffinity"):

@@ -44,17 +44,18 @@ import nats
 import uvloop
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from pydantic import ValidationError
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT
 from collectors.recorded import parse_quote_line, quote_files, read_lines
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S
-from gateway.config import DEFAULT_PENDING_BYTES, MAX_CPU_NUMBER
+from gateway.config import DEFAULT_PENDING_BYTES, CpusConfig
 from gateway.errors import BadValueError, ConfigError, MalformedInputError, NatsServerError
 from gateway.events import Quote
 from gateway.nats_server import find_binary
 from gateway.pipeline import CycleSpool, Pipeline
-from gateway.placement import Placement, allowed_cpus, apply_placement, place_threads, plan_placement
+from gateway.placement import Placement, apply_placement, place_threads, placement_for
 from gateway.publisher import NatsPublishClient, NatsPublisher
 from gateway.quality import QualityGate, QualityPolicy
 from gateway.schema.market.v1.market_pb2 import MarketDataStream
@@ -397,20 +398,20 @@ def add_placement_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def cpu_numbers(text: str) -> tuple[int, ...]:
-    """``--event-loop-cpus``: comma-separated CPU numbers, each once, from 0 to MAX_CPU_NUMBER (argparse's type)."""
+    """``--event-loop-cpus``: comma-separated CPU numbers, checked as config ``cpus.event_loop`` is."""
     parts = text.split(",")
-    if len(parts) > MAX_CPU_NUMBER + 1 or not all(re.fullmatch(r"[0-9]{1,5}", part.strip()) for part in parts):
+    if not all(re.fullmatch(r"[0-9]{1,5}", part.strip()) for part in parts):
         raise argparse.ArgumentTypeError(f"not a comma-separated list of CPU numbers: {text[:40]!r}")
-    cpus = tuple(int(part) for part in parts)
-    if max(cpus) > MAX_CPU_NUMBER or len(set(cpus)) < len(cpus):
-        raise argparse.ArgumentTypeError(f"CPU numbers from 0 to {MAX_CPU_NUMBER}, each once: {text[:40]!r}")
-    return cpus
+    try:
+        return CpusConfig(event_loop=tuple(int(part) for part in parts)).event_loop
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {exc.errors()[0]['msg']}") from exc
 
 
 def placement_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Placement | None:
     """The placement ``--event-loop-cpus`` asks for on this machine; exits with status 2 and why when it cannot be."""
     try:
-        return plan_placement(args.event_loop_cpus, allowed_cpus()) if args.event_loop_cpus else None
+        return placement_for(args.event_loop_cpus)
     except ConfigError as exc:
         parser.error(str(exc).replace("cpus.event_loop", "--event-loop-cpus"))
 
@@ -427,13 +428,7 @@ def place_benchmark(placement: Placement, service_pids: Sequence[int | None]) ->
 
 def placement_text(placement: Placement | None) -> str:
     """The report's line on the placement."""
-    if placement is None:
-        return "none: the OS places every process"
-    return f"event loop on {_cpus(placement.event_loop)}; the rest on {_cpus(placement.others)}"
-
-
-def _cpus(cpus: frozenset[int]) -> str:
-    return "CPU " + ", ".join(map(str, sorted(cpus)))
+    return "none: the OS places every process" if placement is None else placement.describe()
 
 
 # -- the recorded quotes through the pipeline -----------------------------------------------------------------

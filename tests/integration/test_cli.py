@@ -221,7 +221,7 @@ def test_replay_from_a_spool_explains_a_wrong_source(tmp_path: Path, options: li
 def test_a_started_gateway_freezes_its_start_and_collects_generation_0_less_often(
     tmp_path: Path, nats_url: str
 ) -> None:
-    """``fxgw run``'s own coroutine, for half a second in a fresh interpreter, then the collector's settings."""
+    """``fxgw run``'s own coroutine, started and stopped in a fresh interpreter, then the collector's settings."""
     config = tmp_path / "gw.yaml"
     config.write_text("http: {enabled: false}\nbrokers: [{id: a, kind: simulated, ticks_per_second: 200}]\n")
     code = (
@@ -230,7 +230,7 @@ def test_a_started_gateway_freezes_its_start_and_collects_generation_0_less_ofte
         "from gateway.cli import _run_gateway\n"
         "from gateway.config import load_config\n"
         "before = gc.get_threshold()\n"
-        f"asyncio.run(_run_gateway(load_config(Path(sys.argv[1])), {nats_url!r}, show_status=False, duration_s=0.5))\n"
+        f"asyncio.run(_run_gateway(load_config(Path(sys.argv[1])), {nats_url!r}, show_status=False, duration_s=0.01))\n"
         "print(before[0], gc.get_threshold()[0], gc.get_freeze_count())\n"
     )
     result = subprocess.run(
