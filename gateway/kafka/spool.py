@@ -33,7 +33,9 @@ Layout of the directory::
 A record is a 16-byte header ``<IIQ`` (payload length, CRC-32 of the seq's 8
 bytes then the payload, seq) followed by the payload: topic (u16 length +
 UTF-8), key (u32 length + bytes), content type (u16 length + UTF-8), value (u32
-length + bytes); all little-endian.
+length + bytes); all little-endian. The CRC-32 is zlib's (the same values), computed by ISA-L
+(``isal``): 1.6 us for a 90 KB publish cycle against zlib's 21 us, on the event loop for every append and in
+the writer for every record read.
 
 Seqs are never reused within an epoch, even when a power loss takes records that
 Kafka already has (otherwise a consumer would drop a new record as a duplicate
@@ -81,11 +83,12 @@ import re
 import reprlib
 import struct
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, NoReturn
+
+from isal.isal_zlib import crc32
 
 from gateway.clock import NS_PER_MS
 from gateway.errors import DamagedRecordError, SpoolError, SpoolFullError, SpoolWriteError
@@ -376,7 +379,7 @@ class Spool:
         chunks: list[bytes] = []
         seq = first_seq
         for fields, value in encoded:
-            crc = zlib.crc32(value, zlib.crc32(fields, zlib.crc32(_SEQ.pack(seq))))
+            crc = crc32(value, crc32(fields, _seq_crc(seq)))
             chunks += (_HEADER.pack(len(fields) + len(value), crc, seq), fields, value)
             seq += 1
         data = b"".join(chunks)
@@ -1158,7 +1161,7 @@ def _decode_records(buffer: bytes, seq: int, out: list[SpoolRecord], limit: int)
         end = pos + _HEADER.size + length
         if end > size:
             break
-        if frame_seq != seq or zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+        if frame_seq != seq or crc32(view[pos + _HEADER.size : end], _seq_crc(seq)) != crc:
             break
         out.append(_decode_payload(buffer, pos + _HEADER.size, end, seq))
         pos = end
@@ -1235,7 +1238,7 @@ def _frames(fd: int, size: int, first_seq: int, damaged: Callable[[_Damage], Non
                     view, base, pos, end = memoryview(buffer), offset, 0, end - pos
                 if len(buffer) < end:
                     reason, torn = f"record of {length} bytes cut short", True  # the file shrank while read
-                elif zlib.crc32(view[pos + _HEADER.size : end], zlib.crc32(_SEQ.pack(seq))) != crc:
+                elif crc32(view[pos + _HEADER.size : end], _seq_crc(seq)) != crc:
                     reason = f"CRC mismatch in seq {seq}"
                 else:
                     offset = base + end
@@ -1271,7 +1274,7 @@ def _resync(fd: int, size: int, offset: int, seq: int) -> tuple[int, int] | None
                 payload = chunk[pos + _HEADER.size : pos + _HEADER.size + length]
                 if len(payload) < length:
                     payload = os.pread(fd, length, start + _HEADER.size)
-                if len(payload) == length and zlib.crc32(payload, zlib.crc32(_SEQ.pack(frame_seq))) == crc:
+                if len(payload) == length and crc32(payload, _seq_crc(frame_seq)) == crc:
                     return start, frame_seq
             match = pattern.search(chunk, match.start() + 1)
         base += SCAN_CHUNK_BYTES  # a header starting in the overlap is searched again: harmless
@@ -1348,10 +1351,15 @@ def _checked_int(meta: dict[str, object], field: str, low: int, high: int) -> in
     return value
 
 
+def _seq_crc(seq: int) -> int:
+    """The CRC-32 of ``seq``'s 8 bytes: where a record's CRC starts, so that a record moved to another seq fails."""
+    return crc32(_SEQ.pack(seq))
+
+
 def checkpoint_bytes(acked: int) -> bytes:
     """The ``acked`` file's contents for ``acked`` (module docstring: 19 digits, a space, their CRC-32, a newline)."""
     digits = b"%019d" % acked
-    return b"%s %08x\n" % (digits, zlib.crc32(digits))
+    return b"%s %08x\n" % (digits, crc32(digits))
 
 
 def _checkpoint_value(data: bytes) -> int | None:
@@ -1359,7 +1367,7 @@ def _checkpoint_value(data: bytes) -> int | None:
     match = _CHECKPOINT.fullmatch(data)
     if match is not None:
         digits, crc = match.groups()
-        value = int(digits) if zlib.crc32(digits) == int(crc, 16) else None
+        value = int(digits) if crc32(digits) == int(crc, 16) else None
     else:
         value = int(data) if _PLAIN_CHECKPOINT.fullmatch(data) else None
     return value if value is not None and value <= MAX_SEQ else None

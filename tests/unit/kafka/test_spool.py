@@ -14,9 +14,11 @@ import logging
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
+import zlib
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -77,6 +79,22 @@ def test_append_read_ack_round_trip(tmp_path: Path) -> None:
         spool.ack(3)
         assert (spool.pending_records, spool.pending_bytes) == (0, 0)
         assert spool.stats.appended_records == 3
+
+
+def test_a_record_is_framed_with_zlibs_crc32_of_its_seq_then_its_payload(tmp_path: Path) -> None:
+    """The format on disk, pinned: spools written while zlib computed the CRC read the same under ISA-L's."""
+    with open_spool(tmp_path / "spool") as spool:
+        spool.append([record(1), record(2, value_bytes=200_000)])
+    data = (tmp_path / "spool" / segment_names(tmp_path / "spool")[0]).read_bytes()
+
+    offset = 0
+    for seq in (1, 2):
+        length, crc, frame_seq = struct.unpack_from("<IIQ", data, offset)
+        payload = data[offset + HEADER_BYTES : offset + HEADER_BYTES + length]
+        assert frame_seq == seq and len(payload) == length
+        assert crc == zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "little")))
+        offset += HEADER_BYTES + length
+    assert offset == len(data)
 
 
 def test_read_sees_each_append_at_once(tmp_path: Path) -> None:
