@@ -43,6 +43,7 @@ HOT_PATH_MODULES: Final = (
     "gateway.wire",
     "gateway.cycle",
     "gateway.pipeline",
+    "collectors.recorded_parsing",
 )
 """Dotted names, in no particular order; setup.py compiles ``<name with / for .>.py`` of each."""
 

@@ -99,7 +99,7 @@ from benchkit import (
 )
 from nats.aio.client import Client as NatsClient
 
-from collectors.recorded import parse_quote_line
+from collectors.recorded_parsing import parse_quote_line
 from gateway.clock import NS_PER_S, now_ns
 from gateway.config import DEFAULT_LINGER_MS, KafkaConfig, SpoolConfig
 from gateway.gc_tuning import tune_after_start

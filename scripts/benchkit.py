@@ -47,7 +47,8 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT
-from collectors.recorded import parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import parse_quote_line
 from gateway.aggregator import BestPriceAggregator
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.config import DEFAULT_PENDING_BYTES, CpusConfig

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.recorded import RecordedQuote
+from collectors.recorded_parsing import RecordedQuote
 from gateway.broker_quality import BrokerQuality
 from gateway.events import Quote
 from gateway.instruments import default_pip_px

@@ -26,7 +26,8 @@ import uvloop
 
 from collectors.base import MAX_EVENTS_PER_SUBMIT
 from collectors.oanda.parsing import parse_stream_line
-from collectors.recorded import RecordedQuote, parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import RecordedQuote, parse_quote_line
 from gateway.aggregator import BestPriceAggregator, BestQuote
 from gateway.clock import format_time_ns, now_ns
 from gateway.cycle import CycleBuilder

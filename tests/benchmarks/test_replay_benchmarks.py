@@ -25,7 +25,8 @@ import pytest
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from collectors.recorded import RecordedQuote, parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import RecordedQuote, parse_quote_line
 from gateway.events import Quote
 from gateway.kafka.replay.merge import TickMerge
 from gateway.kafka.replay.outputs import NatsTickSink

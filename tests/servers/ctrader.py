@@ -71,7 +71,8 @@ from collectors.ctrader.messages.OpenApiMessages_pb2 import (
 )
 from collectors.ctrader.messages.OpenApiModelMessages_pb2 import ProtoOALightSymbol, ProtoOAPayloadType, ProtoOASymbol
 from collectors.ctrader.parsing import HEARTBEAT, PX_PER_API_UNIT, encode_frame, frame_length, prefixed
-from collectors.recorded import parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import parse_quote_line
 
 logger = logging.getLogger(__name__)
 

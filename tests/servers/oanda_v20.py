@@ -51,7 +51,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import uvloop
 
-from collectors.recorded import parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import parse_quote_line
 from gateway.clock import NS_PER_MS, NS_PER_S, parse_time_ns
 from gateway.instruments import INSTRUMENT_PATTERN
 from gateway.prices import format_price, parse_price

@@ -27,7 +27,8 @@ from collectors.ctrader.messages.OpenApiMessages_pb2 import (
     ProtoOASubscribeSpotsRes,
 )
 from collectors.ctrader.parsing import HEARTBEAT_FRAME, Refusal, ServerError, encode_frame, prefixed
-from collectors.recorded import parse_quote_line, quote_files, read_lines
+from collectors.recorded import quote_files, read_lines
+from collectors.recorded_parsing import parse_quote_line
 from gateway.echo import DETAIL_CHARS, RAW_BYTES
 from gateway.events import BadInput, Event, Quote
 from gateway.schema.market.v1.market_pb2 import QualityRejection, RejectionReason, Tick

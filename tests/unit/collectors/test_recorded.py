@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import calendar
+import random
 import re
 import zipfile
+from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import pytest
 
-from collectors.recorded import (
-    RecordedCollector,
-    RecordedConfig,
-    RecordedQuote,
-    parse_quote_line,
-    quote_files,
-    read_lines,
-)
+from collectors.recorded import RecordedCollector, RecordedConfig, quote_files, read_lines
+from collectors.recorded_parsing import RecordedQuote, _parse_any_line, parse_quote_line
 from collectors.registry import COLLECTORS
 from gateway.clock import NS_PER_MS, NS_PER_S
 from gateway.config import parse_config
@@ -321,4 +318,52 @@ def test_a_time_that_is_not_a_millisecond_of_the_day_is_a_bad_value(millis: str)
     with pytest.raises(BadValueError, match=r"is not a millisecond of the day") as caught:
         parse_quote_line(line, 0)
     assert len(str(caught.value)) < 200
+    assert caught.value.raw == line
+
+
+def mutated_lines(seed_lines: list[bytes], rng: random.Random, count: int) -> Iterator[bytes]:
+    """Real lines with bytes inserted, replaced or removed, cut short or padded: what a damaged file holds."""
+    alphabet = b"0123456789,., -+eE\t\x00\xff:;"
+    for _ in range(count):
+        line = bytearray(rng.choice(seed_lines))
+        for _ in range(rng.randint(0, 3)):
+            action, at = rng.randrange(5), rng.randint(0, len(line))
+            if action == 0:
+                line[at:at] = bytes([rng.choice(alphabet)])
+            elif action == 1 and line:
+                line[min(at, len(line) - 1)] = rng.choice(alphabet)
+            elif action == 2:
+                del line[at : at + rng.randint(1, 4)]
+            elif action == 3:
+                line[at:at] = rng.choice([b"9" * rng.randint(1, 12), b"0" * rng.randint(1, 40), b" " * 3])
+            else:
+                line = line[:at]
+        yield bytes(line)
+
+
+def outcome(parse: Callable[[bytes, int], RecordedQuote], line: bytes) -> object:
+    """What ``parse`` makes of ``line``: the quote, or the error's type, message and raw line."""
+    try:
+        return parse(line, 0)
+    except (MalformedInputError, BadValueError) as exc:
+        return (type(exc), str(exc), exc.raw)
+
+
+def test_the_fast_path_parses_every_line_as_the_general_path_does(ticks_dir: Path) -> None:
+    """parse_quote_line scans the usual line byte by byte and hands the rest to _parse_any_line; over real lines
+    and 20,000 damaged ones, the two agree on every quote and every error."""
+    seeds = list(islice(read_lines(ticks_dir / "20140505_quote.zip"), 2_000))
+    fast_path_taken = 0
+    for line in [*seeds, *mutated_lines(seeds, random.Random(1505), 20_000)]:
+        expected = outcome(_parse_any_line, line)
+        assert outcome(parse_quote_line, line) == expected, line
+        fast_path_taken += isinstance(expected, RecordedQuote)
+    assert fast_path_taken > 2_000  # the real lines, and mutations that stayed valid
+
+
+def test_a_line_of_a_million_digits_is_refused_at_once() -> None:
+    """The millisecond scan stops after MAX_MILLIS_DIGITS + 1 digits: no big number is built from the line."""
+    line = b"7" * 1_000_000 + b",1.09177,1.09180"
+    with pytest.raises(BadValueError, match="is not a millisecond of the day") as caught:
+        parse_quote_line(line, 0)
     assert caught.value.raw == line
