@@ -11,9 +11,11 @@ A module is listed here only if mypyc accepts it and the whole test suite passes
 - mypyc checks declared types at run time, so a function that must refuse any value with its own error types
   that parameter ``object`` and narrows it (``gateway.prices.parse_price`` raises BadValueError for a non-string,
   not mypyc's TypeError).
-- Modules whose classes other libraries introspect stay pure (``collectors.oanda.parsing``: msgspec cannot read
-  the field types of a compiled Struct). ``collectors.oanda.framing`` compiled gained nothing measurable (5.29 /
-  5.24 µs per line, pure / compiled): msgspec does the OANDA line's work in C already.
+- Classes other libraries introspect live in pure modules: msgspec reads a Struct's field types from its class,
+  which a compiled module does not keep, so OANDA's message structs are in ``collectors.oanda.messages`` and
+  the conversion that reads them (``collectors.oanda.parsing``) is compiled. ``collectors.oanda.framing``
+  compiled gained nothing measurable (5.29 / 5.24 µs per line, pure / compiled, parsing then pure): msgspec does
+  the line's decoding in C already.
 - mypyc folds a ``Final`` literal tuple into its readers and leaves the module attribute unset, so one that
   module-level code iterates states its type (``gateway.broker_quality.AGE_BUCKETS_S``).
 - Dataclasses built per tick: mypyc compiles a dataclass's methods but lets the ``dataclasses`` module generate
@@ -44,6 +46,7 @@ HOT_PATH_MODULES: Final = (
     "gateway.cycle",
     "gateway.pipeline",
     "collectors.recorded_parsing",
+    "collectors.oanda.parsing",
 )
 """Dotted names, in no particular order; setup.py compiles ``<name with / for .>.py`` of each."""
 

@@ -5,13 +5,10 @@ older shape) or ``{"type": "HEARTBEAT", "time": ...}``. Prices are decimal
 strings and become exact 1e-9 integers; ``time`` is RFC 3339 with nanoseconds.
 The best level of ``bids``/``asks`` (index 0, as OANDA orders them) is the quote.
 
-Lines are decoded by msgspec straight into the typed structs below: that is
-about a quarter cheaper than building a dict and reading it, and a field of
-the wrong type is reported with its JSON path. Fields the gateway does not use
-(``closeoutBid``, deeper levels' extra keys, ...) are skipped. The structs are
-not tracked by the cyclic garbage collector (``gc=False``: they hold strings,
-numbers and lists of levels, never a cycle): a line of four levels a side
-builds nine, and untracked they parse in 3.8 instead of 4.4 µs.
+Lines are decoded by msgspec into the typed structs of collectors.oanda.messages,
+which stays pure Python; this module converts them and is compiled
+(gateway.compiled), so its calls to the clock, the price parser and ``Quote`` are
+native calls.
 
 Any line, whatever it holds, becomes a Quote, a Heartbeat or one InputError
 whose message echoes at most a bounded prefix of the input (gateway.echo):
@@ -28,6 +25,7 @@ from typing import final
 
 import msgspec
 
+from collectors.oanda.messages import StreamMessage, decode_error_body, decode_stream_message
 from gateway.clock import parse_time_ns
 from gateway.echo import NAME_CHARS, shown
 from gateway.errors import BadValueError, InputError, MalformedInputError, UnknownInstrumentError
@@ -37,28 +35,6 @@ from gateway.prices import parse_liquidity, parse_price
 
 _KNOWN_INSTRUMENTS_LIMIT = 4096
 _known_instruments: set[str] = set()
-
-
-class PriceBucket(msgspec.Struct, gc=False):
-    """One level of ``bids`` or ``asks``; liquidity is an integer (a float in one recorded client)."""
-
-    price: str
-    liquidity: int | float = 0
-
-
-class StreamMessage(msgspec.Struct, gc=False):
-    """The fields of a PRICE or HEARTBEAT line that the gateway reads."""
-
-    type: str | None = None
-    time: str | None = None
-    instrument: str | None = None
-    bids: list[PriceBucket] | None = None
-    asks: list[PriceBucket] | None = None
-    tradeable: bool | None = None  # current shape; when absent, the deprecated ``status`` decides
-    status: str = "tradeable"
-
-
-_decode = msgspec.json.Decoder(StreamMessage).decode
 
 
 @final  # so that ``type(parsed) is Heartbeat`` narrows: the framing's per-line test, cheaper than isinstance
@@ -78,7 +54,7 @@ def parse_stream_line(line: bytes, source: str, ts_recv_ns: int) -> Quote | Hear
     raw line.
     """
     try:
-        message = _decode(line)
+        message = decode_stream_message(line)
     except msgspec.ValidationError as exc:
         raise MalformedInputError(f"unexpected shape: {exc}", raw=bytes(line)) from exc
     except msgspec.DecodeError as exc:
@@ -142,22 +118,20 @@ MIN_PIP_LOCATION = -9
 MAX_PIP_LOCATION = 9
 
 
-def pip_px_from_location(pip_location: int) -> int:
-    """OANDA's ``pipLocation`` (the pip is 10**pipLocation, -4 for EUR_USD) as a pip size in 1e-9 units."""
+def pip_px_from_location(pip_location: object) -> int:
+    """OANDA's ``pipLocation`` (the pip is 10**pipLocation, -4 for EUR_USD) as a pip size in 1e-9 units.
+
+    Typed ``object`` (gateway.compiled): whatever the instruments endpoint sent that is not an integer in range, a
+    bool included, raises BadValueError."""
     if type(pip_location) is not int or not MIN_PIP_LOCATION <= pip_location <= MAX_PIP_LOCATION:
         raise BadValueError(f"pipLocation {pip_location!r} is not an integer from {MIN_PIP_LOCATION} to 9")
     return 10 ** (9 + pip_location)
 
 
-class _ErrorBody(msgspec.Struct):
-    errorMessage: str | None = None  # OANDA's field names
-    errorCode: str | None = None
-
-
 def error_message(body: bytes) -> str:
     """The ``errorMessage`` of an OANDA error body, or a short excerpt of a body that is not one."""
     try:
-        decoded = msgspec.json.decode(body, type=_ErrorBody)
+        decoded = decode_error_body(body)
     except (msgspec.DecodeError, RecursionError):  # a hostile error body is only an unexpected body
         decoded = None
     if decoded is not None and decoded.errorMessage:

@@ -34,7 +34,7 @@ def test_no_compiled_module_runs_an_older_source() -> None:
 
 def test_a_pure_module_is_told_from_a_compiled_one() -> None:
     assert not is_compiled("gateway.compiled")  # never compiled: setup.py runs it before anything is built
-    assert not is_compiled("collectors.oanda.parsing")  # kept pure: msgspec reads its Structs' field types
+    assert not is_compiled("collectors.oanda.messages")  # kept pure: msgspec reads its Structs' field types
 
 
 def test_the_check_command_fails_when_the_build_is_not_as_expected(capsys: pytest.CaptureFixture[str]) -> None:
