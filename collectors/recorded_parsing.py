@@ -2,7 +2,7 @@
 
 A line is ``milliseconds_since_midnight_UTC,bid,ask`` (collectors.recorded reads the files). Every quote of a
 replay passes here, so the module is on the compiled hot path (gateway.compiled). The usual line (digits, no
-spaces) is scanned byte by byte, which compiled code does natively: 205 ns a line, against 560 ns with
+spaces) is scanned byte by byte, which compiled code does natively: about 220 ns a line, against 560 ns with
 ``bytes.split``, ``isdigit`` and ``int`` (each a call through the Python API, compiled or not). Any other line,
 and every error, takes the general path (:func:`_parse_any_line`), which the tests hold the fast path to.
 """
@@ -82,6 +82,7 @@ def _parse_any_line(line: bytes, day_start_ns: int) -> RecordedQuote:
 
 
 def _quote(line: bytes, ts_ns: int, bid: bytes, ask: bytes) -> RecordedQuote:
+    """The quote of ``line`` from its time and its two price fields; a bad price raises with the line attached."""
     try:
         return RecordedQuote(ts_ns, parse_price_field(bid), parse_price_field(ask))
     except UnicodeDecodeError as exc:
