@@ -343,6 +343,14 @@ class Spool:
         return self._live_records - min(max(self._acked - first.first_seq + 1, 0), first.count)
 
     @property
+    def full(self) -> bool:
+        """A batch was refused for want of space, and nothing has been acknowledged since.
+
+        Held until an acknowledgement rather than cleared by the next append that fits: near ``max_bytes`` a small
+        batch fits where a large one did not, and the state (and its log lines) would flap with the batch sizes."""
+        return self._full
+
+    @property
     def pending_bytes(self) -> int:
         """On-disk bytes of the unacknowledged records (headers included); what ``max_bytes`` bounds."""
         segments = self._segments
@@ -393,9 +401,6 @@ class Spool:
         self._next_seq = seq
         self.stats.appended_records += len(records)
         self.stats.appended_bytes += len(data)
-        if self._full:
-            self._full = False
-            logger.info("spool %s: accepting records again", self._directory)
         return first_seq
 
     def sync(self) -> None:
@@ -517,6 +522,9 @@ class Spool:
         del segments[:done]
         self._acked = upto_seq
         self._ack_offset = ack_offset
+        if self._full:
+            self._full = False
+            logger.info("spool %s: acknowledgements free space; accepting records again", self._directory)
         self._checkpoint_pending = True
         if time.monotonic_ns() - self._checkpoint_ns >= CHECKPOINT_INTERVAL_MS * NS_PER_MS:
             try:

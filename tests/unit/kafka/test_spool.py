@@ -324,6 +324,33 @@ def test_full_spool_rejects_the_whole_batch_and_accepts_again_after_ack(tmp_path
         assert numbers(read_all(spool)) == [3, 4, 5, 6]
 
 
+def test_full_holds_from_a_refusal_until_an_ack_though_smaller_batches_fit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Near max_bytes a small batch fits where a large one did not: the state (and its log lines) must not flap."""
+    caplog.set_level(logging.INFO, logger="gateway.kafka.spool")
+    with open_spool(tmp_path, max_bytes=5 * FRAME, segment_bytes=2 * FRAME) as spool:
+        append_each(spool, range(1, 4))
+        assert not spool.full
+
+        for _ in range(3):
+            with pytest.raises(SpoolFullError):
+                spool.append([record(4), record(5), record(6)])
+            assert spool.full
+        spool.append([record(4)])  # fits
+        assert spool.full
+        with pytest.raises(SpoolFullError):
+            spool.append([record(5), record(6)])
+
+        spool.ack(2)
+        assert not spool.full
+        spool.append([record(5), record(6)])
+
+    messages = [entry.getMessage() for entry in caplog.records]
+    assert sum(" full (" in message for message in messages) == 1
+    assert sum("accepting records again" in message for message in messages) == 1
+
+
 def test_a_batch_larger_than_max_bytes_is_always_rejected(tmp_path: Path) -> None:
     with open_spool(tmp_path, max_bytes=3 * FRAME) as spool, pytest.raises(SpoolFullError):
         spool.append([record(i) for i in range(4)])
