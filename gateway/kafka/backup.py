@@ -78,8 +78,6 @@ class KafkaStats:
     send_failures: int = 0
     records_dropped: int = 0
     ticks_dropped: int = 0
-    spool_full: bool = False
-    """Spool.full: a batch was refused for want of space and Kafka has acknowledged nothing since."""
     last_error: str = ""
     last_spool_error: str = ""
     records_set_aside: int = 0
@@ -202,11 +200,9 @@ class KafkaBackup:
         except SpoolError as exc:
             self.stats.records_dropped += len(records)
             self.stats.ticks_dropped += ticks
-            self.stats.spool_full = self.spool.full
             self.stats.last_spool_error = str(exc)
             self._log_spool_error(exc)
             return
-        self.stats.spool_full = self.spool.full
         self.stats.records_spooled += len(records)
         self.stats.ticks_spooled += ticks
         self.pending_ages.appended(self.spool.next_seq - 1, time.monotonic_ns())
@@ -295,7 +291,6 @@ class KafkaBackup:
                 self.spool.ack(report.upto_seq, report.end_offset)
             except SpoolWriteError as exc:  # the acknowledgement took effect; its checkpoint is retried
                 self._log_spool_error(exc)
-            stats.spool_full = self.spool.full
             self.pending_ages.acknowledged(report.upto_seq)
             stats.records_sent += report.records
             if not stats.connected:

@@ -233,7 +233,7 @@ def kafka_snapshot(backup: KafkaBackup, max_unacked_age_s: float) -> KafkaSnapsh
         connected=stats.connected,
         spool_pending_records=backup.spool.pending_records,
         spool_pending_bytes=backup.spool.pending_bytes,
-        spool_full=stats.spool_full,
+        spool_full=backup.spool.full,
         records_dropped=stats.records_dropped,
         ticks_dropped=stats.ticks_dropped,
         records_sent=stats.records_sent,
