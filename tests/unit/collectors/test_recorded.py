@@ -6,9 +6,10 @@ import calendar
 import random
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -21,6 +22,7 @@ from gateway.errors import BadValueError, ConfigError, MalformedInputError
 from gateway.events import BadInput, Quote
 from gateway.schema.market.v1.market_pb2 import RejectionReason
 from tests.support import RecordingSink
+from tests.unit.collectors.external.hostile import damaged
 
 DAYS = ["01", "02", "04", "05", "06", "07", "08", "09", "11", "12", "13", "14", "15"]
 TOTAL_QUOTES = 532_903
@@ -321,24 +323,8 @@ def test_a_time_that_is_not_a_millisecond_of_the_day_is_a_bad_value(millis: str)
     assert caught.value.raw == line
 
 
-def mutated_lines(seed_lines: list[bytes], rng: random.Random, count: int) -> Iterator[bytes]:
-    """Real lines with bytes inserted, replaced or removed, cut short or padded: what a damaged file holds."""
-    alphabet = b"0123456789,., -+eE\t\x00\xff:;"
-    for _ in range(count):
-        line = bytearray(rng.choice(seed_lines))
-        for _ in range(rng.randint(0, 3)):
-            action, at = rng.randrange(5), rng.randint(0, len(line))
-            if action == 0:
-                line[at:at] = bytes([rng.choice(alphabet)])
-            elif action == 1 and line:
-                line[min(at, len(line) - 1)] = rng.choice(alphabet)
-            elif action == 2:
-                del line[at : at + rng.randint(1, 4)]
-            elif action == 3:
-                line[at:at] = rng.choice([b"9" * rng.randint(1, 12), b"0" * rng.randint(1, 40), b" " * 3])
-            else:
-                line = line[:at]
-        yield bytes(line)
+LINE_JUNK: Final = (b",", b".", b" ", b"-", b"+", b"e", b"\t", b"\x00", b"\xff", b"9" * 12, b"0" * 40, b"NaN")
+"""What :func:`damaged` inserts into a quote line: separators, signs, padding, runs of digits past the limits."""
 
 
 def outcome(parse: Callable[[bytes, int], RecordedQuote], line: bytes) -> object:
@@ -354,7 +340,8 @@ def test_the_fast_path_parses_every_line_as_the_general_path_does(ticks_dir: Pat
     and 20,000 damaged ones, the two agree on every quote and every error."""
     seeds = list(islice(read_lines(ticks_dir / "20140505_quote.zip"), 2_000))
     fast_path_taken = 0
-    for line in [*seeds, *mutated_lines(seeds, random.Random(1505), 20_000)]:
+    rng = random.Random(1505)
+    for line in [*seeds, *(damaged(rng.choice(seeds), rng, LINE_JUNK) for _ in range(20_000))]:
         expected = outcome(_parse_any_line, line)
         assert outcome(parse_quote_line, line) == expected, line
         fast_path_taken += isinstance(expected, RecordedQuote)

@@ -137,8 +137,8 @@ def damaged(body: bytes, rng: random.Random, junk: tuple[bytes, ...] = JUNK) -> 
     inserted (seed ``rng`` for a deterministic corpus)."""
     data = bytearray(body)
     for _ in range(rng.randint(1, MAX_EDITS)):
-        at = rng.randrange(len(data))
-        action = rng.randrange(3)
+        at = rng.randrange(len(data)) if data else 0
+        action = rng.randrange(3) if data else 2  # a short body deleted whole: only an insertion is left
         if action == 0:
             data[at] = rng.randrange(256)
         elif action == 1:
