@@ -325,7 +325,8 @@ class KafkaBackup:
         stats.connected = report.connected
 
     async def sync_periodically(self, interval_s: float) -> None:
-        """Flush the spool per its fsync policy (in a thread) and persist its checkpoint, also when appends pause.
+        """Flush the spool per its fsync policy and delete its acknowledged segments (in a thread), and persist its
+        checkpoint, also when appends pause.
 
         Runs every half interval, so the spool's inline flush (when an append finds the last flush older than
         the interval) is kept for a stalled loop. Runs forever.
@@ -333,9 +334,9 @@ class KafkaBackup:
         while True:
             await asyncio.sleep(interval_s / 2)
             try:
-                fd = self.spool.begin_sync()
-                if fd is not None:
-                    await asyncio.to_thread(finish_sync, self.spool.directory, fd)
+                work = self.spool.begin_sync()
+                if work is not None:
+                    await asyncio.to_thread(finish_sync, self.spool.directory, work)
             except SpoolError as exc:
                 self._log_spool_error(exc)
 

@@ -150,23 +150,28 @@ def test_a_batch_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path: Path)
         assert numbers(read_all(spool)) == list(range(7))
 
 
-def test_ack_deletes_whole_segments_only_and_never_the_one_being_written(tmp_path: Path) -> None:
+def test_ack_frees_whole_segments_only_never_the_one_being_written_and_sync_deletes_them(tmp_path: Path) -> None:
     with open_spool(tmp_path, segment_bytes=3 * FRAME) as spool:
         append_each(spool, range(1, 10))  # segments of seqs 1-3, 4-6, 7-9
         assert len(segment_names(tmp_path)) == 3
 
         spool.ack(2)
+        spool.sync()
         assert len(segment_names(tmp_path)) == 3 and spool.pending_records == 7
         spool.ack(3)
+        assert len(segment_names(tmp_path)) == 3  # deleted by the next sync, not on the event loop's ack
+        assert (spool.pending_records, spool.pending_bytes) == (6, 6 * FRAME)  # but no longer pending
+        spool.sync()
         assert segment_names(tmp_path) == [f"{4:020d}.seg", f"{7:020d}.seg"]
         spool.ack(9)
+        spool.sync()
         assert segment_names(tmp_path) == [f"{7:020d}.seg"]  # being written: kept
         assert (spool.pending_records, spool.pending_bytes, spool.stats.segments_deleted) == (0, 0, 2)
 
         spool.append([record(10)])  # rolls: segment 7 is no longer being written
         assert numbers(read_all(spool)) == [10]
         spool.ack(10)
-        assert segment_names(tmp_path) == [f"{10:020d}.seg"]
+    assert segment_names(tmp_path) == [f"{10:020d}.seg"]  # close deletes what was acknowledged
 
 
 @pytest.mark.parametrize("upto_seq", [0, 1, 2])
@@ -196,6 +201,7 @@ def test_rewind_goes_back_to_what_was_last_acknowledged(tmp_path: Path) -> None:
         reader.rewind()  # nothing acknowledged yet: from the start
         assert numbers(reader.read(max_records=6)) == [1, 2, 3, 4, 5, 6]
         assert ack_read(spool, reader) == 6  # in the second segment: the first is deleted
+        spool.sync()
         assert segment_names(tmp_path) == [f"{5:020d}.seg", f"{9:020d}.seg"]
         assert numbers(reader.read(max_records=3)) == [7, 8, 9]
 
@@ -593,8 +599,10 @@ def test_a_segment_with_a_gap_is_read_again_after_a_restart_and_deleted_once_ack
         assert spool.pending_records == 5 and spool.pending_bytes == 5 * FRAME
         assert numbers(read_all(spool)) == [5, 6, 7, 8, 9]
         spool.ack(5)
+        spool.sync()
         assert segment_names(tmp_path) == [f"{1:020d}.seg", f"{7:020d}.seg"]  # seq 6 still needs the file
         spool.ack(6)
+        spool.sync()
         assert segment_names(tmp_path) == [f"{7:020d}.seg"]
         assert spool.pending_bytes == 3 * FRAME
 

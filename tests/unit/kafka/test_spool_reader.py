@@ -33,6 +33,7 @@ from gateway.kafka.spool import (
     SEQ_RESERVE,
     SpoolReader,
     SpoolRecord,
+    SyncWork,
     checkpoint_bytes,
     finish_sync,
     read_spool_directory,
@@ -40,9 +41,11 @@ from gateway.kafka.spool import (
 from tests.unit.kafka.spoolkit import (
     FRAME,
     REPO_ROOT,
+    append_each,
     drain,
     numbers,
     open_spool,
+    read_all,
     reader_of,
     record,
     segment_names,
@@ -72,6 +75,7 @@ def test_layout_of_an_empty_spool_then_appends_across_segment_rolls(tmp_path: Pa
                 seq, end_offset = reader.acknowledge()
                 spool.ack(seq, end_offset)
                 assert (seq, spool.pending_records, spool.pending_bytes) == (appended, 0, 0)
+        spool.sync()
         assert len(segment_names(tmp_path)) == 1  # every acknowledged segment deleted but the one being written
         assert spool.stats.segments_deleted > 20
 
@@ -98,6 +102,7 @@ def test_a_followed_segment_deleted_once_acknowledged_is_left_for_the_next(tmp_p
         assert [r.seq for r in reader.read()] == [1, 2, 3]
         spool.append([record(4)])  # rolls
         spool.ack(*reader.acknowledge())
+        spool.sync()
         assert segment_names(tmp_path) == [f"{4:020d}.seg"]
         assert [r.seq for r in drain(reader)] == [4]
         reader.rewind()
@@ -307,6 +312,7 @@ def test_a_reader_in_another_process_gets_every_record_once_in_order(tmp_path: P
                     seqs.extend(report["seqs"])
                     values.extend(report["values"])
                     spool.ack(*report["ack"])
+                spool.sync()  # deletes the acknowledged segments while the other process reads on, as the gateway does
                 timeout_s = 0
 
         try:
@@ -344,38 +350,94 @@ def test_begin_sync_hands_over_the_flush_and_counts_it(tmp_path: Path) -> None:
         spool.ack(1)
         assert spool.stats.fsyncs == 0
 
-        fd = spool.begin_sync()
-        assert fd is not None and spool.stats.fsyncs == 1
+        work = spool.begin_sync()
+        assert work is not None and len(work.flush_fds) == 1 and work.delete == ()
+        assert work.dir_fd >= 0  # the first segment's file was created since the directory was flushed
+        assert spool.stats.fsyncs == 1
         assert (tmp_path / ACKED_FILE).read_bytes() == checkpoint_bytes(1)  # the checkpoint is written at once
-        finish_sync(tmp_path, fd)
-        with pytest.raises(OSError, match="Bad file descriptor"):
-            os.fstat(fd)  # closed by finish_sync
+        finish_sync(tmp_path, work)
+        for fd in (*work.flush_fds, work.dir_fd):
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)  # closed by finish_sync
         assert spool.begin_sync() is None  # nothing new to flush
 
         spool.append([record(3)])
         assert spool.stats.fsyncs == 1  # within the interval of the handed-over flush: not flushed inline
-        fd = spool.begin_sync()
-        assert fd is not None
-        finish_sync(tmp_path, fd)
+        work = spool.begin_sync()
+        assert work is not None and len(work.flush_fds) == 1 and work.dir_fd == -1  # no new segment file
+        finish_sync(tmp_path, work)
         assert spool.stats.fsyncs == 2
+
+
+def test_a_rollover_and_the_deletion_of_acknowledged_segments_are_handed_over_too(tmp_path: Path) -> None:
+    """With "interval" the append that rolls to a new segment flushes neither the old one nor the directory, and
+    an ack deletes nothing: the next sync does both, off the event loop, then closes the old segments."""
+    with open_spool(tmp_path, fsync="interval", fsync_interval_ms=60_000, segment_bytes=2 * FRAME) as spool:
+        spool.append([record(1)])
+        spool.append([record(2)])
+        spool.append([record(3)])  # rolls: segment 1 (seqs 1-2) is not flushed yet
+        spool.append([record(4)])
+        spool.append([record(5)])  # rolls again
+        assert spool.stats.fsyncs == 0 and len(segment_names(tmp_path)) == 3
+        spool.ack(4)
+        assert len(segment_names(tmp_path)) == 3
+
+        work = spool.begin_sync()
+        assert work is not None
+        assert len(work.flush_fds) == 3 and work.dir_fd >= 0  # segments 1 and 3, a duplicate of 5's; the directory
+        assert work.delete == (tmp_path / f"{1:020d}.seg", tmp_path / f"{3:020d}.seg")
+        assert spool.stats.segments_deleted == 2
+        finish_sync(tmp_path, work)
+        assert segment_names(tmp_path) == [f"{5:020d}.seg"]
+        for fd in (*work.flush_fds, work.dir_fd):
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+        assert spool.stats.fsyncs == 1
+        assert numbers(read_all(spool)) == [5]
+
+
+def test_an_inline_flush_also_flushes_the_segments_rolled_over_and_the_directory(tmp_path: Path) -> None:
+    """A late sync timer: the append that finds the interval passed flushes everything left, on the event loop."""
+    with open_spool(tmp_path, fsync="interval", fsync_interval_ms=1, segment_bytes=2 * FRAME) as spool:
+        spool.append([record(1)])
+        time.sleep(0.002)
+        spool.append([record(2), record(3)])  # rolls, then flushes inline: the interval has passed
+        fsyncs = spool.stats.fsyncs
+        assert spool.begin_sync() is None  # nothing left to hand over
+        assert spool.stats.fsyncs == fsyncs
 
 
 @pytest.mark.parametrize("policy", ["always", "never"])
 def test_begin_sync_has_nothing_to_hand_over_with_policy(tmp_path: Path, policy: str) -> None:
-    with open_spool(tmp_path, fsync=policy) as spool:
-        spool.append([record(1)])
+    with open_spool(tmp_path, fsync=policy, segment_bytes=2 * FRAME) as spool:
+        append_each(spool, range(1, 6))  # rolls twice: "always" flushes the old segment and the directory inline
         fsyncs = spool.stats.fsyncs
         assert spool.begin_sync() is None
         assert spool.stats.fsyncs == fsyncs
 
 
-def test_finish_sync_refused_by_the_disk_is_a_spool_write_error_and_closes(tmp_path: Path) -> None:
+def test_finish_sync_refused_by_the_disk_is_a_spool_write_error_and_closes_every_descriptor(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()  # fdatasync on a pipe fails with EINVAL, as a refusing device would
-    os.close(write_end)
+    other_end, other_write_end = os.pipe()
+    directory = os.open(tmp_path, os.O_RDONLY)
+    for fd in (write_end, other_write_end):
+        os.close(fd)
     with pytest.raises(SpoolWriteError, match="cannot sync: Invalid argument; what was appended is in the OS cache"):
-        finish_sync(tmp_path, read_end)
-    with pytest.raises(OSError, match="Bad file descriptor"):
-        os.fstat(read_end)
+        finish_sync(tmp_path, SyncWork((read_end, other_end), directory, ()))
+    for fd in (read_end, other_end, directory):
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fstat(fd)
+
+
+def test_a_segment_file_that_cannot_be_deleted_is_logged_and_the_rest_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = tmp_path / f"{1:020d}.seg"
+    kept = tmp_path / f"{9:020d}.seg"
+    kept.write_bytes(b"x")
+    finish_sync(tmp_path, SyncWork((), -1, (gone, kept)))
+    assert not kept.exists()
+    assert f"cannot delete acknowledged {gone.name}" in caplog.text
 
 
 def test_begin_sync_of_a_closed_spool_raises(tmp_path: Path) -> None:
