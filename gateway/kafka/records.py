@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.aggregator import BestQuote
-from gateway.cycle import PublishCycle, TickBatch
+from gateway.cycle import PublishCycle
 from gateway.wire import (
     EXTERNAL_CONTENT_TYPE,
     REJECTION_CONTENT_TYPE,
@@ -76,10 +76,8 @@ def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]
             records.append(KafkaRecord(topics.ticks, instruments[0].encode(), batch.message, STREAM_CONTENT_TYPE))
             continue
         header = stream_header(batch.source, cycle.time_ns, batch.batch_seq, cycle.session_id)
-        for instrument, tick_records in _by_instrument(batch).items():
-            records.append(
-                KafkaRecord(topics.ticks, instrument.encode(), header + b"".join(tick_records), STREAM_CONTENT_TYPE)
-            )
+        for instrument, body in batch.instrument_parts():
+            records.append(KafkaRecord(topics.ticks, instrument.encode(), header + body, STREAM_CONTENT_TYPE))
     for best in cycle.best:
         by_instrument: dict[str, list[BestQuote]] = {}
         for change in best.changes:
@@ -104,14 +102,3 @@ def cycle_records(cycle: PublishCycle, topics: KafkaTopics) -> list[KafkaRecord]
             KafkaRecord(topics.external, data.type.encode(), data.SerializeToString(), EXTERNAL_CONTENT_TYPE)
         )
     return records
-
-
-def _by_instrument(batch: TickBatch) -> dict[str, list[bytes]]:
-    """The batch's tick records per instrument, each list in arrival order."""
-    groups: dict[str, list[bytes]] = {}
-    for instrument, record in zip(batch.instruments, batch.records, strict=True):
-        group = groups.get(instrument)
-        if group is None:
-            group = groups[instrument] = []
-        group.append(record)
-    return groups

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from gateway.aggregator import BestQuote
-from gateway.cycle import CycleBuilder
+from gateway.cycle import CycleBuilder, TickBatch
 from gateway.schema.market.v1.market_pb2 import QualityRejection, SourceStatus, Tick
 
 T0 = 1_700_000_000_000_000_000
@@ -68,3 +70,18 @@ def test_rejections_are_numbered_across_takes_and_statuses_pass_through() -> Non
     assert (first.first_rejection_seq, len(first.rejections), list(first.statuses)) == (1, 2, [status])
     builder.add_rejection(rejection)
     assert builder.take(T0).first_rejection_seq == 3
+
+
+def test_instrument_parts_join_each_instruments_records_in_arrival_order() -> None:
+    """Generated batches (1-40 instruments, 1-600 ticks) against a plain grouping; compiled or not, the same parts."""
+    rng = random.Random(15)
+    for _ in range(300):
+        names = [f"I{n}" for n in range(rng.randrange(1, 40))]
+        instruments = [rng.choice(names) for _ in range(rng.randrange(1, 600))]
+        records = [f"{index}:{instrument};".encode() for index, instrument in enumerate(instruments)]
+        batch = TickBatch("a", 1, records, instruments)
+        expected: dict[str, list[bytes]] = {}
+        for instrument, record in zip(instruments, records, strict=True):
+            expected.setdefault(instrument, []).append(record)
+        assert batch.instrument_parts() == [(name, b"".join(parts)) for name, parts in expected.items()]
+    assert TickBatch("a").instrument_parts() == []
