@@ -117,6 +117,33 @@ async def test_every_accepted_tick_is_in_kafka_once_with_a_stable_id(
     assert all(record_id.startswith(b"gw-test:") for record_id in stored.ids)
 
 
+async def test_segments_roll_and_are_deleted_once_delivered_while_the_gateway_runs(
+    kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    """64 KiB segments (one about every half second here): the sync task flushes each rolled segment and deletes
+    it once Kafka has it, off the event loop; the spool holds no more than the undelivered ones."""
+    config = settings(nats_url, kafka.bootstrap, tmp_path / "spool")
+    config["kafka"]["spool"].update(segment_bytes=64 * 1024, max_bytes=16 * 1024 * 1024)
+    gateway = Gateway(parse_config(config))
+    await gateway.start()
+    assert gateway.backup is not None and gateway.pipeline is not None
+    spool = gateway.backup.spool
+    try:
+        await wait_until(lambda: spool.stats.segments_deleted >= 3, what="three segments deleted")
+        on_disk = len(list((tmp_path / "spool").glob("*.seg")))
+        undelivered = len(spool.layout().parts)  # the one being written among them
+        assert 1 <= on_disk <= undelivered + 2  # and those acknowledged since the last sync (every 100 ms)
+    finally:
+        await gateway.stop()
+    accepted = gateway.pipeline.sources["sim"].accepted
+    await recorder.wait_for(lambda r: len(r.ticks("sim")) == accepted)
+    stored = await read_topic(kafka.bootstrap)
+    assert len(stored.ticks) == accepted and stored.duplicate_records == 0
+    assert_exactly_once_in_order(stored, nats_ticks(recorder))
+    assert spool.pending_records == 0
+    assert len(list((tmp_path / "spool").glob("*.seg"))) == 1  # closing deleted every delivered one but the last
+
+
 async def test_broker_frozen_mid_stream_nats_keeps_flowing_and_kafka_gets_everything_once(
     kafka: TansuBroker, nats_url: str, recorder: Recorder, tmp_path: Path
 ) -> None:
