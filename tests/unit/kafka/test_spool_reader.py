@@ -432,12 +432,12 @@ def test_finish_sync_refused_by_the_disk_is_a_spool_write_error_and_closes_every
 def test_a_segment_file_that_cannot_be_deleted_is_logged_and_the_rest_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gone = tmp_path / f"{1:020d}.seg"
-    kept = tmp_path / f"{9:020d}.seg"
-    kept.write_bytes(b"x")
-    finish_sync(tmp_path, SyncWork((), -1, (gone, kept)))
-    assert not kept.exists()
-    assert f"cannot delete acknowledged {gone.name}" in caplog.text
+    missing = tmp_path / f"{1:020d}.seg"  # gone already: unlink fails
+    present = tmp_path / f"{9:020d}.seg"
+    present.write_bytes(b"x")
+    finish_sync(tmp_path, SyncWork((), -1, (missing, present)))
+    assert not present.exists()
+    assert f"cannot delete acknowledged {missing.name}" in caplog.text
 
 
 def test_begin_sync_of_a_closed_spool_raises(tmp_path: Path) -> None:
