@@ -419,18 +419,12 @@ class Spool:
 
         With policy ``"interval"`` the owner calls it from a timer, so records
         appended just before a pause do not wait for the next append to be flushed.
-        Also deletes the acknowledged segment files (after the checkpoint that says so).
-        Cheap when there is nothing to do. Raises SpoolWriteError.
+        Also deletes the acknowledged segment files (after the checkpoint that says so): :meth:`begin_sync` and
+        :func:`finish_sync` inline. Cheap when there is nothing to do. Raises SpoolWriteError.
         """
-        self._check_open()
-        try:
-            if self._unsynced and self._durable:
-                self._flush()
-            if self._checkpoint_pending:
-                self._write_checkpoint(durable=False)
-        except OSError as exc:
-            raise self._write_error("cannot sync", exc, "what was appended is in the OS cache only") from exc
-        _delete_files(self._directory, self._take_deletable())
+        work = self.begin_sync()
+        if work is not None:
+            finish_sync(self._directory, work)
 
     def begin_sync(self) -> SyncWork | None:
         """:meth:`sync` with the disk work left to the caller, to run off the event loop.
@@ -444,15 +438,15 @@ class Spool:
         a late timer never stretches what a power loss can take. Raises SpoolWriteError.
         """
         self._check_open()
+        flush = self._unsynced and self._durable
+        segment_fd = dir_fd = -1
         try:
             if self._checkpoint_pending:
                 self._write_checkpoint(durable=False)
-            flush = self._unsynced and self._durable
-            segment_fd = os.dup(self._write_fd) if flush and self._write_fd >= 0 else -1
-        except OSError as exc:
-            raise self._write_error("cannot sync", exc, "what was appended is in the OS cache only") from exc
-        try:
-            dir_fd = os.dup(self._dir_fd) if flush and self._dir_unsynced else -1
+            if flush and self._write_fd >= 0:
+                segment_fd = os.dup(self._write_fd)
+            if flush and self._dir_unsynced:
+                dir_fd = os.dup(self._dir_fd)
         except OSError as exc:
             if segment_fd >= 0:
                 os.close(segment_fd)
